@@ -1,0 +1,26 @@
+"""`python -m services.gateway`: serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.gateway.entrypoints.app import create_app
+from services.gateway.settings import GatewaySettings
+from trolyao.logs import configure_logging
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging(service="gateway", log_format=settings.log_format, level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The gateway's view of its dependencies: ops and retrieval over gRPC, NATS for events and status.
+
+gRPC failures are translated here, once, into `ApiProblem`s: a dependency that is down becomes
+503 with a Vietnamese reason (never a hang: every call has a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import grpc
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from services.gateway.domain.authorization import Principal
+from services.gateway.domain.problems import (
+    DEPENDENCY_UNAVAILABLE,
+    INVALID_REQUEST,
+    NOT_FOUND,
+    UNAUTHENTICATED,
+    ApiProblem,
+    ProblemKind,
+)
+from trolyao.logs import get_logger
+from trolyao.messaging import connect, ensure_layout
+from trolyao.rpc import async_channel, check_health
+from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc
+
+log = get_logger("gateway")
+
+Reply = TypeVar("Reply")
+API_KEY_CACHE_SECONDS = 30.0
+NATS_RETRY_SECONDS = 0.5
+
+_DEPENDENCY_NAMES = {"retrieval": "dịch vụ tìm kiếm (retrieval)", "ops": "dịch vụ vận hành (ops)"}
+
+
+async def call_backend(
+    dependency: str, call: Awaitable[Reply], *, not_found: ProblemKind = NOT_FOUND
+) -> Reply:
+    """Await a gRPC call and translate its failure into the gateway's error vocabulary."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        code = error.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+            raise ApiProblem(
+                DEPENDENCY_UNAVAILABLE,
+                f"Không kết nối được {_DEPENDENCY_NAMES[dependency]}; vui lòng thử lại sau ít phút.",
+                headers={"Retry-After": "5"},
+            ) from error
+        if code == grpc.StatusCode.NOT_FOUND:
+            raise ApiProblem(not_found) from error
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            raise ApiProblem(INVALID_REQUEST, error.details() or "") from error
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise ApiProblem(UNAUTHENTICATED) from error
+        log.error("backend_error", dependency=dependency, code=code.name)
+        raise ApiProblem(
+            DEPENDENCY_UNAVAILABLE, f"{_DEPENDENCY_NAMES[dependency]} gặp lỗi; vui lòng thử lại sau."
+        ) from error
+
+
+class Backends:
+    """Channels and stubs, opened in the app's lifespan and closed with it."""
+
+    def __init__(self, *, retrieval_addr: str, ops_addr: str, nats_url: str, timeout: float) -> None:
+        self.timeout = timeout
+        self._retrieval_addr = retrieval_addr
+        self._ops_addr = ops_addr
+        self._nats_url = nats_url
+        self.nats: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._api_key_cache: dict[str, tuple[float, Principal]] = {}
+
+    async def start(self) -> None:
+        """Open channels inside the running event loop (grpc.aio binds them to it)."""
+        self._retrieval_channel = async_channel(self._retrieval_addr)
+        self._ops_channel = async_channel(self._ops_addr)
+        self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self._retrieval_channel)
+        self.ops = ops_pb2_grpc.OpsServiceStub(self._ops_channel)
+        self._connector = asyncio.create_task(self._connect_nats())
+
+    async def _connect_nats(self) -> None:
+        while True:
+            try:
+                client = await connect(self._nats_url, name="gateway")
+                await ensure_layout(client.jetstream())
+            except Exception as error:  # NATS not up yet: keep trying, /readyz says so meanwhile
+                log.warning("nats_connect_retry", error=type(error).__name__)
+                await asyncio.sleep(NATS_RETRY_SECONDS)
+                continue
+            self.nats = client
+            self._js = client.jetstream()
+            log.info("nats_connected")
+            return
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None or self.nats is None or not self.nats.is_connected:
+            raise ApiProblem(
+                DEPENDENCY_UNAVAILABLE,
+                "Không kết nối được hàng đợi sự kiện (NATS); vui lòng thử lại sau ít phút.",
+                headers={"Retry-After": "5"},
+            )
+        return self._js
+
+    async def stop(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self.nats is not None:
+            with contextlib.suppress(Exception):
+                await self.nats.drain()
+        await self._retrieval_channel.close()
+        await self._ops_channel.close()
+
+    async def readiness(self) -> dict[str, tuple[bool, str]]:
+        """Each dependency: (ready, Vietnamese reason)."""
+        retrieval_service = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
+        retrieval_ok, ops_ok = await asyncio.gather(
+            check_health(self._retrieval_channel, service=retrieval_service, timeout=2.0),
+            check_health(self._ops_channel, timeout=2.0),
+        )
+        nats_ok = self.nats is not None and self.nats.is_connected
+        return {
+            "nats": (nats_ok, "sẵn sàng" if nats_ok else "không kết nối được máy chủ NATS (hàng đợi sự kiện)"),
+            "retrieval": (
+                retrieval_ok,
+                "sẵn sàng" if retrieval_ok else "dịch vụ tìm kiếm (retrieval) không phản hồi",
+            ),
+            "vector_store": (
+                retrieval_ok,
+                "sẵn sàng" if retrieval_ok else "kho vector (Qdrant) không truy cập được qua dịch vụ tìm kiếm",
+            ),
+            "ops": (ops_ok, "sẵn sàng" if ops_ok else "dịch vụ vận hành (ops) không phản hồi"),
+        }
+
+    async def authenticate_api_key(self, api_key: str) -> Principal:
+        cached = self._api_key_cache.get(api_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        reply = await call_backend(
+            "ops",
+            self.ops.AuthenticateApiKey(ops_pb2.AuthenticateApiKeyRequest(api_key=api_key), timeout=self.timeout),
+            not_found=UNAUTHENTICATED,
+        )
+        principal = Principal(
+            subject=reply.subject,
+            kind=reply.kind,
+            units=frozenset(reply.units),
+            all_units=reply.all_units,
+            scopes=frozenset(reply.scopes),
+        )
+        self._api_key_cache[api_key] = (time.monotonic() + API_KEY_CACHE_SECONDS, principal)
+        return principal

@@ -1,0 +1,44 @@
+"""The gateway's error vocabulary: stable machine codes, HTTP status, and Vietnamese text.
+
+Every error response is RFC 9457 `application/problem+json` with `code` (stable) and a Vietnamese
+`title`/`detail` a portal can show as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemKind:
+    code: str
+    status: int
+    title: str
+
+
+UNAUTHENTICATED = ProblemKind("unauthenticated", 401, "Chưa xác thực hoặc thông tin xác thực không hợp lệ.")
+FORBIDDEN = ProblemKind("forbidden", 403, "Bạn không có quyền thực hiện thao tác này.")
+UNIT_NOT_FOUND = ProblemKind("unit_not_found", 404, "Không tìm thấy đơn vị.")
+DOCUMENT_NOT_FOUND = ProblemKind("document_not_found", 404, "Không tìm thấy văn bản.")
+NOT_FOUND = ProblemKind("not_found", 404, "Không tìm thấy tài nguyên.")
+INVALID_REQUEST = ProblemKind("invalid_request", 422, "Yêu cầu không hợp lệ.")
+PAYLOAD_TOO_LARGE = ProblemKind("payload_too_large", 413, "Tệp hoặc nội dung gửi lên quá lớn.")
+UNSUPPORTED_MEDIA = ProblemKind("unsupported_media_type", 415, "Định dạng nội dung không được hỗ trợ.")
+CONFLICT = ProblemKind("conflict", 409, "Dữ liệu đã bị thay đổi đồng thời, vui lòng thử lại.")
+RATE_LIMITED = ProblemKind("rate_limited", 429, "Bạn gửi quá nhiều yêu cầu, vui lòng thử lại sau.")
+DEPENDENCY_UNAVAILABLE = ProblemKind(
+    "dependency_unavailable", 503, "Hệ thống tạm thời không phục vụ được, vui lòng thử lại sau."
+)
+INTERNAL = ProblemKind("internal_error", 500, "Đã xảy ra lỗi không mong muốn.")
+
+
+class ApiProblem(Exception):
+    """Raised anywhere in the gateway; rendered once by the app's exception handler."""
+
+    def __init__(
+        self, kind: ProblemKind, detail: str = "", *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(kind.code)
+        self.kind = kind
+        self.detail = detail or kind.title
+        self.headers = headers or {}

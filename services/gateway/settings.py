@@ -1,0 +1,26 @@
+"""Typed settings of the gateway (env prefix TROLYAO_GATEWAY_)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from trolyao.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="TROLYAO_GATEWAY_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="HTTP listen address.")
+    port: int = Field(default=8080, description="HTTP port (TROLYAO_GATEWAY_PORT).")
+    bootstrap_api_key: str = Field(
+        default="",
+        validation_alias=AliasChoices("TROLYAO_BOOTSTRAP_API_KEY"),
+        description="A ministry-wide admin key accepted at start, for first set-up and scripts.",
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Portal origins allowed by CORS.")
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, description="Largest document upload accepted.")
+    rpc_timeout_seconds: float = Field(default=15.0, description="Deadline of calls to retrieval and ops.")
+    inline_text_limit_bytes: int = Field(
+        default=256 * 1024, description="JSON documents up to this size travel inline in the event."
+    )

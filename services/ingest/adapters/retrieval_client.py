@@ -1,0 +1,85 @@
+"""Retrieval over gRPC, as ingest needs it. Transport failures become `RetrievalUnavailable`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from trolyao.conversions import chunk_to_proto, metadata_to_proto
+from trolyao.documents import Chunk, DocumentMetadata
+from trolyao.rpc import async_channel
+from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
+
+_RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
+_OUTCOME_NAMES = {
+    retrieval_pb2.INDEX_OUTCOME_INDEXED: "indexed",
+    retrieval_pb2.INDEX_OUTCOME_UNCHANGED: "unchanged",
+    retrieval_pb2.INDEX_OUTCOME_STALE: "stale",
+    retrieval_pb2.INDEX_OUTCOME_DELETED: "deleted",
+    retrieval_pb2.INDEX_OUTCOME_NOT_FOUND: "not_found",
+}
+
+
+class RetrievalUnavailable(RuntimeError):
+    """Retrieval could not be reached or failed transiently: retry later."""
+
+
+class RetrievalRejected(ValueError):
+    """Retrieval refused the request as invalid: retrying will not help."""
+
+
+class GrpcRetrievalClient:
+    def __init__(self, address: str, *, timeout_seconds: float) -> None:
+        self._channel = async_channel(address)
+        self._stub = retrieval_pb2_grpc.RetrievalServiceStub(self._channel)
+        self._timeout = timeout_seconds
+
+    async def index_document(
+        self,
+        *,
+        unit: str,
+        document_id: str,
+        version: int,
+        content_hash: str,
+        metadata: DocumentMetadata,
+        chunks: Sequence[Chunk],
+    ) -> tuple[str, int]:
+        """Returns (outcome name, chunk count)."""
+        request = retrieval_pb2.IndexDocumentRequest(
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            content_hash=content_hash,
+            metadata=metadata_to_proto(metadata),
+            chunks=[chunk_to_proto(chunk) for chunk in chunks],
+        )
+        try:
+            reply = await self._stub.IndexDocument(request, timeout=self._timeout, wait_for_ready=False)
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from error
+        return _OUTCOME_NAMES.get(reply.outcome, "unknown"), reply.chunk_count
+
+    async def delete_document(self, *, unit: str, document_id: str, version: int) -> str:
+        request = retrieval_pb2.DeleteDocumentRequest(unit=unit, document_id=document_id, version=version)
+        try:
+            reply = await self._stub.DeleteDocument(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from error
+        return _OUTCOME_NAMES.get(reply.outcome, "unknown")
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def _translate(error: grpc.aio.AioRpcError) -> Exception:
+    if error.code() in _RETRYABLE:
+        return RetrievalUnavailable(f"{error.code().name}: {error.details()}")
+    return RetrievalRejected(f"{error.code().name}: {error.details()}")

@@ -1,0 +1,58 @@
+"""Composition root of the ingest service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from nats.aio.client import Client as NatsClient
+
+from services.ingest.adapters.originals import JetStreamOriginals
+from services.ingest.adapters.parsers import default_parsers
+from services.ingest.adapters.retrieval_client import GrpcRetrievalClient
+from services.ingest.domain.model import IngestLimits
+from services.ingest.domain.preparation import prepare_document
+from services.ingest.entrypoints.consumer import DocumentEventConsumer
+from services.ingest.service import IngestHandlers
+from services.ingest.settings import IngestSettings
+from trolyao.messaging import DOC_STATUS_BUCKET, ORIGINALS_BUCKET, connect, ensure_layout
+
+
+@dataclass
+class IngestApp:
+    nats: NatsClient
+    consumer: DocumentEventConsumer
+    retrieval: GrpcRetrievalClient
+
+    async def stop(self) -> None:
+        self.consumer.stop()
+        await self.retrieval.close()
+        await self.nats.drain()
+
+
+def limits_from(settings: IngestSettings) -> IngestLimits:
+    return IngestLimits(
+        max_bytes=settings.max_document_bytes, max_pages=settings.max_pages, max_chunks=settings.max_chunks
+    )
+
+
+async def bootstrap(settings: IngestSettings) -> IngestApp:
+    nats_client = await connect(settings.nats_url, name="ingest")
+    js = nats_client.jetstream()
+    await ensure_layout(js)
+    retrieval = GrpcRetrievalClient(settings.retrieval_addr, timeout_seconds=settings.index_timeout_seconds)
+    limits = limits_from(settings)
+
+    async def publish(subject: str, payload: bytes) -> None:
+        await js.publish(subject, payload)
+
+    handlers = IngestHandlers(
+        retrieval=retrieval,
+        status_bucket=await js.key_value(DOC_STATUS_BUCKET),
+        originals=JetStreamOriginals(await js.object_store(ORIGINALS_BUCKET)),
+        publish=publish,
+        prepare=partial(prepare_document, parsers=default_parsers(), limits=limits),
+        limits=limits,
+    )
+    consumer = DocumentEventConsumer(js=js, handlers=handlers, settings=settings)
+    return IngestApp(nats=nats_client, consumer=consumer, retrieval=retrieval)

@@ -1,0 +1,135 @@
+"""The durable JetStream consumer: fetch document events, hand them to the handlers, ack by policy.
+
+At-least-once: a crash before the ack means redelivery, and the handlers are idempotent. While a
+message is being worked on, `in_progress()` keeps JetStream from redelivering it to a peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.ingest.adapters.retrieval_client import RetrievalRejected, RetrievalUnavailable
+from services.ingest.domain.events import PoisonMessage, decode_event
+from services.ingest.domain.model import IngestError
+from services.ingest.service import IngestHandlers
+from services.ingest.settings import IngestSettings
+from trolyao.logs import get_logger
+from trolyao.messaging import DOCS_STREAM, INGEST_DURABLE
+
+log = get_logger("ingest")
+
+FETCH_TIMEOUT_SECONDS = 1.0
+HEARTBEAT_SECONDS = 15.0
+
+
+def consumer_config(settings: IngestSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=INGEST_DURABLE,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=settings.ack_wait_seconds,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=1000,
+        filter_subject="docs.>",
+    )
+
+
+class DocumentEventConsumer:
+    def __init__(self, *, js: JetStreamContext, handlers: IngestHandlers, settings: IngestSettings) -> None:
+        self._js = js
+        self._handlers = handlers
+        self._settings = settings
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        subscription = await self._js.pull_subscribe(
+            "docs.>", durable=INGEST_DURABLE, stream=DOCS_STREAM, config=consumer_config(self._settings)
+        )
+        log.info("consumer_started", durable=INGEST_DURABLE)
+        while not self._stopping.is_set():
+            try:
+                messages = await subscription.fetch(self._settings.batch_size, timeout=FETCH_TIMEOUT_SECONDS)
+            except TimeoutError:
+                continue
+            except Exception as error:  # connection blips: the client reconnects by itself
+                log.warning("fetch_failed", error=type(error).__name__)
+                await asyncio.sleep(FETCH_TIMEOUT_SECONDS)
+                continue
+            for message in messages:
+                await self.process(message)
+
+    async def process(self, message: Msg) -> None:
+        heartbeat = asyncio.create_task(_keep_in_progress(message))
+        try:
+            await self._process(message)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _process(self, message: Msg) -> None:
+        metadata = message.metadata
+        sequence = metadata.sequence.stream if metadata.sequence else 0
+        deliveries = metadata.num_delivered or 1
+        subject_unit = _subject_unit(message.subject)
+        try:
+            command = decode_event(message.subject, message.data)
+            await self._handlers.handle(command)
+        except PoisonMessage as poison:
+            await self._handlers.dead_letter(
+                subject_unit, message.subject, poison.code, poison.message, message.data, sequence
+            )
+            await _record_failure_if_identified(self._handlers, message, poison.code, poison.message)
+            await message.term()
+            return
+        except (RetrievalUnavailable, IngestError) as error:
+            if deliveries >= self._settings.max_deliver:
+                text = "Đã thử lại nhiều lần nhưng không xử lý được văn bản; vui lòng gửi lại sau."
+                await self._handlers.dead_letter(
+                    subject_unit, message.subject, "retries_exhausted", text, message.data, sequence
+                )
+                await _record_failure_if_identified(self._handlers, message, "retries_exhausted", text)
+                await message.term()
+                return
+            delay = min(self._settings.max_backoff_seconds, 0.5 * 2 ** (deliveries - 1))
+            log.warning("event_retry", error=str(error), deliveries=deliveries, delay=delay, sequence=sequence)
+            await message.nak(delay=delay)
+            return
+        except RetrievalRejected as error:
+            text = "Dịch vụ tìm kiếm từ chối dữ liệu của văn bản này."
+            await self._handlers.dead_letter(
+                subject_unit, message.subject, "index_rejected", f"{text} ({error})", message.data, sequence
+            )
+            await _record_failure_if_identified(self._handlers, message, "index_rejected", text)
+            await message.term()
+            return
+        await message.ack_sync()
+
+
+async def _keep_in_progress(message: Msg) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        with contextlib.suppress(Exception):
+            await message.in_progress()
+
+
+def _subject_unit(subject: str) -> str:
+    parts = subject.split(".")
+    return parts[1] if len(parts) >= 2 and parts[1] else "_unknown"
+
+
+async def _record_failure_if_identified(handlers: IngestHandlers, message: Msg, code: str, text: str) -> None:
+    """Mark the document failed when the event names it well enough to find it again."""
+    try:
+        command = decode_event(message.subject, message.data)
+    except PoisonMessage:
+        return
+    await handlers.record_failure(command.unit, command.document_id, command.version, code, text)

@@ -1,0 +1,208 @@
+"""Ingest handlers: one document event in, the unit's index updated exactly once, an outcome out.
+
+Acknowledgement policy (applied by the consumer from what these handlers raise or return):
+- success, duplicate or stale version → ack;
+- `PoisonMessage` / non-retryable `IngestError` → dead-letter with the reason, status `failed`, ack;
+- `RetrievalUnavailable` or a retryable `IngestError` → nak with backoff (redelivered later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from google.protobuf import json_format
+from nats.js.kv import KeyValue
+
+from services.ingest.adapters.retrieval_client import GrpcRetrievalClient
+from services.ingest.domain.events import DeleteDocument, PoisonMessage, UpsertDocument
+from services.ingest.domain.model import IngestError, IngestLimits, PreparedDocument, SourceDocument
+from trolyao.docstatus import DocumentStatus, read_status, write_status
+from trolyao.logs import get_logger
+from trolyao.messaging import SCHEMA_VERSION, deadletter_subject, status_subject
+from trolyao.v1 import events_pb2
+
+log = get_logger("ingest")
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+Prepare = Callable[[SourceDocument], PreparedDocument]
+
+
+class OriginalsStore(Protocol):
+    async def get(self, object_name: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HandledEvent:
+    outcome: str  # indexed | unchanged | stale | deleted | not_found | failed
+    chunk_count: int = 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class IngestHandlers:
+    def __init__(
+        self,
+        *,
+        retrieval: GrpcRetrievalClient,
+        status_bucket: KeyValue,
+        originals: OriginalsStore,
+        publish: Publish,
+        prepare: Prepare,
+        limits: IngestLimits,
+    ) -> None:
+        self._retrieval = retrieval
+        self._status = status_bucket
+        self._originals = originals
+        self._publish = publish
+        self._prepare = prepare
+        self._limits = limits
+
+    async def handle(self, command: UpsertDocument | DeleteDocument) -> HandledEvent:
+        if isinstance(command, DeleteDocument):
+            return await self._delete(command)
+        return await self._upsert(command)
+
+    async def _upsert(self, command: UpsertDocument) -> HandledEvent:
+        recorded = await read_status(self._status, command.unit, command.document_id)
+        if recorded is not None and recorded.version > command.version:
+            log.info("event_stale", unit=command.unit, version=command.version, current=recorded.version)
+            return HandledEvent("stale")
+        source = await self._source_of(command)
+        try:
+            prepared = await asyncio.to_thread(self._prepare, source)
+        except IngestError as error:
+            if error.retryable:
+                raise
+            await self.record_failure(command.unit, command.document_id, command.version, error.code, error.message)
+            await self.dead_letter_for(command, error.code, error.message)
+            return HandledEvent("failed")
+        metadata = prepared.metadata
+        outcome, chunk_count = await self._retrieval.index_document(
+            unit=command.unit,
+            document_id=command.document_id,
+            version=command.version,
+            content_hash=command.content_hash,
+            metadata=metadata,
+            chunks=prepared.chunks,
+        )
+        if outcome in ("indexed", "unchanged"):
+            await write_status(
+                self._status,
+                DocumentStatus(
+                    unit=command.unit,
+                    document_id=command.document_id,
+                    version=command.version,
+                    status="indexed",
+                    content_hash=command.content_hash,
+                    title=metadata.title,
+                    filename=command.filename,
+                    chunk_count=chunk_count,
+                ),
+            )
+        await self._publish_indexed(command.unit, command.document_id, command.version, chunk_count, outcome)
+        return HandledEvent(outcome, chunk_count)
+
+    async def _delete(self, command: DeleteDocument) -> HandledEvent:
+        outcome = await self._retrieval.delete_document(
+            unit=command.unit, document_id=command.document_id, version=command.version
+        )
+        if outcome != "stale":
+            await write_status(
+                self._status,
+                DocumentStatus(
+                    unit=command.unit, document_id=command.document_id, version=command.version, status="deleted"
+                ),
+            )
+        await self._publish_indexed(command.unit, command.document_id, command.version, 0, outcome)
+        return HandledEvent(outcome)
+
+    async def _source_of(self, command: UpsertDocument) -> SourceDocument:
+        data = command.data
+        if command.object_name:
+            data = await self._originals.get(command.object_name)
+            if data is None:
+                raise PoisonMessage(
+                    "original_missing",
+                    f"Không tìm thấy bản gốc '{command.object_name}' trong kho lưu trữ.",
+                )
+        filename = command.filename or ("document.txt" if command.text is not None else "")
+        return SourceDocument(
+            document_id=command.document_id,
+            filename=filename,
+            media_type=command.media_type,
+            data=data,
+            text=command.text,
+            metadata=command.metadata,
+        )
+
+    async def record_failure(self, unit: str, document_id: str, version: int, code: str, message: str) -> None:
+        await write_status(
+            self._status,
+            DocumentStatus(
+                unit=unit, document_id=document_id, version=version, status="failed", code=code, message=message
+            ),
+        )
+        event = events_pb2.DocumentFailed(
+            schema_version=SCHEMA_VERSION,
+            event_id=str(uuid.uuid4()),
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            code=code,
+            message=message,
+            occurred_at=_now(),
+        )
+        await self._publish(status_subject(unit), json_format.MessageToJson(event).encode())
+
+    async def dead_letter_for(self, command: UpsertDocument, code: str, message: str) -> None:
+        payload = json_format.MessageToJson(
+            events_pb2.DocumentUpserted(
+                schema_version=SCHEMA_VERSION,
+                event_id=command.event_id,
+                unit=command.unit,
+                document_id=command.document_id,
+                version=command.version,
+                content_hash=command.content_hash,
+                filename=command.filename,
+                object_name=command.object_name or None,
+            )
+        ).encode()
+        await self.dead_letter(command.unit, f"docs.{command.unit}.upsert", code, message, payload, 0)
+
+    async def dead_letter(
+        self, unit: str, subject: str, code: str, message: str, payload: bytes, sequence: int
+    ) -> None:
+        letter = events_pb2.DeadLettered(
+            schema_version=SCHEMA_VERSION,
+            original_subject=subject,
+            code=code,
+            message=message,
+            payload=payload,
+            occurred_at=_now(),
+            stream_sequence=sequence,
+        )
+        await self._publish(deadletter_subject(unit), json_format.MessageToJson(letter).encode())
+        log.warning("event_dead_lettered", unit=unit, code=code, subject=subject, sequence=sequence)
+
+    async def _publish_indexed(
+        self, unit: str, document_id: str, version: int, chunk_count: int, outcome: str
+    ) -> None:
+        event = events_pb2.DocumentIndexed(
+            schema_version=SCHEMA_VERSION,
+            event_id=str(uuid.uuid4()),
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            chunk_count=chunk_count,
+            occurred_at=_now(),
+            outcome=outcome,
+        )
+        await self._publish(status_subject(unit), json_format.MessageToJson(event).encode())
+        log.info("event_applied", unit=unit, outcome=outcome, chunks=chunk_count, version=version)

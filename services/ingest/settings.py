@@ -1,0 +1,21 @@
+"""Typed settings of the ingest service (env prefix TROLYAO_INGEST_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from trolyao.settings import CommonSettings
+
+
+class IngestSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="TROLYAO_INGEST_", extra="ignore")
+
+    batch_size: int = Field(default=8, description="Messages fetched from the stream at once.")
+    ack_wait_seconds: int = Field(default=120, description="Redelivery after this long without an ack.")
+    max_deliver: int = Field(default=30, description="Deliveries before a retryable failure is dead-lettered.")
+    max_backoff_seconds: float = Field(default=30.0, description="Longest wait before a retry.")
+    index_timeout_seconds: float = Field(default=600.0, description="Deadline of one IndexDocument call.")
+    max_document_bytes: int = Field(default=25 * 1024 * 1024, description="Largest original accepted.")
+    max_pages: int = Field(default=300, description="Most PDF pages accepted.")
+    max_chunks: int = Field(default=5000, description="Most chunks one document may produce.")

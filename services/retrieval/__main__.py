@@ -1,0 +1,32 @@
+"""`python -m services.retrieval`: run the retrieval gRPC service until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from services.retrieval.bootstrap import bootstrap
+from services.retrieval.settings import RetrievalSettings
+from trolyao.logs import configure_logging, get_logger
+
+FLUSH_INTERVAL_SECONDS = 5.0
+
+
+def main() -> None:
+    settings = RetrievalSettings()
+    configure_logging(service="retrieval", log_format=settings.log_format, level=settings.log_level)
+    log = get_logger("retrieval")
+    app = bootstrap(settings)
+    port = app.start()
+    log.info("retrieval_started", port=port, embedder=settings.embedder, qdrant_server=bool(settings.qdrant_url))
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    while not stopping.wait(FLUSH_INTERVAL_SECONDS):
+        app.flush()
+    app.stop()
+    log.info("retrieval_stopped")
+
+
+if __name__ == "__main__":
+    main()

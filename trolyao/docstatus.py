@@ -1,0 +1,84 @@
+"""Document status records (`pending` / `indexed` / `failed` / `deleted`) in the doc_status bucket.
+
+Written by the gateway (pending, on upload) and by ingest (the outcome); read by the gateway's
+GET. Writes are compare-and-set on the bucket revision and never move a document back to an older
+version, so racing writers cannot lose or reorder an update.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from trolyao.messaging import document_key
+
+CAS_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentStatus:
+    unit: str
+    document_id: str
+    version: int
+    status: str  # pending | indexed | failed | deleted
+    content_hash: str = ""
+    title: str = ""
+    filename: str = ""
+    chunk_count: int = 0
+    code: str = ""
+    message: str = ""
+    updated_at: str = ""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+async def read_status(bucket: KeyValue, unit: str, document_id: str) -> DocumentStatus | None:
+    try:
+        entry = await bucket.get(document_key(unit, document_id))
+    except KeyNotFoundError:
+        return None
+    if not entry.value:
+        return None
+    return DocumentStatus(**json.loads(entry.value))
+
+
+async def write_status(bucket: KeyValue, status: DocumentStatus) -> bool:
+    """Record the status unless a newer version is already recorded; True when written.
+
+    At equal versions a final state (indexed/failed/deleted) is not replaced by `pending`.
+    """
+    key = document_key(status.unit, status.document_id)
+    status = replace(status, updated_at=_now())
+    payload = json.dumps(asdict(status), ensure_ascii=False).encode()
+    for _ in range(CAS_ATTEMPTS):
+        try:
+            entry = await bucket.get(key)
+        except KeyNotFoundError:
+            entry = None
+        try:
+            if entry is None or not entry.value:
+                if entry is None:
+                    await bucket.create(key, payload)
+                else:
+                    await bucket.update(key, payload, last=entry.revision)
+                return True
+            current = DocumentStatus(**json.loads(entry.value))
+            if current.version > status.version:
+                return False
+            if current.version == status.version and status.status == "pending" and current.status != "pending":
+                return False
+            await bucket.update(key, payload, last=entry.revision)
+            return True
+        except KeyWrongLastSequenceError:
+            continue
+        except Exception as error:  # create() lost a race: another writer created the key
+            if "wrong last sequence" in str(error).lower():
+                continue
+            raise
+    return False

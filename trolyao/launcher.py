@@ -1,0 +1,167 @@
+"""Start the whole embedded stack as separate OS processes on loopback.
+
+Used by `make run` (through `trolyao run`), by the end-to-end tests and by the benchmarks, so that
+what is tested is exactly what runs: the real nats-server with JetStream, then retrieval and ops
+(gRPC), ingest (a durable JetStream consumer) and the gateway (FastAPI on uvicorn).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from trolyao.natsserver import free_port, nats_server_command, port_open
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICE_ORDER = ("nats", "retrieval", "ops", "ingest", "gateway")
+STOP_GRACE_SECONDS = 10.0
+READY_TIMEOUT_SECONDS = 120.0
+POLL_SECONDS = 0.2
+BOOTSTRAP_KEY_FILE = "bootstrap-api-key"
+
+
+@dataclass
+class StackPorts:
+    nats: int = 4222
+    retrieval: int = 50051
+    ops: int = 50052
+    gateway: int = 8080
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(nats=free_port(), retrieval=free_port(), ops=free_port(), gateway=free_port())
+
+
+def bootstrap_api_key(data_dir: Path) -> str:
+    """TROLYAO_BOOTSTRAP_API_KEY if set; otherwise the key kept under the data dir (made once)."""
+    given = os.environ.get("TROLYAO_BOOTSTRAP_API_KEY", "")
+    if given:
+        return given
+    path = data_dir / BOOTSTRAP_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = "tly_bootstrap_" + secrets.token_urlsafe(32)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+@dataclass
+class Stack:
+    """The five processes of the embedded stack, and how to start, kill and restart each."""
+
+    data_dir: Path
+    ports: StackPorts = field(default_factory=StackPorts)
+    api_key: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+        self.api_key = self.api_key or bootstrap_api_key(self.data_dir)
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports.nats}"
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "TROLYAO_DATA_DIR": str(self.data_dir),
+                "TROLYAO_NATS_URL": self.nats_url,
+                "TROLYAO_RETRIEVAL_ADDR": f"127.0.0.1:{self.ports.retrieval}",
+                "TROLYAO_RETRIEVAL_LISTEN": f"127.0.0.1:{self.ports.retrieval}",
+                "TROLYAO_OPS_ADDR": f"127.0.0.1:{self.ports.ops}",
+                "TROLYAO_OPS_LISTEN": f"127.0.0.1:{self.ports.ops}",
+                "TROLYAO_OPS_UNITS_FILE": env.get("TROLYAO_OPS_UNITS_FILE", str(REPO_ROOT / "config" / "units.yaml")),
+                "TROLYAO_GATEWAY_PORT": str(self.ports.gateway),
+                "TROLYAO_BOOTSTRAP_API_KEY": self.api_key,
+                "PYTHONUNBUFFERED": "1",
+                # Two cores: keep BLAS from spinning threads beside the gRPC workers.
+                "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+                "OPENBLAS_NUM_THREADS": env.get("OPENBLAS_NUM_THREADS", "1"),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def command(self, name: str) -> list[str]:
+        if name == "nats":
+            return nats_server_command(port=self.ports.nats, store_dir=self.data_dir / "nats")
+        return [sys.executable, "-m", f"services.{name}"]
+
+    def start_service(self, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            self.command(name), env=self.environment(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.processes[name] = process
+        if name == "nats":
+            self._wait(lambda: port_open("127.0.0.1", self.ports.nats), "nats")
+        return process
+
+    def start(self, *, wait: bool = True) -> None:
+        for name in SERVICE_ORDER:
+            self.start_service(name)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        self._wait(self.is_ready, "the stack", timeout)
+
+    def is_ready(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}; see {self.log_path(name)}")
+        try:
+            return httpx.get(f"{self.gateway_url}/readyz", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log_path(self, name: str) -> Path:
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process, as a crash would."""
+        process = self.processes[name]
+        process.kill()
+        process.wait(timeout=10)
+
+    def restart(self, name: str) -> None:
+        self.start_service(name)
+
+    def stop(self) -> None:
+        for name in reversed(SERVICE_ORDER):
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    def _wait(self, condition: object, what: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if callable(condition) and condition():
+                return
+            time.sleep(POLL_SECONDS)
+        raise TimeoutError(f"{what} not ready after {timeout:.0f}s; logs in {self.data_dir / 'logs'}")

@@ -1,0 +1,152 @@
+"""NATS JetStream layout shared by the services: streams, subjects, buckets, and how to connect.
+
+One place names every subject, stream and bucket so producers and consumers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BucketNotFoundError, NotFoundError
+
+UNIT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+DOCS_STREAM = "DOCS"
+STATUS_STREAM = "DOC_STATUS"
+DEADLETTER_STREAM = "DEADLETTER"
+QUESTIONS_STREAM = "QUESTIONS"
+
+DOC_STATUS_BUCKET = "doc_status"
+UNITS_BUCKET = "units"
+API_KEYS_BUCKET = "api_keys"
+ORIGINALS_BUCKET = "originals"
+
+INGEST_DURABLE = "ingest"
+
+SCHEMA_VERSION = 1
+SECONDS_PER_DAY = 86_400
+DOCS_RETENTION_DAYS = 90
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def upsert_subject(unit: str) -> str:
+    return f"docs.{unit}.upsert"
+
+
+def delete_subject(unit: str) -> str:
+    return f"docs.{unit}.delete"
+
+
+def status_subject(unit: str) -> str:
+    return f"status.docs.{unit}"
+
+
+def deadletter_subject(unit: str) -> str:
+    return f"deadletter.docs.{unit}"
+
+
+def question_subject(unit: str) -> str:
+    return f"questions.{unit}"
+
+
+def document_key(unit: str, document_id: str) -> str:
+    """A KV key for (unit, document id); ids may hold any character, keys may not."""
+    encoded = base64.urlsafe_b64encode(document_id.encode()).decode().rstrip("=")
+    return f"{unit}.{encoded}"
+
+
+def document_id_from_key(key: str) -> tuple[str, str]:
+    unit, _, encoded = key.partition(".")
+    padded = encoded + "=" * (-len(encoded) % 4)
+    return unit, base64.urlsafe_b64decode(padded).decode()
+
+
+def original_object_name(unit: str, document_id: str, version: int) -> str:
+    return f"{document_key(unit, document_id)}/{version}"
+
+
+@dataclass(frozen=True, slots=True)
+class JetStreamLayout:
+    """Streams and buckets the stack needs, with their replication factor (1 on one machine)."""
+
+    replicas: int = 1
+
+    def streams(self) -> list[StreamConfig]:
+        limits = {"num_replicas": self.replicas, "storage": StorageType.FILE}
+        return [
+            StreamConfig(
+                name=DOCS_STREAM,
+                subjects=["docs.>"],
+                retention=RetentionPolicy.LIMITS,
+                max_age=DOCS_RETENTION_DAYS * SECONDS_PER_DAY,
+                max_msg_size=MAX_MESSAGE_BYTES,
+                duplicate_window=120,
+                **limits,
+            ),
+            StreamConfig(name=STATUS_STREAM, subjects=["status.>"], max_age=30 * SECONDS_PER_DAY, **limits),
+            StreamConfig(name=DEADLETTER_STREAM, subjects=["deadletter.>"], **limits),
+            StreamConfig(name=QUESTIONS_STREAM, subjects=["questions.>"], **limits),
+        ]
+
+    def key_value_buckets(self) -> list[KeyValueConfig]:
+        return [
+            KeyValueConfig(bucket=DOC_STATUS_BUCKET, history=1, replicas=self.replicas),
+            KeyValueConfig(bucket=UNITS_BUCKET, history=5, replicas=self.replicas),
+            KeyValueConfig(bucket=API_KEYS_BUCKET, history=1, replicas=self.replicas),
+        ]
+
+    def object_stores(self) -> list[ObjectStoreConfig]:
+        return [ObjectStoreConfig(bucket=ORIGINALS_BUCKET, replicas=self.replicas)]
+
+
+async def connect(url: str, *, name: str) -> NatsClient:
+    """Connect with reconnects that never give up: NATS restarts must not kill a service."""
+    return await nats.connect(
+        servers=[server.strip() for server in url.split(",") if server.strip()],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+    )
+
+
+async def ensure_layout(js: JetStreamContext, layout: JetStreamLayout | None = None) -> None:
+    """Create (or update) every stream and bucket; safe to call from every service at start."""
+    layout = layout or JetStreamLayout()
+    for config in layout.streams():
+        try:
+            await js.stream_info(config.name or "")
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+    for kv_config in layout.key_value_buckets():
+        try:
+            await js.key_value(kv_config.bucket or "")
+        except BucketNotFoundError:
+            await js.create_key_value(kv_config)
+    for os_config in layout.object_stores():
+        try:
+            await js.object_store(os_config.bucket or "")
+        except (BucketNotFoundError, NotFoundError):
+            await js.create_object_store(os_config.bucket, os_config)
+
+
+__all__ = [
+    "DiscardPolicy",
+    "JetStreamLayout",
+    "connect",
+    "ensure_layout",
+]
