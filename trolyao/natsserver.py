@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -37,22 +38,22 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+MAX_PAYLOAD = "8MB"
+
+
 def nats_server_command(*, port: int, store_dir: Path, monitor_port: int | None = None) -> list[str]:
-    command = [
-        nats_server_binary(),
-        "--jetstream",
-        "--store_dir",
-        str(store_dir),
-        "--addr",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--max_payload",
-        "8MB",
+    """The command line, with a config file written beside the store (max_payload needs one)."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    config = store_dir / "nats-server.conf"
+    lines = [
+        f"listen: 127.0.0.1:{port}",
+        f"max_payload: {MAX_PAYLOAD}",
+        f"jetstream {{ store_dir: {json.dumps(str(store_dir))} }}",
     ]
     if monitor_port is not None:
-        command += ["--http_port", str(monitor_port)]
-    return command
+        lines.append(f"http: 127.0.0.1:{monitor_port}")
+    config.write_text("\n".join(lines) + "\n")
+    return [nats_server_binary(), "-c", str(config)]
 
 
 def start_nats_server(

@@ -1,7 +1,8 @@
 """Vietnamese text normalisation shared by ingest (before indexing) and retrieval (queries).
 
 `normalize_text` makes one canonical form for matching and display: Unicode NFC, one tone-mark
-placement (hoà → hòa, thuý → thúy), no control characters or soft hyphens, folded white space.
+placement (hoà → hòa, thuý → thúy), Đ look-alikes (Ð, ð) made Đ/đ, no control characters or soft
+hyphens, folded white space.
 `fold_diacritics` removes every diacritic (and maps đ → d) so that `tat song` matches `tắt sóng`.
 """
 
@@ -14,6 +15,9 @@ _SOFT_HYPHEN_AND_INVISIBLES = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _INLINE_SPACE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Letters that look like Đ/đ and are typed or converted in their place (Icelandic eth, African D);
+# left alone, "ÐIỀU 5" would neither match "Điều 5" nor fold to "dieu 5".
+_LOOKALIKE_LETTERS = str.maketrans({"\u00d0": "\u0110", "\u00f0": "\u0111", "\u0189": "\u0110"})
 # A syllable whose nucleus is oa/oe/uy with nothing after it: the tone belongs on the first vowel
 # in the placement we keep (hòa, khỏe, thúy). "qu" is a consonant cluster (quý stays).
 _OPEN_GLIDE_SYLLABLE = re.compile(
@@ -43,7 +47,7 @@ def normalize_tone_placement(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """Canonical form for indexing and display; keeps line breaks between paragraphs."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text).translate(_LOOKALIKE_LETTERS)
     text = _SOFT_HYPHEN_AND_INVISIBLES.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub(" ", text)

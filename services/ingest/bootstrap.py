@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import partial
 
@@ -15,7 +16,11 @@ from services.ingest.domain.preparation import prepare_document
 from services.ingest.entrypoints.consumer import DocumentEventConsumer
 from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
+from trolyao.logs import get_logger
 from trolyao.messaging import DOC_STATUS_BUCKET, ORIGINALS_BUCKET, connect, ensure_layout
+
+log = get_logger("ingest")
+DRAIN_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass
@@ -27,7 +32,11 @@ class IngestApp:
     async def stop(self) -> None:
         self.consumer.stop()
         await self.retrieval.close()
-        await self.nats.drain()
+        try:
+            await asyncio.wait_for(self.nats.drain(), timeout=DRAIN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("nats_drain_timeout")
+            await self.nats.close()
 
 
 def limits_from(settings: IngestSettings) -> IngestLimits:

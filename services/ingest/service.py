@@ -80,7 +80,9 @@ class IngestHandlers:
         except IngestError as error:
             if error.retryable:
                 raise
-            await self.record_failure(command.unit, command.document_id, command.version, error.code, error.message)
+            await self.record_failure(
+                command.unit, command.document_id, command.version, error.code, error.message
+            )
             await self.dead_letter_for(command, error.code, error.message)
             return HandledEvent("failed")
         metadata = prepared.metadata
@@ -117,7 +119,10 @@ class IngestHandlers:
             await write_status(
                 self._status,
                 DocumentStatus(
-                    unit=command.unit, document_id=command.document_id, version=command.version, status="deleted"
+                    unit=command.unit,
+                    document_id=command.document_id,
+                    version=command.version,
+                    status="deleted",
                 ),
             )
         await self._publish_indexed(command.unit, command.document_id, command.version, 0, outcome)
@@ -142,11 +147,18 @@ class IngestHandlers:
             metadata=command.metadata,
         )
 
-    async def record_failure(self, unit: str, document_id: str, version: int, code: str, message: str) -> None:
+    async def record_failure(
+        self, unit: str, document_id: str, version: int, code: str, message: str
+    ) -> None:
         await write_status(
             self._status,
             DocumentStatus(
-                unit=unit, document_id=document_id, version=version, status="failed", code=code, message=message
+                unit=unit,
+                document_id=document_id,
+                version=version,
+                status="failed",
+                code=code,
+                message=message,
             ),
         )
         event = events_pb2.DocumentFailed(

@@ -13,7 +13,9 @@ class IngestSettings(CommonSettings):
 
     batch_size: int = Field(default=8, description="Messages fetched from the stream at once.")
     ack_wait_seconds: int = Field(default=120, description="Redelivery after this long without an ack.")
-    max_deliver: int = Field(default=30, description="Deliveries before a retryable failure is dead-lettered.")
+    max_deliver: int = Field(
+        default=30, description="Deliveries before a retryable failure is dead-lettered."
+    )
     max_backoff_seconds: float = Field(default=30.0, description="Longest wait before a retry.")
     index_timeout_seconds: float = Field(default=600.0, description="Deadline of one IndexDocument call.")
     max_document_bytes: int = Field(default=25 * 1024 * 1024, description="Largest original accepted.")

@@ -98,12 +98,17 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         )
     if isinstance(message, events_pb2.DocumentDeleted):
         return DeleteDocument(
-            event_id=message.event_id, unit=unit, document_id=document_id, version=version, source=message.source
+            event_id=message.event_id,
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            source=message.source,
         )
     content = message.WhichOneof("content")
     if content is None:
         raise PoisonMessage(
-            "missing_content", "Sự kiện cập nhật văn bản cần một trong các trường text, data hoặc object_name."
+            "missing_content",
+            "Sự kiện cập nhật văn bản cần một trong các trường text, data hoặc object_name.",
         )
     text = message.text if content == "text" else None
     data = message.data if content == "data" else None

@@ -65,6 +65,9 @@ class DocumentEventConsumer:
                 continue
             for message in messages:
                 await self.process(message)
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+        log.info("consumer_stopped", durable=INGEST_DURABLE)
 
     async def process(self, message: Msg) -> None:
         heartbeat = asyncio.create_task(_keep_in_progress(message))
@@ -100,7 +103,9 @@ class DocumentEventConsumer:
                 await message.term()
                 return
             delay = min(self._settings.max_backoff_seconds, 0.5 * 2 ** (deliveries - 1))
-            log.warning("event_retry", error=str(error), deliveries=deliveries, delay=delay, sequence=sequence)
+            log.warning(
+                "event_retry", error=str(error), deliveries=deliveries, delay=delay, sequence=sequence
+            )
             await message.nak(delay=delay)
             return
         except RetrievalRejected as error:

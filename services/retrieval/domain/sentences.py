@@ -1,0 +1,50 @@
+"""Cutting a chunk's text into the sentences and clauses an answer is composed from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A sentence ends at . ! ? … or ; followed by space and a capital / digit / list marker; a line
+# break always ends one (legal text puts each khoản and điểm on its own line).
+_SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+(?=[\"“(\[]?[A-ZÀ-ỸĐ0-9a-zđ]\)?)|\n+")
+# Abbreviations that end with a dot but do not end a sentence.
+_ABBREVIATION_TAIL = re.compile(r"(?:\b(?:TP|Tp|ThS|TS|PGS|GS|BS|Th|St|Mr|Mrs|Dr|v\.v|tr|nd|ng)\.|\b[A-Z]\.)$")
+MIN_SENTENCE_CHARS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One sentence of a chunk with its character span in the chunk's text."""
+
+    index: int
+    text: str
+    start: int
+    end: int
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences of `text`, in order, with spans; never empty for non-blank text."""
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        candidate = text[start : match.start()]
+        if match.group(0).strip() == "" and "\n" not in match.group(0) and _ABBREVIATION_TAIL.search(
+            candidate
+        ):
+            continue
+        pieces.append((start, match.start()))
+        start = match.end()
+    pieces.append((start, len(text)))
+    sentences: list[Sentence] = []
+    for begin, end in pieces:
+        raw = text[begin:end]
+        stripped = raw.strip()
+        if len(stripped) < MIN_SENTENCE_CHARS:
+            continue
+        offset = begin + (len(raw) - len(raw.lstrip()))
+        sentences.append(Sentence(len(sentences), stripped, offset, offset + len(stripped)))
+    return sentences
+
+
+__all__ = ["Sentence", "split_sentences"]

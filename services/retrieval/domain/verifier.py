@@ -1,0 +1,152 @@
+"""Does the composed passage answer what was asked? The abstention decision and its confidence.
+
+Retrieval scores cannot tell answerable from unanswerable questions (AUC ≈ 0.5 on viquad2, see
+BASELINES.md), so the verifier looks at the question against the passage itself: how much of the
+question's content (IDF-weighted syllables and pairs) the passage and the chosen sentence cover,
+whether a rare question term is missing altogether (an entity or condition the passage does not
+mention), whether the sentence holds the kind of thing asked for, and whether the sparse and dense
+retrievers agree. A logistic model turns the features into a probability of a correct answer;
+its weights are fitted on dev questions only by `scripts/fit_verifier.py` and pinned below.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services.retrieval.domain.composer import AnswerType, ComposedAnswer, answer_type
+from services.retrieval.domain.lexical import folded_syllables
+from services.retrieval.domain.search import chunk_texts
+from services.retrieval.domain.unit_model import UnitLanguageModel
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A capitalised word not at the start of the question: a name the passage should mention.
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-ZÀ-ỸĐ][\wÀ-ỹđ-]*")
+MARGIN_SCALE = 1.0
+LENGTH_SCALE = 30.0
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "passage_coverage",
+    "passage_bigram_coverage",
+    "sentence_coverage",
+    "sentence_bigram_coverage",
+    "missing_rarest",
+    "type_match",
+    "sparse_top",
+    "dense_top",
+    "special_coverage",
+    "sentence_missing_rarest",
+    "number_missing",
+    "name_missing",
+    "sentence_margin",
+    "fused_margin",
+    "dense_score",
+    "question_length",
+    "asks_number",
+    "asks_time",
+    "asks_entity",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierWeights:
+    """Logistic-regression weights over `FEATURE_NAMES`."""
+
+    bias: float
+    weights: Mapping[str, float]
+
+
+# Hand-set starting point; replaced by the fitted weights (see docs/retrieval-quality.md).
+DEFAULT_WEIGHTS = VerifierWeights(
+    bias=-3.0,
+    weights={
+        "passage_coverage": 3.0,
+        "passage_bigram_coverage": 1.0,
+        "sentence_coverage": 2.0,
+        "sentence_bigram_coverage": 0.5,
+        "missing_rarest": -2.0,
+        "type_match": 0.5,
+        "sparse_top": 0.3,
+        "dense_top": 0.3,
+        "special_coverage": 0.0,
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The verifier's probability that the answer is right, and the features behind it."""
+
+    confidence: float
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[str, float]:
+    """The verifier's input features for one composed answer (all roughly in 0..1)."""
+    candidate = composed.candidate
+    best = composed.best
+    ceiling = model.max_idf() or 1.0
+    runner_up = next(
+        (s.score for s in composed.ranked[1:] if s.candidate_index != best.candidate_index), 0.0
+    )
+    kind = answer_type(composed.question)
+    passage = " " + " ".join(folded_syllables(" ".join(chunk_texts(candidate.hit)))) + " "
+    passage_numbers = " ".join(_NUMBER.findall(" ".join(chunk_texts(candidate.hit))))
+    passage = passage + passage_numbers
+    return {
+        "passage_coverage": candidate.features.get("coverage", 0.0),
+        "passage_bigram_coverage": candidate.features.get("bigram_coverage", 0.0),
+        "sentence_coverage": best.unigram_coverage,
+        "sentence_bigram_coverage": best.bigram_coverage,
+        "missing_rarest": candidate.features.get("missing_max_idf", 0.0),
+        "type_match": 1.0 if best.type_match else 0.0,
+        "sparse_top": 1.0 if candidate.sparse_rank == 1 else 0.0,
+        "dense_top": 1.0 if candidate.dense_rank == 1 else 0.0,
+        "special_coverage": candidate.features.get("special_coverage", 1.0),
+        "sentence_missing_rarest": min(best.missing_max_idf / ceiling, 1.0),
+        "number_missing": _missing_fraction(_NUMBER.findall(composed.question), passage),
+        "name_missing": _missing_fraction(
+            [" ".join(folded_syllables(name)) for name in _NAME.findall(composed.question)], passage
+        ),
+        "sentence_margin": min(max(best.score - runner_up, 0.0) / MARGIN_SCALE, 1.0),
+        "fused_margin": _fused_margin(composed),
+        "dense_score": candidate.dense_score,
+        "question_length": min(len(folded_syllables(composed.question)) / LENGTH_SCALE, 1.0),
+        "asks_number": 1.0 if kind in (AnswerType.NUMBER,) else 0.0,
+        "asks_time": 1.0 if kind is AnswerType.TIME else 0.0,
+        "asks_entity": 1.0 if kind in (AnswerType.PERSON, AnswerType.PLACE) else 0.0,
+    }
+
+
+def _missing_fraction(needles: list[str], haystack: str) -> float:
+    needles = [needle for needle in needles if needle]
+    if not needles:
+        return 0.0
+    return sum(needle not in haystack for needle in needles) / len(needles)
+
+
+def _fused_margin(composed: ComposedAnswer) -> float:
+    """How far the answer's passage leads the best passage of another document (RRF units)."""
+    lead = composed.candidate
+    others = [c.fused for c in composed.candidates if c.hit.document_id != lead.hit.document_id]
+    return max(lead.fused - max(others, default=0.0), 0.0)
+
+
+class AnswerVerifier:
+    """Scores composed answers with a logistic model over `answer_features`."""
+
+    def __init__(self, weights: VerifierWeights = DEFAULT_WEIGHTS) -> None:
+        self._weights = weights
+
+    def verify(self, composed: ComposedAnswer, model: UnitLanguageModel) -> Verdict:
+        """Probability (0..1) that the composed answer answers the question correctly."""
+        features = answer_features(composed, model)
+        logit = self._weights.bias + sum(
+            self._weights.weights.get(name, 0.0) * value for name, value in features.items()
+        )
+        return Verdict(confidence=1.0 / (1.0 + math.exp(-logit)), features=features)
+
+
+__all__ = ["DEFAULT_WEIGHTS", "FEATURE_NAMES", "AnswerVerifier", "Verdict", "VerifierWeights", "answer_features"]

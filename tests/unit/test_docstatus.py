@@ -1,0 +1,35 @@
+"""Document status records against a real nats-server: never moved back to an older version."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import unique_unit
+from trolyao.docstatus import DocumentStatus, read_status, write_status
+from trolyao.messaging import DOC_STATUS_BUCKET, connect, ensure_layout
+
+
+def test_status_writes_keep_the_newest_version(nats_server: str) -> None:
+    async def scenario() -> None:
+        client = await connect(nats_server, name="test")
+        js = client.jetstream()
+        await ensure_layout(js)
+        bucket = await js.key_value(DOC_STATUS_BUCKET)
+        unit = unique_unit()
+        doc = "văn bản/1|a"
+        assert await write_status(bucket, DocumentStatus(unit, doc, 2, "pending"))
+        assert await write_status(bucket, DocumentStatus(unit, doc, 2, "indexed", chunk_count=3))
+        assert not await write_status(bucket, DocumentStatus(unit, doc, 2, "pending"))
+        assert not await write_status(bucket, DocumentStatus(unit, doc, 1, "indexed"))
+        current = await read_status(bucket, unit, doc)
+        assert current is not None and (current.version, current.status, current.chunk_count) == (2, "indexed", 3)
+        results = await asyncio.gather(
+            *(write_status(bucket, DocumentStatus(unit, doc, version, "indexed")) for version in range(3, 13))
+        )
+        assert any(results)
+        final = await read_status(bucket, unit, doc)
+        assert final is not None and final.version == 12
+        assert await read_status(bucket, unique_unit(), doc) is None
+        await client.drain()
+
+    asyncio.run(scenario())
