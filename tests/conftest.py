@@ -17,16 +17,14 @@ from trolyao.launcher import Stack, StackPorts
 from trolyao.natsserver import free_port, start_nats_server
 
 
-def unique_unit(prefix: str = "t") -> str:
-    return f"{prefix}-{secrets.token_hex(4)}"
-
-
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real nats-server (JetStream on, file store in a temp dir) shared by the session."""
     store = tmp_path_factory.mktemp("nats")
     port = free_port()
-    process: subprocess.Popen[bytes] = start_nats_server(port=port, store_dir=store, log_path=store / "nats.log")
+    process: subprocess.Popen[bytes] = start_nats_server(
+        port=port, store_dir=store, log_path=store / "nats.log"
+    )
     yield f"nats://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)

@@ -17,8 +17,14 @@ DEMO_UNIT = "demo"
 DEMO_UNIT_NAME = "Đơn vị trình diễn"
 DEMO_DIR = REPO_ROOT / "config" / "demo"
 DEMO_DOCUMENTS = {
-    "mic-giao-ban-2024-06": ("mic-giao-ban-2024-06.txt", "Hội nghị giao ban quản lý nhà nước tháng 6/2024 của Bộ TT&TT"),
-    "luat-an-ninh-mang-2018": ("luat-an-ninh-mang-2018-trich.txt", "Luật An ninh mạng 2018 (trích Điều 1–12)"),
+    "mic-giao-ban-2024-06": (
+        "mic-giao-ban-2024-06.txt",
+        "Hội nghị giao ban quản lý nhà nước tháng 6/2024 của Bộ TT&TT",
+    ),
+    "luat-an-ninh-mang-2018": (
+        "luat-an-ninh-mang-2018-trich.txt",
+        "Luật An ninh mạng 2018 (trích Điều 1–12)",
+    ),
 }
 DEMO_QUESTION = "Trợ lý ảo phải trả lời được bao nhiêu phần trăm câu hỏi?"
 INDEX_WAIT_SECONDS = 300.0
@@ -35,7 +41,8 @@ def load_demo(base_url: str, api_key: str, *, wait: bool = True) -> None:
                 continue
             text = (DEMO_DIR / filename).read_text(encoding="utf-8")
             client.put(
-                f"/v1/units/{DEMO_UNIT}/documents/{document_id}", json={"title": title, "text": text, "version": 1}
+                f"/v1/units/{DEMO_UNIT}/documents/{document_id}",
+                json={"title": title, "text": text, "version": 1},
             ).raise_for_status()
         if not wait:
             return
@@ -77,7 +84,7 @@ def command_run(args: argparse.Namespace) -> int:
             f"  Admin API key: {stack.api_key}\n"
             f"  Try:  curl -s -X POST {stack.gateway_url}/v1/units/{DEMO_UNIT}/ask \\\n"
             f"          -H 'Authorization: Bearer {stack.api_key}' -H 'Content-Type: application/json' \\\n"
-            f"          -d '{{\"question\": \"{DEMO_QUESTION}\"}}'\n"
+            f'          -d \'{{"question": "{DEMO_QUESTION}"}}\'\n'
             "Press Ctrl-C to stop.",
             flush=True,
         )

@@ -71,7 +71,11 @@ async def write_status(bucket: KeyValue, status: DocumentStatus) -> bool:
             current = DocumentStatus(**json.loads(entry.value))
             if current.version > status.version:
                 return False
-            if current.version == status.version and status.status == "pending" and current.status != "pending":
+            if (
+                current.version == status.version
+                and status.status == "pending"
+                and current.status != "pending"
+            ):
                 return False
             await bucket.update(key, payload, last=entry.revision)
             return True

@@ -24,10 +24,7 @@ class DocumentMetadata:
     def merged_with(self, override: DocumentMetadata) -> DocumentMetadata:
         """Fields set in `override` win; empty ones keep this object's value."""
         return DocumentMetadata(
-            **{
-                name: getattr(override, name) or getattr(self, name)
-                for name in self.__dataclass_fields__
-            }
+            **{name: getattr(override, name) or getattr(self, name) for name in self.__dataclass_fields__}
         )
 
 

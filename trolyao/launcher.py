@@ -88,7 +88,9 @@ class Stack:
                 "TROLYAO_RETRIEVAL_LISTEN": f"127.0.0.1:{self.ports.retrieval}",
                 "TROLYAO_OPS_ADDR": f"127.0.0.1:{self.ports.ops}",
                 "TROLYAO_OPS_LISTEN": f"127.0.0.1:{self.ports.ops}",
-                "TROLYAO_OPS_UNITS_FILE": env.get("TROLYAO_OPS_UNITS_FILE", str(REPO_ROOT / "config" / "units.yaml")),
+                "TROLYAO_OPS_UNITS_FILE": env.get(
+                    "TROLYAO_OPS_UNITS_FILE", str(REPO_ROOT / "config" / "units.yaml")
+                ),
                 "TROLYAO_GATEWAY_PORT": str(self.ports.gateway),
                 "TROLYAO_BOOTSTRAP_API_KEY": self.api_key,
                 "PYTHONUNBUFFERED": "1",

@@ -28,11 +28,14 @@ DOCS_STREAM = "DOCS"
 STATUS_STREAM = "DOC_STATUS"
 DEADLETTER_STREAM = "DEADLETTER"
 QUESTIONS_STREAM = "QUESTIONS"
+FEEDBACK_STREAM = "FEEDBACK"
 
 DOC_STATUS_BUCKET = "doc_status"
 UNITS_BUCKET = "units"
 API_KEYS_BUCKET = "api_keys"
 ORIGINALS_BUCKET = "originals"
+CONVERSATIONS_BUCKET = "conversations"
+FAQ_ENTRIES_BUCKET = "faq_entries"
 
 INGEST_DURABLE = "ingest"
 
@@ -40,6 +43,7 @@ SCHEMA_VERSION = 1
 SECONDS_PER_DAY = 86_400
 DOCS_RETENTION_DAYS = 90
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+CONVERSATION_TTL_SECONDS = SECONDS_PER_DAY
 
 
 def upsert_subject(unit: str) -> str:
@@ -58,8 +62,25 @@ def deadletter_subject(unit: str) -> str:
     return f"deadletter.docs.{unit}"
 
 
-def question_subject(unit: str) -> str:
-    return f"questions.{unit}"
+def question_subject(unit: str, question_id: str) -> str:
+    """One subject per question, so a question is found by id (feedback checks it exists)."""
+    return f"questions.{unit}.{question_id}"
+
+
+def question_filters(unit: str | None = None) -> list[str]:
+    """Subjects of a unit's question records (every unit's when None); `questions.<unit>` is the
+    pre-id form older records used."""
+    if unit is None:
+        return ["questions.>"]
+    return [f"questions.{unit}", f"questions.{unit}.>"]
+
+
+def feedback_subject(unit: str, question_id: str) -> str:
+    return f"feedback.{unit}.{question_id}"
+
+
+def feedback_filters(unit: str | None = None) -> list[str]:
+    return ["feedback.>"] if unit is None else [f"feedback.{unit}.>"]
 
 
 def document_key(unit: str, document_id: str) -> str:
@@ -99,6 +120,7 @@ class JetStreamLayout:
             StreamConfig(name=STATUS_STREAM, subjects=["status.>"], max_age=30 * SECONDS_PER_DAY, **limits),
             StreamConfig(name=DEADLETTER_STREAM, subjects=["deadletter.>"], **limits),
             StreamConfig(name=QUESTIONS_STREAM, subjects=["questions.>"], **limits),
+            StreamConfig(name=FEEDBACK_STREAM, subjects=["feedback.>"], **limits),
         ]
 
     def key_value_buckets(self) -> list[KeyValueConfig]:
@@ -106,6 +128,10 @@ class JetStreamLayout:
             KeyValueConfig(bucket=DOC_STATUS_BUCKET, history=1, replicas=self.replicas),
             KeyValueConfig(bucket=UNITS_BUCKET, history=5, replicas=self.replicas),
             KeyValueConfig(bucket=API_KEYS_BUCKET, history=1, replicas=self.replicas),
+            KeyValueConfig(
+                bucket=CONVERSATIONS_BUCKET, history=1, ttl=CONVERSATION_TTL_SECONDS, replicas=self.replicas
+            ),
+            KeyValueConfig(bucket=FAQ_ENTRIES_BUCKET, history=1, replicas=self.replicas),
         ]
 
     def object_stores(self) -> list[ObjectStoreConfig]:

@@ -56,15 +56,11 @@ def nats_server_command(*, port: int, store_dir: Path, monitor_port: int | None 
     return [nats_server_binary(), "-c", str(config)]
 
 
-def start_nats_server(
-    *, port: int, store_dir: Path, log_path: Path | None = None
-) -> subprocess.Popen[bytes]:
+def start_nats_server(*, port: int, store_dir: Path, log_path: Path | None = None) -> subprocess.Popen[bytes]:
     """Start nats-server with JetStream on 127.0.0.1:port and wait until it accepts connections."""
     store_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by process
-    process = subprocess.Popen(
-        nats_server_command(port=port, store_dir=store_dir), stdout=log, stderr=log
-    )
+    process = subprocess.Popen(nats_server_command(port=port, store_dir=store_dir), stdout=log, stderr=log)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -45,6 +45,13 @@ class CommonSettings(BaseSettings):
         validation_alias=_shared("TROLYAO_OPS_ADDR"),
         description="host:port of the ops gRPC service, as its clients reach it.",
     )
+    jetstream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        validation_alias=_shared("TROLYAO_JETSTREAM_REPLICAS"),
+        description="Replicas of every JetStream stream and bucket: 1 on one machine, 3 on a NATS cluster.",
+    )
     log_format: str = Field(
         default="console",
         validation_alias=_shared("TROLYAO_LOG_FORMAT"),

@@ -17,7 +17,13 @@ from services.ingest.entrypoints.consumer import DocumentEventConsumer
 from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
 from trolyao.logs import get_logger
-from trolyao.messaging import DOC_STATUS_BUCKET, ORIGINALS_BUCKET, connect, ensure_layout
+from trolyao.messaging import (
+    DOC_STATUS_BUCKET,
+    ORIGINALS_BUCKET,
+    JetStreamLayout,
+    connect,
+    ensure_layout,
+)
 
 log = get_logger("ingest")
 DRAIN_TIMEOUT_SECONDS = 3.0
@@ -48,7 +54,7 @@ def limits_from(settings: IngestSettings) -> IngestLimits:
 async def bootstrap(settings: IngestSettings) -> IngestApp:
     nats_client = await connect(settings.nats_url, name="ingest")
     js = nats_client.jetstream()
-    await ensure_layout(js)
+    await ensure_layout(js, JetStreamLayout(replicas=settings.jetstream_replicas))
     retrieval = GrpcRetrievalClient(settings.retrieval_addr, timeout_seconds=settings.index_timeout_seconds)
     limits = limits_from(settings)
 

@@ -18,7 +18,9 @@ def main() -> None:
     log = get_logger("retrieval")
     app = bootstrap(settings)
     port = app.start()
-    log.info("retrieval_started", port=port, embedder=settings.embedder, qdrant_server=bool(settings.qdrant_url))
+    log.info(
+        "retrieval_started", port=port, embedder=settings.embedder, qdrant_server=bool(settings.qdrant_url)
+    )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

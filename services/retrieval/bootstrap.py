@@ -98,16 +98,14 @@ def build_embedder(settings: RetrievalSettings) -> Embedder | None:
 
 
 def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
-    from services.retrieval.domain.answering import AnswerEngine
     from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
+    from services.retrieval.domain.answering import AnswerEngine
     from services.retrieval.domain.lexical import document_sparse_vector
 
     embedder = build_embedder(settings)
     store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
     registry = SqliteDocumentRegistry(settings.root / "registry")
-    engine = AnswerEngine(
-        store, embedder, unit_models=FileUnitModelRepository(settings.root / "unit-models")
-    )
+    engine = AnswerEngine(store, embedder, unit_models=FileUnitModelRepository(settings.root / "unit-models"))
     indexer = Indexer(
         store=store,
         registry=registry,
@@ -123,4 +121,3 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
         indexer=indexer,
         engine=engine,
     )
-

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import unique_unit
+from tests.support import unique_unit
 from trolyao.launcher import Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
@@ -109,7 +109,8 @@ def test_ingest_crash_is_recovered_by_redelivery(running_stack: Stack, client: h
     client.put(f"/v1/units/{unit}", json={"name": "Đơn vị kiểm thử"}).raise_for_status()
     running_stack.kill("ingest")
     reply = client.put(
-        f"/v1/units/{unit}/documents/thong-bao", json={"title": "Thông báo", "text": "Hạn nộp báo cáo là ngày 15 hằng tháng."}
+        f"/v1/units/{unit}/documents/thong-bao",
+        json={"title": "Thông báo", "text": "Hạn nộp báo cáo là ngày 15 hằng tháng."},
     )
     assert reply.status_code == 202
     assert client.get(f"/v1/units/{unit}/documents/thong-bao").json()["status"] == "pending"
@@ -123,7 +124,10 @@ def test_unit_never_sees_another_units_documents(running_stack: Stack, client: h
         client.put(f"/v1/units/{unit}", json={"name": f"Đơn vị {unit}"}).raise_for_status()
     client.put(
         f"/v1/units/{unit_a}/documents/bi-mat",
-        json={"title": "Kế hoạch nội bộ", "text": "Mã dự án nội bộ của đơn vị A là XK-2291 và hạn chót là tháng 9."},
+        json={
+            "title": "Kế hoạch nội bộ",
+            "text": "Mã dự án nội bộ của đơn vị A là XK-2291 và hạn chót là tháng 9.",
+        },
     ).raise_for_status()
     wait_for_status(client, unit_a, "bi-mat", "indexed")
     answer = ask(client, unit_b, "Mã dự án nội bộ XK-2291 hạn chót khi nào?")

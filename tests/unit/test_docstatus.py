@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import unique_unit
+from tests.support import unique_unit
 from trolyao.docstatus import DocumentStatus, read_status, write_status
 from trolyao.messaging import DOC_STATUS_BUCKET, connect, ensure_layout
 
@@ -22,7 +22,11 @@ def test_status_writes_keep_the_newest_version(nats_server: str) -> None:
         assert not await write_status(bucket, DocumentStatus(unit, doc, 2, "pending"))
         assert not await write_status(bucket, DocumentStatus(unit, doc, 1, "indexed"))
         current = await read_status(bucket, unit, doc)
-        assert current is not None and (current.version, current.status, current.chunk_count) == (2, "indexed", 3)
+        assert current is not None and (current.version, current.status, current.chunk_count) == (
+            2,
+            "indexed",
+            3,
+        )
         results = await asyncio.gather(
             *(write_status(bucket, DocumentStatus(unit, doc, version, "indexed")) for version in range(3, 13))
         )

@@ -34,15 +34,21 @@ def chunks(*texts: str) -> list[Chunk]:
     return [Chunk(ordinal=i, text=text) for i, text in enumerate(texts)]
 
 
-def index(indexer: Indexer, unit: str, doc: str, version: int, *texts: str, content_hash: str = "") -> IndexOutcome:
+def index(
+    indexer: Indexer, unit: str, doc: str, version: int, *texts: str, content_hash: str = ""
+) -> IndexOutcome:
     return indexer.index_document(
-        unit, doc, version=version, content_hash=content_hash or f"h{version}",
-        metadata=DocumentMetadata(title=doc), chunks=chunks(*texts),
+        unit,
+        doc,
+        version=version,
+        content_hash=content_hash or f"h{version}",
+        metadata=DocumentMetadata(title=doc),
+        chunks=chunks(*texts),
     ).outcome
 
 
 def count(indexer: Indexer, unit: str, doc: str | None = None) -> int:
-    return indexer._store.count(unit, doc)  # noqa: SLF001 - the test inspects the real store
+    return indexer._store.count(unit, doc)
 
 
 def test_versions_apply_in_order_whatever_the_arrival_order(indexer: Indexer) -> None:

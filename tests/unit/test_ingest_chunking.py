@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import re
 from itertools import islice
-from pathlib import Path
 
 import pytest
 
 from services.ingest.domain.chunking import chunk_faq, chunk_outline, split_text
 from services.ingest.domain.model import FaqEntry
 from services.ingest.domain.outline import OutlineMode, article_hint_from_title, parse_outline
+from tests.support import SHARED_DIR
 from trolyao.documents import Chunk, ChunkKind
 from trolyao.vietnamese import normalize_text
 
 MAX_CHARS = 1000
-ALQAC_CORPUS = Path("/work/shared/eval/alqac-2022/corpus.jsonl")
-DEMO = Path("/work/shared/demo/mic-giao-ban-2024-06.txt")
+ALQAC_CORPUS = SHARED_DIR / "eval" / "alqac-2022" / "corpus.jsonl"
+DEMO = SHARED_DIR / "demo" / "mic-giao-ban-2024-06.txt"
 SENTENCE = "Cơ quan, tổ chức, cá nhân có trách nhiệm bảo vệ dữ liệu cá nhân theo quy định của pháp luật. "
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from services.ingest.domain.metadata import extract_metadata
+from tests.support import SHARED_DIR
 from trolyao.documents import DocumentMetadata
 
-DEMO = Path("/work/shared/demo/mic-giao-ban-2024-06.txt")
+DEMO = SHARED_DIR / "demo" / "mic-giao-ban-2024-06.txt"
 
 DECREE = """CHÍNH PHỦ
 CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM

@@ -133,7 +133,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
         return self._call(context, "DeleteDocument", work)
 
-    def Ask(self, request: retrieval_pb2.AskRequest, context: grpc.ServicerContext) -> retrieval_pb2.AskResponse:
+    def Ask(
+        self, request: retrieval_pb2.AskRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.AskResponse:
         def work() -> retrieval_pb2.AskResponse:
             question = request.question.strip()
             if not question or len(question) > MAX_QUESTION_CHARS:
