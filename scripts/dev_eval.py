@@ -199,7 +199,11 @@ def normalised(text: str) -> str:
 
 def is_correct(question: Question, answer: Answer) -> bool | None:
     if question.kind == "faq":
-        return answer.answered and bool(answer.citations) and answer.citations[0].document_id in question.gold_ids
+        return (
+            answer.answered
+            and bool(answer.citations)
+            and answer.citations[0].document_id in question.gold_ids
+        )
     if question.kind == "span":
         if not question.answers:
             return not answer.answered
@@ -270,9 +274,7 @@ def stored_chunks(
         metadata, chunks = prepare_chunks(document, chunking)
         phrasings = bank.get(document["id"])
         if phrasings:
-            chunks = [
-                replace(chunk, kind=ChunkKind.FAQ, question="\n".join(phrasings)) for chunk in chunks
-            ]
+            chunks = [replace(chunk, kind=ChunkKind.FAQ, question="\n".join(phrasings)) for chunk in chunks]
         pending.extend((document["id"], chunk, metadata) for chunk in chunks)
     vectors: list[tuple[float, ...] | None] = [None] * len(pending)
     if embedder is not None:
@@ -329,7 +331,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     temporary = tempfile.TemporaryDirectory(prefix="dev-eval-")
     store = build_store(args.store, Path(temporary.name), embedder.dimension if embedder else None)
-    settings = AnswerSettings(abstain_below=args.abstain_below) if args.abstain_below is not None else AnswerSettings()
+    settings = (
+        AnswerSettings(abstain_below=args.abstain_below)
+        if args.abstain_below is not None
+        else AnswerSettings()
+    )
     engine = AnswerEngine(store, embedder, settings=settings)
     for chunks in documents.values():
         store.upsert_chunks(UNIT, chunks)
@@ -367,7 +373,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     summary["index_seconds"] = index_seconds
     if args.set in LEGAL_SETS and not args.no_gold_removal:
         removal_rows = gold_removal(engine, store, documents, questions)
-        summary["abstain_gold_removed"] = sum(not r["answered"] for r in removal_rows) / max(len(removal_rows), 1)
+        summary["abstain_gold_removed"] = sum(not r["answered"] for r in removal_rows) / max(
+            len(removal_rows), 1
+        )
         rows.extend(removal_rows)
     if args.dump:
         with open(args.dump, "w", encoding="utf-8") as handle:
@@ -416,7 +424,9 @@ def gold_removal(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("set", help="folder name under /work/shared/eval")
     parser.add_argument("--store", choices=("edge", "memory"), default="edge")
     parser.add_argument("--chunking", choices=("ingest", "line"), default="ingest")
@@ -433,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     summary = run(args)
     if summary:
-        print(json.dumps({"set": args.set, **{k: round(v, 4) for k, v in summary.items()}}, ensure_ascii=False))
+        print(
+            json.dumps({"set": args.set, **{k: round(v, 4) for k, v in summary.items()}}, ensure_ascii=False)
+        )
     return 0
 
 

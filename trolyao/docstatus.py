@@ -8,7 +8,7 @@ version, so racing writers cannot lose or reorder an update.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -17,6 +17,7 @@ from nats.js.kv import KeyValue
 from trolyao.messaging import document_key
 
 CAS_ATTEMPTS = 10
+WATCH_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,11 @@ class DocumentStatus:
     code: str = ""
     message: str = ""
     updated_at: str = ""
+    # Where the original is kept and what was said about it: enough to rebuild the upsert event
+    # (the reindex command does exactly that).
+    object_name: str = ""
+    media_type: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -86,3 +92,25 @@ async def write_status(bucket: KeyValue, status: DocumentStatus) -> bool:
                 continue
             raise
     return False
+
+
+async def list_statuses(bucket: KeyValue, unit: str | None = None) -> list[DocumentStatus]:
+    """Every document status of a unit (every unit's when None), read in one pass over the bucket.
+
+    Uses a KV watch on the unit's keys (`<unit>.>`), so it costs one message per document and never
+    reads another unit's records. (nats-py's `keys(filters=...)` matches substrings, not subjects.)
+    """
+    watcher = await bucket.watch(f"{unit}.>" if unit else ">", ignore_deletes=True)
+    statuses: list[DocumentStatus] = []
+    try:
+        while True:
+            entry = await watcher.updates(timeout=WATCH_TIMEOUT_SECONDS)
+            if entry is None:  # the marker after the last current value
+                break
+            if entry.value:
+                statuses.append(DocumentStatus(**json.loads(entry.value)))
+            if entry.delta == 0:
+                break
+    finally:
+        await watcher.stop()
+    return sorted(statuses, key=lambda status: (status.unit, status.document_id))

@@ -77,6 +77,19 @@ def _current_trace_fields() -> dict[str, str]:
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
+class _TraceContextFilter(logging.Filter):
+    """Adds trace_id/span_id to records that did not come through `StructuredLogger` (libraries,
+    stdlib loggers), so every record emitted during a request or a consumed event carries them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        if fields is None or "trace_id" not in fields:
+            trace_fields = _current_trace_fields()
+            if trace_fields:
+                record.fields = trace_fields | (fields or {})
+        return True
+
+
 def get_logger(name: str) -> StructuredLogger:
     return StructuredLogger(name)
 
@@ -85,6 +98,7 @@ def configure_logging(*, service: str, log_format: str = "console", level: str =
     """Install one handler on the root logger; called once from each service's main()."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if log_format == "json" else _ConsoleFormatter())
+    handler.addFilter(_TraceContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

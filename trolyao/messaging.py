@@ -62,6 +62,21 @@ def deadletter_subject(unit: str) -> str:
     return f"deadletter.docs.{unit}"
 
 
+# Replays after a restore (core NATS request/reply, see proto/trolyao/v1/snapshots.proto).
+REPLAY_SUBJECT_PREFIX = "ops.replay"
+REPLAY_QUEUE_GROUP = "ingest-replay"
+
+
+def replay_subject(unit: str) -> str:
+    """Where ops asks ingest to replay a unit's document events."""
+    return f"{REPLAY_SUBJECT_PREFIX}.{unit}"
+
+
+def unit_docs_filter(unit: str) -> str:
+    """Every document event of one unit on the DOCS stream."""
+    return f"docs.{unit}.>"
+
+
 def question_subject(unit: str, question_id: str) -> str:
     """One subject per question, so a question is found by id (feedback checks it exists)."""
     return f"questions.{unit}.{question_id}"
@@ -81,6 +96,26 @@ def feedback_subject(unit: str, question_id: str) -> str:
 
 def feedback_filters(unit: str | None = None) -> list[str]:
     return ["feedback.>"] if unit is None else [f"feedback.{unit}.>"]
+
+
+# subject family -> index of the unit segment (docs.<unit>.upsert, status.docs.<unit>, ...)
+_UNIT_SEGMENT = {"docs": 1, "questions": 1, "feedback": 1, "status": 2, "deadletter": 2}
+_ID_SEGMENT_NAMES = {"questions": "{question_id}", "feedback": "{question_id}"}
+
+
+def subject_template(subject: str) -> tuple[str, str | None]:
+    """(template, unit) of one of the subjects above: `docs.{unit}.upsert` and the unit, so
+    telemetry names spans and labels metrics without one name per unit; others are unchanged."""
+    parts = subject.split(".")
+    index = _UNIT_SEGMENT.get(parts[0])
+    if index is None or len(parts) <= index or (index == 2 and parts[1] != "docs"):
+        return subject, None
+    unit = parts[index]
+    parts[index] = "{unit}"
+    id_name = _ID_SEGMENT_NAMES.get(parts[0])
+    if id_name is not None and len(parts) > index + 1:
+        parts[index + 1] = id_name
+    return ".".join(parts), unit
 
 
 def document_key(unit: str, document_id: str) -> str:

@@ -9,6 +9,8 @@ import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from trolyao.telemetry import rpc_tracing
+
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -27,7 +29,11 @@ def build_sync_server(
     max_workers: int = 8,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A thread-pool server with the standard health service; returns the bound port too."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=CHANNEL_OPTIONS)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=CHANNEL_OPTIONS,
+        interceptors=rpc_tracing.sync_server_interceptors(),
+    )
     register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -46,7 +52,7 @@ async def build_async_server(
     service_names: list[str],
 ) -> tuple[grpc.aio.Server, health_async.HealthServicer, int]:
     """An asyncio server with the standard health service; returns the bound port too."""
-    server = grpc.aio.server(options=CHANNEL_OPTIONS)
+    server = grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=rpc_tracing.aio_server_interceptors())
     register(server)
     health_servicer = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -59,11 +65,13 @@ async def build_async_server(
 
 
 def async_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(
+        address, options=CHANNEL_OPTIONS, interceptors=rpc_tracing.aio_channel_interceptors()
+    )
 
 
 def sync_channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return rpc_tracing.traced_sync_channel(grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
 
 
 async def check_health(channel: grpc.aio.Channel, *, service: str = "", timeout: float = 2.0) -> bool:

@@ -7,17 +7,36 @@ ones keep their plain `TROLYAO_*` names so one environment serves the whole stac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
+from pydantic import AfterValidator, AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_RETRIEVAL_ADDR = "127.0.0.1:50051"
 DEFAULT_OPS_ADDR = "127.0.0.1:50052"
+# Telemetry exporters by name (comma separated): see trolyao/telemetry/setup.py for what each does.
+TRACES_EXPORTERS = frozenset({"none", "console", "otlp", "memory", "test-jsonl"})
+METRICS_EXPORTERS = frozenset({"none", "console", "otlp", "prometheus", "memory"})
+OTLP_PROTOCOLS = frozenset({"grpc", "http/protobuf"})
+DEFAULT_TELEMETRY_POLL_SECONDS = 15.0
 
 
 def _shared(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+def _names_from(setting: str, allowed: frozenset[str], *, many: bool) -> AfterValidator:
+    """Check a (comma-separated) choice; the error names the setting, whichever env name set it."""
+
+    def check(value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",")] if many else [value.strip().lower()]
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise ValueError(f"{setting}: unknown {unknown}; expected {sorted(allowed)}")
+        return ",".join(names)
+
+    return AfterValidator(check)
 
 
 class CommonSettings(BaseSettings):
@@ -59,3 +78,53 @@ class CommonSettings(BaseSettings):
         pattern="^(console|json)$",
     )
     log_level: str = Field(default="INFO", validation_alias=_shared("TROLYAO_LOG_LEVEL"))
+    # ---- telemetry (OpenTelemetry); the standard OTEL_* names are accepted where one exists
+    telemetry_traces_exporter: Annotated[
+        str, _names_from("telemetry_traces_exporter", TRACES_EXPORTERS, many=True)
+    ] = Field(
+        default="none",
+        validation_alias=AliasChoices("TROLYAO_TELEMETRY_TRACES_EXPORTER", "OTEL_TRACES_EXPORTER"),
+        description="Where spans go: none | console | otlp | memory (in-process tests) | test-jsonl "
+        "(tests of separate processes: one JSON-lines file per process under TELEMETRY_TEST_SPANS_DIR).",
+    )
+    telemetry_metrics_exporter: Annotated[
+        str, _names_from("telemetry_metrics_exporter", METRICS_EXPORTERS, many=True)
+    ] = Field(
+        default="prometheus",
+        validation_alias=AliasChoices("TROLYAO_TELEMETRY_METRICS_EXPORTER", "OTEL_METRICS_EXPORTER"),
+        description="Where metrics go: prometheus (gateway /metrics, TELEMETRY_METRICS_PORT elsewhere) | "
+        "otlp | console | memory | none.",
+    )
+    telemetry_otlp_protocol: Annotated[
+        str, _names_from("telemetry_otlp_protocol", OTLP_PROTOCOLS, many=False)
+    ] = Field(
+        default="grpc",
+        validation_alias=AliasChoices("TROLYAO_TELEMETRY_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        description="OTLP transport; the endpoint is the SDK's OTEL_EXPORTER_OTLP_ENDPOINT.",
+    )
+    # Per service (the service's prefix: TROLYAO_INGEST_TELEMETRY_METRICS_PORT, ...): one port each.
+    telemetry_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65_535,
+        description="Serve Prometheus metrics on this port (0: not served; the gateway serves /metrics).",
+    )
+    telemetry_metrics_host: str = Field(
+        default="127.0.0.1", description="Address the Prometheus metrics port listens on."
+    )
+    telemetry_test_spans_dir: Path | None = Field(
+        default=None,
+        validation_alias=_shared("TROLYAO_TELEMETRY_TEST_SPANS_DIR"),
+        description="Directory of the test-jsonl span files (tests only).",
+    )
+    telemetry_poll_seconds: float = Field(
+        default=DEFAULT_TELEMETRY_POLL_SECONDS,
+        gt=0,
+        validation_alias=_shared("TROLYAO_TELEMETRY_POLL_SECONDS"),
+        description="How often gauges read from NATS (ingest backlog, dead letters) are refreshed.",
+    )
+    trace_content: bool = Field(
+        default=False,
+        validation_alias=_shared("TROLYAO_TRACE_CONTENT"),
+        description="Put question text and document titles in spans (they can be sensitive: off by default).",
+    )

@@ -7,11 +7,13 @@ import uvicorn
 from services.gateway.entrypoints.app import create_app
 from services.gateway.settings import GatewaySettings
 from trolyao.logs import configure_logging
+from trolyao.telemetry import configure_telemetry
 
 
 def main() -> None:
     settings = GatewaySettings()
     configure_logging(service="gateway", log_format=settings.log_format, level=settings.log_level)
+    telemetry = configure_telemetry(service="gateway", settings=settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -20,6 +22,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

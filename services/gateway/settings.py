@@ -24,3 +24,18 @@ class GatewaySettings(CommonSettings):
     inline_text_limit_bytes: int = Field(
         default=256 * 1024, description="JSON documents up to this size travel inline in the event."
     )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body accepted outside document uploads (asks, FAQ entries, feedback).",
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0, gt=0, description="Requests per second each credential may sustain (token refill rate)."
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, description="Requests a credential may send at once.")
+    answer_rate_target: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="The ministry's bar: share of questions an assistant must answer.",
+    )

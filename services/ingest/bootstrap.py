@@ -14,6 +14,7 @@ from services.ingest.adapters.retrieval_client import GrpcRetrievalClient
 from services.ingest.domain.model import IngestLimits
 from services.ingest.domain.preparation import prepare_document
 from services.ingest.entrypoints.consumer import DocumentEventConsumer
+from services.ingest.entrypoints.replay import ReplayResponder
 from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
 from trolyao.logs import get_logger
@@ -34,9 +35,12 @@ class IngestApp:
     nats: NatsClient
     consumer: DocumentEventConsumer
     retrieval: GrpcRetrievalClient
+    replay: ReplayResponder | None = None
 
     async def stop(self) -> None:
         self.consumer.stop()
+        if self.replay is not None:
+            await self.replay.stop()
         await self.retrieval.close()
         try:
             await asyncio.wait_for(self.nats.drain(), timeout=DRAIN_TIMEOUT_SECONDS)
@@ -70,4 +74,6 @@ async def bootstrap(settings: IngestSettings) -> IngestApp:
         limits=limits,
     )
     consumer = DocumentEventConsumer(js=js, handlers=handlers, settings=settings)
-    return IngestApp(nats=nats_client, consumer=consumer, retrieval=retrieval)
+    replay = ReplayResponder(nats_client=nats_client, js=js, handlers=handlers)
+    await replay.start()
+    return IngestApp(nats=nats_client, consumer=consumer, retrieval=retrieval, replay=replay)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,7 +23,12 @@ from services.ingest.domain.events import DeleteDocument, PoisonMessage, UpsertD
 from services.ingest.domain.model import IngestError, IngestLimits, PreparedDocument, SourceDocument
 from trolyao.docstatus import DocumentStatus, read_status, write_status
 from trolyao.logs import get_logger
-from trolyao.messaging import SCHEMA_VERSION, deadletter_subject, status_subject
+from trolyao.messaging import (
+    SCHEMA_VERSION,
+    deadletter_subject,
+    original_object_name,
+    status_subject,
+)
 from trolyao.v1 import events_pb2
 
 log = get_logger("ingest")
@@ -35,11 +40,17 @@ Prepare = Callable[[SourceDocument], PreparedDocument]
 class OriginalsStore(Protocol):
     async def get(self, object_name: str) -> bytes | None: ...
 
+    async def put(self, object_name: str, data: bytes) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class HandledEvent:
     outcome: str  # indexed | unchanged | stale | deleted | not_found | failed
     chunk_count: int = 0
+
+
+def _metadata_fields(command: UpsertDocument) -> dict[str, str]:
+    return {key: value for key, value in asdict(command.metadata).items() if value}
 
 
 def _now() -> str:
@@ -64,24 +75,45 @@ class IngestHandlers:
         self._prepare = prepare
         self._limits = limits
 
-    async def handle(self, command: UpsertDocument | DeleteDocument) -> HandledEvent:
+    async def handle(
+        self, command: UpsertDocument | DeleteDocument, *, stream_sequence: int = 0
+    ) -> HandledEvent:
+        """Apply one event; `stream_sequence` (its DOCS sequence) lets retrieval record how far the
+        unit's index has applied the stream (where a restore's replay starts)."""
         if isinstance(command, DeleteDocument):
-            return await self._delete(command)
-        return await self._upsert(command)
+            return await self._delete(command, stream_sequence)
+        return await self._upsert(command, stream_sequence)
 
-    async def _upsert(self, command: UpsertDocument) -> HandledEvent:
+    async def _upsert(self, command: UpsertDocument, stream_sequence: int = 0) -> HandledEvent:
         recorded = await read_status(self._status, command.unit, command.document_id)
         if recorded is not None and recorded.version > command.version:
             log.info("event_stale", unit=command.unit, version=command.version, current=recorded.version)
             return HandledEvent("stale")
         source = await self._source_of(command)
+        object_name = await self._keep_original(command, source)
         try:
             prepared = await asyncio.to_thread(self._prepare, source)
         except IngestError as error:
             if error.retryable:
                 raise
             await self.record_failure(
-                command.unit, command.document_id, command.version, error.code, error.message
+                command.unit,
+                command.document_id,
+                command.version,
+                error.code,
+                error.message,
+                original=DocumentStatus(
+                    unit=command.unit,
+                    document_id=command.document_id,
+                    version=command.version,
+                    status="failed",
+                    content_hash=command.content_hash,
+                    title=command.metadata.title,
+                    filename=command.filename,
+                    object_name=object_name,
+                    media_type=command.media_type,
+                    metadata=_metadata_fields(command),
+                ),
             )
             await self.dead_letter_for(command, error.code, error.message)
             return HandledEvent("failed")
@@ -93,6 +125,8 @@ class IngestHandlers:
             content_hash=command.content_hash,
             metadata=metadata,
             chunks=prepared.chunks,
+            force=command.reindex,
+            stream_sequence=stream_sequence,
         )
         if outcome in ("indexed", "unchanged"):
             await write_status(
@@ -106,14 +140,20 @@ class IngestHandlers:
                     title=metadata.title,
                     filename=command.filename,
                     chunk_count=chunk_count,
+                    object_name=object_name,
+                    media_type=command.media_type,
+                    metadata=_metadata_fields(command),
                 ),
             )
         await self._publish_indexed(command.unit, command.document_id, command.version, chunk_count, outcome)
         return HandledEvent(outcome, chunk_count)
 
-    async def _delete(self, command: DeleteDocument) -> HandledEvent:
+    async def _delete(self, command: DeleteDocument, stream_sequence: int = 0) -> HandledEvent:
         outcome = await self._retrieval.delete_document(
-            unit=command.unit, document_id=command.document_id, version=command.version
+            unit=command.unit,
+            document_id=command.document_id,
+            version=command.version,
+            stream_sequence=stream_sequence,
         )
         if outcome != "stale":
             await write_status(
@@ -127,6 +167,15 @@ class IngestHandlers:
             )
         await self._publish_indexed(command.unit, command.document_id, command.version, 0, outcome)
         return HandledEvent(outcome)
+
+    async def _keep_original(self, command: UpsertDocument, source: SourceDocument) -> str:
+        """Every original ends in the object store, so a unit can always be reindexed from it."""
+        if command.object_name:
+            return command.object_name
+        name = original_object_name(command.unit, command.document_id, command.version)
+        data = source.data if source.data is not None else (source.text or "").encode("utf-8")
+        await self._originals.put(name, data)
+        return name
 
     async def _source_of(self, command: UpsertDocument) -> SourceDocument:
         data = command.data
@@ -148,19 +197,20 @@ class IngestHandlers:
         )
 
     async def record_failure(
-        self, unit: str, document_id: str, version: int, code: str, message: str
+        self,
+        unit: str,
+        document_id: str,
+        version: int,
+        code: str,
+        message: str,
+        *,
+        original: DocumentStatus | None = None,
     ) -> None:
-        await write_status(
-            self._status,
-            DocumentStatus(
-                unit=unit,
-                document_id=document_id,
-                version=version,
-                status="failed",
-                code=code,
-                message=message,
-            ),
+        """Mark the document failed with its reason (keeping where its original is, for reindex)."""
+        base = original or DocumentStatus(
+            unit=unit, document_id=document_id, version=version, status="failed"
         )
+        await write_status(self._status, replace(base, status="failed", code=code, message=message))
         event = events_pb2.DocumentFailed(
             schema_version=SCHEMA_VERSION,
             event_id=str(uuid.uuid4()),

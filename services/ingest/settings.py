@@ -11,8 +11,17 @@ from trolyao.settings import CommonSettings
 class IngestSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TROLYAO_INGEST_", extra="ignore")
 
-    batch_size: int = Field(default=8, description="Messages fetched from the stream at once.")
-    ack_wait_seconds: int = Field(default=120, description="Redelivery after this long without an ack.")
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Messages fetched from the stream at once and processed concurrently.",
+    )
+    ack_wait_seconds: int = Field(
+        default=30,
+        ge=3,
+        description="Redelivery after this long without an ack or a progress heartbeat (sent every third).",
+    )
     max_deliver: int = Field(
         default=30, description="Deliveries before a retryable failure is dead-lettered."
     )

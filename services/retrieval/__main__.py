@@ -5,9 +5,11 @@ from __future__ import annotations
 import signal
 import threading
 
+from services.retrieval.adapters.telemetry import observe_vector_store_size
 from services.retrieval.bootstrap import bootstrap
 from services.retrieval.settings import RetrievalSettings
 from trolyao.logs import configure_logging, get_logger
+from trolyao.telemetry import configure_telemetry
 
 FLUSH_INTERVAL_SECONDS = 5.0
 
@@ -16,7 +18,9 @@ def main() -> None:
     settings = RetrievalSettings()
     configure_logging(service="retrieval", log_format=settings.log_format, level=settings.log_level)
     log = get_logger("retrieval")
+    telemetry = configure_telemetry(service="retrieval", settings=settings)
     app = bootstrap(settings)
+    observe_vector_store_size(app.store)
     port = app.start()
     log.info(
         "retrieval_started", port=port, embedder=settings.embedder, qdrant_server=bool(settings.qdrant_url)
@@ -25,9 +29,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     while not stopping.wait(FLUSH_INTERVAL_SECONDS):
-        app.flush()
+        try:
+            app.flush()
+        except Exception:  # one damaged unit must not stop the service (a restore repairs it)
+            log.exception("periodic_flush_failed")
     app.stop()
     log.info("retrieval_stopped")
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

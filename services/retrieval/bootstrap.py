@@ -8,10 +8,12 @@ import grpc
 from grpc_health.v1 import health
 
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
+from services.retrieval.adapters.telemetry import TracedAnswering, traced_embedder, traced_search_store
 from services.retrieval.domain.indexing import Indexer
 from services.retrieval.domain.ports import Embedder, VectorStore
 from services.retrieval.entrypoints.grpc_server import Answering, RetrievalServicer
 from services.retrieval.settings import RetrievalSettings
+from services.retrieval.unit_transfer import build_unit_transfer
 from trolyao.rpc import build_sync_server
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 
@@ -32,12 +34,24 @@ class RetrievalApp:
     closers: list[object] = field(default_factory=list)
 
     def start(self) -> int:
+        embedding_model = self.embedder.model_id if self.embedder else "none"
+        transfer = build_unit_transfer(
+            store=self.store,
+            registry=self.registry,
+            indexer=self.indexer,
+            engine=self.engine,
+            embedding_model=embedding_model,
+            dense_dimension=self.embedder.dimension if self.embedder else self.settings.embeddings_dimension,
+            data_root=self.settings.root,
+        )
         servicer = RetrievalServicer(
             indexer=self.indexer,
             engine=self.engine,
             store=self.store,
             registry=self.registry,
-            embedding_model=self.embedder.model_id if self.embedder else "none",
+            embedding_model=embedding_model,
+            sequences=self.registry,
+            transfer=transfer,
         )
         self.server, self.health, self.port = build_sync_server(
             listen=self.settings.listen,
@@ -105,11 +119,15 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
     embedder = build_embedder(settings)
     store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
     registry = SqliteDocumentRegistry(settings.root / "registry")
-    engine = AnswerEngine(store, embedder, unit_models=FileUnitModelRepository(settings.root / "unit-models"))
+    engine = AnswerEngine(
+        traced_search_store(store),
+        traced_embedder(embedder),
+        unit_models=FileUnitModelRepository(settings.root / "unit-models"),
+    )
     indexer = Indexer(
         store=store,
         registry=registry,
-        embedder=embedder,
+        embedder=traced_embedder(embedder),
         encode_sparse=document_sparse_vector,
         listeners=[engine.on_document_changed],
     )
@@ -119,5 +137,5 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
         registry=registry,
         embedder=embedder,
         indexer=indexer,
-        engine=engine,
+        engine=TracedAnswering(engine),
     )

@@ -78,3 +78,39 @@ def test_units_are_independent(indexer: Indexer) -> None:
     indexer.delete_document("u1", "d", version=2)
     assert count(indexer, "u1") == 0
     assert count(indexer, "u2", "d") == 1
+
+
+class RecordingListener:
+    """Counts what a per-unit model would see; fails once on demand."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, int] = {}
+        self.fail_next = False
+
+    def __call__(self, unit: str, *, added: object, removed: object) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("listener failed")
+        for chunk in removed:  # type: ignore[attr-defined]
+            self.texts[chunk.chunk.text] -= 1
+        for chunk in added:  # type: ignore[attr-defined]
+            self.texts[chunk.chunk.text] = self.texts.get(chunk.chunk.text, 0) + 1
+
+
+def test_listeners_see_every_change_and_a_failure_is_redone_on_redelivery(tmp_path: Path) -> None:
+    listener = RecordingListener()
+    indexer = Indexer(
+        store=EdgeVectorStore(tmp_path / "shards", dense_dimension=4),
+        registry=SqliteDocumentRegistry(tmp_path / "registry"),
+        embedder=None,
+        encode_sparse=tiny_sparse,
+        listeners=[listener],
+    )
+    index(indexer, "u1", "d", 1, "một", "hai")
+    listener.fail_next = True
+    with pytest.raises(RuntimeError):
+        index(indexer, "u1", "d", 2, "ba")
+    assert index(indexer, "u1", "d", 2, "ba") is IndexOutcome.INDEXED  # the redelivery
+    indexer.delete_document("u1", "d", version=3)
+    index(indexer, "u1", "e", 1, "bốn")
+    assert {text: n for text, n in listener.texts.items() if n} == {"bốn": 1}

@@ -154,7 +154,9 @@ def test_follow_up_question_is_read_against_the_conversation(engine: AnswerEngin
     first = engine.ask("unit-a", "Doanh thu năm 2023 của công ty là bao nhiêu?")
     assert first.answered and "120 tỷ" in first.text
     follow_up = engine.ask(
-        "unit-a", "còn lợi nhuận thì sao?", history=[("Doanh thu năm 2023 của công ty là bao nhiêu?", first.text)]
+        "unit-a",
+        "còn lợi nhuận thì sao?",
+        history=[("Doanh thu năm 2023 của công ty là bao nhiêu?", first.text)],
     )
     assert follow_up.answered
     assert "15 tỷ" in follow_up.text

@@ -46,6 +46,7 @@ class DocumentUpserted(_message.Message):
     OBJECT_NAME_FIELD_NUMBER: _builtins.int
     FILENAME_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    REINDEX_FIELD_NUMBER: _builtins.int
     schema_version: _builtins.int
     event_id: _builtins.str
     """Unique per event; duplicates of one event are harmless."""
@@ -68,6 +69,8 @@ class DocumentUpserted(_message.Message):
     filename: _builtins.str
     """Original file name, used to pick the parser (".pdf", ".docx", ...)."""
     media_type: _builtins.str
+    reindex: _builtins.bool
+    """Set by the reindex command: rebuild this version even if it is already indexed."""
     @_builtins.property
     def metadata(self) -> _documents_pb2.DocumentMetadata: ...
     def __init__(
@@ -87,10 +90,11 @@ class DocumentUpserted(_message.Message):
         object_name: _builtins.str = ...,
         filename: _builtins.str = ...,
         media_type: _builtins.str = ...,
+        reindex: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "data", b"data", "metadata", b"metadata", "object_name", b"object_name", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "content_hash", b"content_hash", "data", b"data", "document_id", b"document_id", "event_id", b"event_id", "filename", b"filename", "media_type", b"media_type", "metadata", b"metadata", "object_name", b"object_name", "occurred_at", b"occurred_at", "schema_version", b"schema_version", "source", b"source", "text", b"text", "unit", b"unit", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "content_hash", b"content_hash", "data", b"data", "document_id", b"document_id", "event_id", b"event_id", "filename", b"filename", "media_type", b"media_type", "metadata", b"metadata", "object_name", b"object_name", "occurred_at", b"occurred_at", "reindex", b"reindex", "schema_version", b"schema_version", "source", b"source", "text", b"text", "unit", b"unit", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["text", "data", "object_name"]  # noqa: Y015
     _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015

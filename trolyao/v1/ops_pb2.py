@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14trolyao/v1/ops.proto\x12\ntrolyao.v1\"M\n\x04Unit\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x12\n\nupdated_at\x18\x04 \x01(\t\"/\n\x0ePutUnitRequest\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"!\n\x0eGetUnitRequest\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\"\x12\n\x10ListUnitsRequest\"4\n\x11ListUnitsResponse\x12\x1f\n\x05units\x18\x01 \x03(\x0b\x32\x10.trolyao.v1.Unit\"\\\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x03(\t\x12\x11\n\tall_units\x18\x04 \x01(\x08\x12\x0e\n\x06scopes\x18\x05 \x03(\t\"U\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x03(\t\x12\x11\n\tall_units\x18\x03 \x01(\x08\x12\x0e\n\x06scopes\x18\x04 \x03(\t\"a\n\x14\x43reateApiKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12(\n\tprincipal\x18\x03 \x01(\x0b\x32\x15.trolyao.v1.Principal\",\n\x19\x41uthenticateApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t2\xef\x02\n\nOpsService\x12\x37\n\x07PutUnit\x12\x1a.trolyao.v1.PutUnitRequest\x1a\x10.trolyao.v1.Unit\x12\x37\n\x07GetUnit\x12\x1a.trolyao.v1.GetUnitRequest\x1a\x10.trolyao.v1.Unit\x12H\n\tListUnits\x12\x1c.trolyao.v1.ListUnitsRequest\x1a\x1d.trolyao.v1.ListUnitsResponse\x12Q\n\x0c\x43reateApiKey\x12\x1f.trolyao.v1.CreateApiKeyRequest\x1a .trolyao.v1.CreateApiKeyResponse\x12R\n\x12\x41uthenticateApiKey\x12%.trolyao.v1.AuthenticateApiKeyRequest\x1a\x15.trolyao.v1.Principalb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14trolyao/v1/ops.proto\x12\ntrolyao.v1\"M\n\x04Unit\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x12\n\nupdated_at\x18\x04 \x01(\t\"/\n\x0ePutUnitRequest\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"!\n\x0eGetUnitRequest\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\"\x12\n\x10ListUnitsRequest\"4\n\x11ListUnitsResponse\x12\x1f\n\x05units\x18\x01 \x03(\x0b\x32\x10.trolyao.v1.Unit\"\\\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05units\x18\x03 \x03(\t\x12\x11\n\tall_units\x18\x04 \x01(\x08\x12\x0e\n\x06scopes\x18\x05 \x03(\t\"U\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x03(\t\x12\x11\n\tall_units\x18\x03 \x01(\x08\x12\x0e\n\x06scopes\x18\x04 \x03(\t\"a\n\x14\x43reateApiKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12(\n\tprincipal\x18\x03 \x01(\x0b\x32\x15.trolyao.v1.Principal\",\n\x19\x41uthenticateApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"6\n\x06\x43\x61ller\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x02 \x01(\t\"\x83\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x19\n\x11\x61\x63\x63\x65ss_expires_at\x18\x03 \x01(\x03\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x1a\n\x12refresh_expires_at\x18\x05 \x01(\x03\"\x91\x01\n\tLoginStep\x12\x0c\n\x04next\x18\x01 \x01(\t\x12\x14\n\x0c\x63hallenge_id\x18\x02 \x01(\t\x12\x1c\n\x14\x63hallenge_expires_at\x18\x03 \x01(\x03\x12%\n\x06tokens\x18\x04 \x01(\x0b\x32\x15.trolyao.v1.TokenPair\x12\x1b\n\x13recovery_codes_left\x18\x05 \x01(\x05\"O\n\x11StartLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x03 \x01(\t\"S\n\x15VerifyLoginOtpRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x03 \x01(\t\"`\n\x19VerifyRecoveryCodeRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\x15\n\rrecovery_code\x18\x02 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x03 \x01(\t\"Q\n\x15StartEnrolmentRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\"\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x12.trolyao.v1.Caller\"S\n\x0cOtpEnrolment\x12\x13\n\x0botpauth_uri\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0e\n\x06qr_svg\x18\x03 \x01(\t\x12\x0e\n\x06qr_png\x18\x04 \x01(\x0c\"a\n\x17\x43onfirmEnrolmentRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\t\x12\"\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\"S\n\x12\x45nrolmentConfirmed\x12\x16\n\x0erecovery_codes\x18\x01 \x03(\t\x12%\n\x06tokens\x18\x02 \x01(\x0b\x32\x15.trolyao.v1.TokenPair\"E\n\x14RefreshTokensRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x02 \x01(\t\"J\n\rLogoutRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\"\x10\n\x0eLogoutResponse\"A\n\rStepUpRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\":\n\x13\x43heckSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\".\n\x0cSessionState\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x16\n\x14GetPublicKeysRequest\"_\n\tPublicKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03\x61lg\x18\x02 \x01(\t\x12\x10\n\x08jwk_json\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x12\n\nretired_at\x18\x05 \x01(\x03\"i\n\x0cPublicKeySet\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.trolyao.v1.PublicKey\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t\x12\x12\n\nactive_kid\x18\x04 \x01(\t\"=\n\x17RotateSigningKeyRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\"k\n\x15\x43hangePasswordRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x18\n\x10\x63urrent_password\x18\x02 \x01(\t\x12\x14\n\x0cnew_password\x18\x03 \x01(\t\"\x18\n\x16\x43hangePasswordResponse\"\xcf\x01\n\x07\x41\x63\x63ount\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05units\x18\x04 \x03(\t\x12\x14\n\x0cotp_enrolled\x18\x05 \x01(\x08\x12\x10\n\x08\x64isabled\x18\x06 \x01(\x08\x12\x1b\n\x13recovery_codes_left\x18\x07 \x01(\x05\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nupdated_at\x18\t \x01(\t\x12\x12\n\ncreated_by\x18\n \x01(\t\"\x7f\n\x14\x43reateAccountRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\r\n\x05units\x18\x05 \x03(\t\"W\n\x15\x43reateAccountResponse\x12$\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.trolyao.v1.Account\x12\x18\n\x10initial_password\x18\x02 \x01(\t\"I\n\x11GetAccountRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x10\n\x08username\x18\x02 \x01(\t\"9\n\x13ListAccountsRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\"=\n\x14ListAccountsResponse\x12%\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x13.trolyao.v1.Account\"j\n\x15SetAccountRoleRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05units\x18\x04 \x03(\t\"c\n\x19SetAccountDisabledRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\"N\n\x16ResetAccountOtpRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x10\n\x08username\x18\x02 \x01(\t\"V\n\x0eSecurityPolicy\x12\x1c\n\x14otp_required_for_all\x18\x01 \x01(\x08\x12\x12\n\nupdated_at\x18\x02 \x01(\t\x12\x12\n\nupdated_by\x18\x03 \x01(\t\">\n\x18GetSecurityPolicyRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\"\\\n\x18SetSecurityPolicyRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\x1c\n\x14otp_required_for_all\x18\x02 \x01(\x08\"\xb9\x02\n\nAuditEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x13\n\x0boccurred_at\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x07 \x01(\t\x12\x0e\n\x06target\x18\x08 \x01(\t\x12\x0c\n\x04unit\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x34\n\x07\x64\x65tails\x18\x0b \x03(\x0b\x32#.trolyao.v1.AuditEvent.DetailsEntry\x12\x16\n\x0eschema_version\x18\x0c \x01(\r\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x17RecordAuditEventRequest\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.trolyao.v1.AuditEvent\"\xba\x01\n\x11QueryAuditRequest\x12\"\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x12.trolyao.v1.Caller\x12\r\n\x05since\x18\x02 \x01(\t\x12\r\n\x05until\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\r\n\x05limit\x18\x08 \x01(\r\x12\x16\n\x0e\x61\x66ter_sequence\x18\t \x01(\x04\"g\n\x12QueryAuditResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.trolyao.v1.AuditEvent\x12\x1b\n\x13next_after_sequence\x18\x02 \x01(\x04\x12\x0c\n\x04more\x18\x03 \x01(\x08\x32\xed\x10\n\nOpsService\x12\x37\n\x07PutUnit\x12\x1a.trolyao.v1.PutUnitRequest\x1a\x10.trolyao.v1.Unit\x12\x37\n\x07GetUnit\x12\x1a.trolyao.v1.GetUnitRequest\x1a\x10.trolyao.v1.Unit\x12H\n\tListUnits\x12\x1c.trolyao.v1.ListUnitsRequest\x1a\x1d.trolyao.v1.ListUnitsResponse\x12Q\n\x0c\x43reateApiKey\x12\x1f.trolyao.v1.CreateApiKeyRequest\x1a .trolyao.v1.CreateApiKeyResponse\x12R\n\x12\x41uthenticateApiKey\x12%.trolyao.v1.AuthenticateApiKeyRequest\x1a\x15.trolyao.v1.Principal\x12\x42\n\nStartLogin\x12\x1d.trolyao.v1.StartLoginRequest\x1a\x15.trolyao.v1.LoginStep\x12J\n\x0eVerifyLoginOtp\x12!.trolyao.v1.VerifyLoginOtpRequest\x1a\x15.trolyao.v1.LoginStep\x12R\n\x12VerifyRecoveryCode\x12%.trolyao.v1.VerifyRecoveryCodeRequest\x1a\x15.trolyao.v1.LoginStep\x12M\n\x0eStartEnrolment\x12!.trolyao.v1.StartEnrolmentRequest\x1a\x18.trolyao.v1.OtpEnrolment\x12W\n\x10\x43onfirmEnrolment\x12#.trolyao.v1.ConfirmEnrolmentRequest\x1a\x1e.trolyao.v1.EnrolmentConfirmed\x12H\n\rRefreshTokens\x12 .trolyao.v1.RefreshTokensRequest\x1a\x15.trolyao.v1.TokenPair\x12?\n\x06Logout\x12\x19.trolyao.v1.LogoutRequest\x1a\x1a.trolyao.v1.LogoutResponse\x12:\n\x06StepUp\x12\x19.trolyao.v1.StepUpRequest\x1a\x15.trolyao.v1.TokenPair\x12I\n\x0c\x43heckSession\x12\x1f.trolyao.v1.CheckSessionRequest\x1a\x18.trolyao.v1.SessionState\x12K\n\rGetPublicKeys\x12 .trolyao.v1.GetPublicKeysRequest\x1a\x18.trolyao.v1.PublicKeySet\x12Q\n\x10RotateSigningKey\x12#.trolyao.v1.RotateSigningKeyRequest\x1a\x18.trolyao.v1.PublicKeySet\x12W\n\x0e\x43hangePassword\x12!.trolyao.v1.ChangePasswordRequest\x1a\".trolyao.v1.ChangePasswordResponse\x12T\n\rCreateAccount\x12 .trolyao.v1.CreateAccountRequest\x1a!.trolyao.v1.CreateAccountResponse\x12@\n\nGetAccount\x12\x1d.trolyao.v1.GetAccountRequest\x1a\x13.trolyao.v1.Account\x12Q\n\x0cListAccounts\x12\x1f.trolyao.v1.ListAccountsRequest\x1a .trolyao.v1.ListAccountsResponse\x12H\n\x0eSetAccountRole\x12!.trolyao.v1.SetAccountRoleRequest\x1a\x13.trolyao.v1.Account\x12P\n\x12SetAccountDisabled\x12%.trolyao.v1.SetAccountDisabledRequest\x1a\x13.trolyao.v1.Account\x12J\n\x0fResetAccountOtp\x12\".trolyao.v1.ResetAccountOtpRequest\x1a\x13.trolyao.v1.Account\x12U\n\x11GetSecurityPolicy\x12$.trolyao.v1.GetSecurityPolicyRequest\x1a\x1a.trolyao.v1.SecurityPolicy\x12U\n\x11SetSecurityPolicy\x12$.trolyao.v1.SetSecurityPolicyRequest\x1a\x1a.trolyao.v1.SecurityPolicy\x12O\n\x10RecordAuditEvent\x12#.trolyao.v1.RecordAuditEventRequest\x1a\x16.trolyao.v1.AuditEvent\x12K\n\nQueryAudit\x12\x1d.trolyao.v1.QueryAuditRequest\x1a\x1e.trolyao.v1.QueryAuditResponse\x12\x46\n\x0b\x45xportAudit\x12\x1d.trolyao.v1.QueryAuditRequest\x1a\x16.trolyao.v1.AuditEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trolyao.v1.ops_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_AUDITEVENT_DETAILSENTRY']._loaded_options = None
+  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_options = b'8\001'
   _globals['_UNIT']._serialized_start=36
   _globals['_UNIT']._serialized_end=113
   _globals['_PUTUNITREQUEST']._serialized_start=115
@@ -49,6 +51,84 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAPIKEYRESPONSE']._serialized_end=551
   _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_start=553
   _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_end=597
-  _globals['_OPSSERVICE']._serialized_start=600
-  _globals['_OPSSERVICE']._serialized_end=967
+  _globals['_CALLER']._serialized_start=599
+  _globals['_CALLER']._serialized_end=653
+  _globals['_TOKENPAIR']._serialized_start=656
+  _globals['_TOKENPAIR']._serialized_end=787
+  _globals['_LOGINSTEP']._serialized_start=790
+  _globals['_LOGINSTEP']._serialized_end=935
+  _globals['_STARTLOGINREQUEST']._serialized_start=937
+  _globals['_STARTLOGINREQUEST']._serialized_end=1016
+  _globals['_VERIFYLOGINOTPREQUEST']._serialized_start=1018
+  _globals['_VERIFYLOGINOTPREQUEST']._serialized_end=1101
+  _globals['_VERIFYRECOVERYCODEREQUEST']._serialized_start=1103
+  _globals['_VERIFYRECOVERYCODEREQUEST']._serialized_end=1199
+  _globals['_STARTENROLMENTREQUEST']._serialized_start=1201
+  _globals['_STARTENROLMENTREQUEST']._serialized_end=1282
+  _globals['_OTPENROLMENT']._serialized_start=1284
+  _globals['_OTPENROLMENT']._serialized_end=1367
+  _globals['_CONFIRMENROLMENTREQUEST']._serialized_start=1369
+  _globals['_CONFIRMENROLMENTREQUEST']._serialized_end=1466
+  _globals['_ENROLMENTCONFIRMED']._serialized_start=1468
+  _globals['_ENROLMENTCONFIRMED']._serialized_end=1551
+  _globals['_REFRESHTOKENSREQUEST']._serialized_start=1553
+  _globals['_REFRESHTOKENSREQUEST']._serialized_end=1622
+  _globals['_LOGOUTREQUEST']._serialized_start=1624
+  _globals['_LOGOUTREQUEST']._serialized_end=1698
+  _globals['_LOGOUTRESPONSE']._serialized_start=1700
+  _globals['_LOGOUTRESPONSE']._serialized_end=1716
+  _globals['_STEPUPREQUEST']._serialized_start=1718
+  _globals['_STEPUPREQUEST']._serialized_end=1783
+  _globals['_CHECKSESSIONREQUEST']._serialized_start=1785
+  _globals['_CHECKSESSIONREQUEST']._serialized_end=1843
+  _globals['_SESSIONSTATE']._serialized_start=1845
+  _globals['_SESSIONSTATE']._serialized_end=1891
+  _globals['_GETPUBLICKEYSREQUEST']._serialized_start=1893
+  _globals['_GETPUBLICKEYSREQUEST']._serialized_end=1915
+  _globals['_PUBLICKEY']._serialized_start=1917
+  _globals['_PUBLICKEY']._serialized_end=2012
+  _globals['_PUBLICKEYSET']._serialized_start=2014
+  _globals['_PUBLICKEYSET']._serialized_end=2119
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=2121
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=2182
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=2184
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=2291
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=2293
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=2317
+  _globals['_ACCOUNT']._serialized_start=2320
+  _globals['_ACCOUNT']._serialized_end=2527
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=2529
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=2656
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=2658
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=2745
+  _globals['_GETACCOUNTREQUEST']._serialized_start=2747
+  _globals['_GETACCOUNTREQUEST']._serialized_end=2820
+  _globals['_LISTACCOUNTSREQUEST']._serialized_start=2822
+  _globals['_LISTACCOUNTSREQUEST']._serialized_end=2879
+  _globals['_LISTACCOUNTSRESPONSE']._serialized_start=2881
+  _globals['_LISTACCOUNTSRESPONSE']._serialized_end=2942
+  _globals['_SETACCOUNTROLEREQUEST']._serialized_start=2944
+  _globals['_SETACCOUNTROLEREQUEST']._serialized_end=3050
+  _globals['_SETACCOUNTDISABLEDREQUEST']._serialized_start=3052
+  _globals['_SETACCOUNTDISABLEDREQUEST']._serialized_end=3151
+  _globals['_RESETACCOUNTOTPREQUEST']._serialized_start=3153
+  _globals['_RESETACCOUNTOTPREQUEST']._serialized_end=3231
+  _globals['_SECURITYPOLICY']._serialized_start=3233
+  _globals['_SECURITYPOLICY']._serialized_end=3319
+  _globals['_GETSECURITYPOLICYREQUEST']._serialized_start=3321
+  _globals['_GETSECURITYPOLICYREQUEST']._serialized_end=3383
+  _globals['_SETSECURITYPOLICYREQUEST']._serialized_start=3385
+  _globals['_SETSECURITYPOLICYREQUEST']._serialized_end=3477
+  _globals['_AUDITEVENT']._serialized_start=3480
+  _globals['_AUDITEVENT']._serialized_end=3793
+  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_start=3747
+  _globals['_AUDITEVENT_DETAILSENTRY']._serialized_end=3793
+  _globals['_RECORDAUDITEVENTREQUEST']._serialized_start=3795
+  _globals['_RECORDAUDITEVENTREQUEST']._serialized_end=3859
+  _globals['_QUERYAUDITREQUEST']._serialized_start=3862
+  _globals['_QUERYAUDITREQUEST']._serialized_end=4048
+  _globals['_QUERYAUDITRESPONSE']._serialized_start=4050
+  _globals['_QUERYAUDITRESPONSE']._serialized_end=4153
+  _globals['_OPSSERVICE']._serialized_start=4156
+  _globals['_OPSSERVICE']._serialized_end=6313
 # @@protoc_insertion_point(module_scope)

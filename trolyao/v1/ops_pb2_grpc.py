@@ -60,6 +60,121 @@ class OpsServiceStub:
                 request_serializer=trolyao_dot_v1_dot_ops__pb2.AuthenticateApiKeyRequest.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_ops__pb2.Principal.FromString,
                 _registered_method=True)
+        self.StartLogin = channel.unary_unary(
+                '/trolyao.v1.OpsService/StartLogin',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.StartLoginRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.LoginStep.FromString,
+                _registered_method=True)
+        self.VerifyLoginOtp = channel.unary_unary(
+                '/trolyao.v1.OpsService/VerifyLoginOtp',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.VerifyLoginOtpRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.LoginStep.FromString,
+                _registered_method=True)
+        self.VerifyRecoveryCode = channel.unary_unary(
+                '/trolyao.v1.OpsService/VerifyRecoveryCode',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.VerifyRecoveryCodeRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.LoginStep.FromString,
+                _registered_method=True)
+        self.StartEnrolment = channel.unary_unary(
+                '/trolyao.v1.OpsService/StartEnrolment',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.StartEnrolmentRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.OtpEnrolment.FromString,
+                _registered_method=True)
+        self.ConfirmEnrolment = channel.unary_unary(
+                '/trolyao.v1.OpsService/ConfirmEnrolment',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.ConfirmEnrolmentRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.EnrolmentConfirmed.FromString,
+                _registered_method=True)
+        self.RefreshTokens = channel.unary_unary(
+                '/trolyao.v1.OpsService/RefreshTokens',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.RefreshTokensRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.TokenPair.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/trolyao.v1.OpsService/Logout',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.LogoutResponse.FromString,
+                _registered_method=True)
+        self.StepUp = channel.unary_unary(
+                '/trolyao.v1.OpsService/StepUp',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.StepUpRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.TokenPair.FromString,
+                _registered_method=True)
+        self.CheckSession = channel.unary_unary(
+                '/trolyao.v1.OpsService/CheckSession',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.CheckSessionRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.SessionState.FromString,
+                _registered_method=True)
+        self.GetPublicKeys = channel.unary_unary(
+                '/trolyao.v1.OpsService/GetPublicKeys',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.GetPublicKeysRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.PublicKeySet.FromString,
+                _registered_method=True)
+        self.RotateSigningKey = channel.unary_unary(
+                '/trolyao.v1.OpsService/RotateSigningKey',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.RotateSigningKeyRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.PublicKeySet.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/trolyao.v1.OpsService/ChangePassword',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.CreateAccount = channel.unary_unary(
+                '/trolyao.v1.OpsService/CreateAccount',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.CreateAccountRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.CreateAccountResponse.FromString,
+                _registered_method=True)
+        self.GetAccount = channel.unary_unary(
+                '/trolyao.v1.OpsService/GetAccount',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+                _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/trolyao.v1.OpsService/ListAccounts',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
+        self.SetAccountRole = channel.unary_unary(
+                '/trolyao.v1.OpsService/SetAccountRole',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.SetAccountRoleRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+                _registered_method=True)
+        self.SetAccountDisabled = channel.unary_unary(
+                '/trolyao.v1.OpsService/SetAccountDisabled',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.SetAccountDisabledRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+                _registered_method=True)
+        self.ResetAccountOtp = channel.unary_unary(
+                '/trolyao.v1.OpsService/ResetAccountOtp',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.ResetAccountOtpRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+                _registered_method=True)
+        self.GetSecurityPolicy = channel.unary_unary(
+                '/trolyao.v1.OpsService/GetSecurityPolicy',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.GetSecurityPolicyRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.SecurityPolicy.FromString,
+                _registered_method=True)
+        self.SetSecurityPolicy = channel.unary_unary(
+                '/trolyao.v1.OpsService/SetSecurityPolicy',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.SetSecurityPolicyRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.SecurityPolicy.FromString,
+                _registered_method=True)
+        self.RecordAuditEvent = channel.unary_unary(
+                '/trolyao.v1.OpsService/RecordAuditEvent',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.RecordAuditEventRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.AuditEvent.FromString,
+                _registered_method=True)
+        self.QueryAudit = channel.unary_unary(
+                '/trolyao.v1.OpsService/QueryAudit',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditResponse.FromString,
+                _registered_method=True)
+        self.ExportAudit = channel.unary_stream(
+                '/trolyao.v1.OpsService/ExportAudit',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.AuditEvent.FromString,
+                _registered_method=True)
 
 
 class OpsServiceServicer:
@@ -99,6 +214,167 @@ class OpsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartLogin(self, request, context):
+        """---- Accounts, two-factor login, tokens and the audit trail (issue 5) ----
+        Account-management and audit calls carry the caller's access token (Caller); ops verifies it
+        again, checks the role, and demands a recent OTP (step-up) for dangerous changes.
+
+        Password step of a login: the next step ("otp", "enrol") or, when no second factor applies, tokens.
+        Unknown user, wrong password and disabled account fail alike (UNAUTHENTICATED);
+        RESOURCE_EXHAUSTED with trailing metadata `retry-after` while locked out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyLoginOtp(self, request, context):
+        """Second step: a TOTP code for the login challenge (one step of drift; a code is accepted once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyRecoveryCode(self, request, context):
+        """Second step with a single-use recovery code instead of a TOTP code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartEnrolment(self, request, context):
+        """A fresh TOTP secret as an otpauth:// URI and QR code, pending until confirmed by a first code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmEnrolment(self, request, context):
+        """Confirm the pending secret with a first valid code; returns ten recovery codes (shown once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshTokens(self, request, context):
+        """Rotate a refresh token; presenting an already-rotated one revokes its whole family (session).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Revoke the session behind an access token or a refresh token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StepUp(self, request, context):
+        """Re-prove the second factor; returns an access token whose otp_at is now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckSession(self, request, context):
+        """Revocation state of the session an access token names (the only per-request question to ops).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPublicKeys(self, request, context):
+        """Public keys that verify access tokens (JWKS), with the issuer and audience to expect.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateSigningKey(self, request, context):
+        """Make a new signing key active (ministry admin, step-up); older keys stay published a while.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAccount(self, request, context):
+        """Accounts and roles. Ministry admins manage everyone; unit admins manage editors and viewers of
+        their own units. Creating accounts and changing roles need step-up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccount(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccounts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAccountRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAccountDisabled(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetAccountOtp(self, request, context):
+        """Forget an account's authenticator and recovery codes; it must enrol again at next login.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSecurityPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSecurityPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAuditEvent(self, request, context):
+        """Append an event from another service (documents, snapshots); ops' own categories are refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryAudit(self, request, context):
+        """Ministry admins only: one page of the append-only audit trail, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAudit(self, request, context):
+        """Ministry admins only: every matching event, streamed (the gateway writes JSON lines).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +402,121 @@ def add_OpsServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateApiKey,
                     request_deserializer=trolyao_dot_v1_dot_ops__pb2.AuthenticateApiKeyRequest.FromString,
                     response_serializer=trolyao_dot_v1_dot_ops__pb2.Principal.SerializeToString,
+            ),
+            'StartLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartLogin,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.StartLoginRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.LoginStep.SerializeToString,
+            ),
+            'VerifyLoginOtp': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyLoginOtp,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.VerifyLoginOtpRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.LoginStep.SerializeToString,
+            ),
+            'VerifyRecoveryCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyRecoveryCode,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.VerifyRecoveryCodeRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.LoginStep.SerializeToString,
+            ),
+            'StartEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartEnrolment,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.StartEnrolmentRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.OtpEnrolment.SerializeToString,
+            ),
+            'ConfirmEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmEnrolment,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.ConfirmEnrolmentRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.EnrolmentConfirmed.SerializeToString,
+            ),
+            'RefreshTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshTokens,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.RefreshTokensRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.TokenPair.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.LogoutRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.LogoutResponse.SerializeToString,
+            ),
+            'StepUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.StepUp,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.StepUpRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.TokenPair.SerializeToString,
+            ),
+            'CheckSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckSession,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.CheckSessionRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.SessionState.SerializeToString,
+            ),
+            'GetPublicKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPublicKeys,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.GetPublicKeysRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.PublicKeySet.SerializeToString,
+            ),
+            'RotateSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateSigningKey,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.RotateSigningKeyRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.PublicKeySet.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'CreateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccount,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.CreateAccountRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.CreateAccountResponse.SerializeToString,
+            ),
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.GetAccountRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.Account.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.ListAccountsRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.ListAccountsResponse.SerializeToString,
+            ),
+            'SetAccountRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountRole,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.SetAccountRoleRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.Account.SerializeToString,
+            ),
+            'SetAccountDisabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountDisabled,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.SetAccountDisabledRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.Account.SerializeToString,
+            ),
+            'ResetAccountOtp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetAccountOtp,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.ResetAccountOtpRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.Account.SerializeToString,
+            ),
+            'GetSecurityPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecurityPolicy,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.GetSecurityPolicyRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.SecurityPolicy.SerializeToString,
+            ),
+            'SetSecurityPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSecurityPolicy,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.SetSecurityPolicyRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.SecurityPolicy.SerializeToString,
+            ),
+            'RecordAuditEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAuditEvent,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.RecordAuditEventRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.AuditEvent.SerializeToString,
+            ),
+            'QueryAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryAudit,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditResponse.SerializeToString,
+            ),
+            'ExportAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.AuditEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +655,627 @@ class OpsService:
             '/trolyao.v1.OpsService/AuthenticateApiKey',
             trolyao_dot_v1_dot_ops__pb2.AuthenticateApiKeyRequest.SerializeToString,
             trolyao_dot_v1_dot_ops__pb2.Principal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/StartLogin',
+            trolyao_dot_v1_dot_ops__pb2.StartLoginRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.LoginStep.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyLoginOtp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/VerifyLoginOtp',
+            trolyao_dot_v1_dot_ops__pb2.VerifyLoginOtpRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.LoginStep.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyRecoveryCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/VerifyRecoveryCode',
+            trolyao_dot_v1_dot_ops__pb2.VerifyRecoveryCodeRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.LoginStep.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/StartEnrolment',
+            trolyao_dot_v1_dot_ops__pb2.StartEnrolmentRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.OtpEnrolment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ConfirmEnrolment',
+            trolyao_dot_v1_dot_ops__pb2.ConfirmEnrolmentRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.EnrolmentConfirmed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/RefreshTokens',
+            trolyao_dot_v1_dot_ops__pb2.RefreshTokensRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.TokenPair.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/Logout',
+            trolyao_dot_v1_dot_ops__pb2.LogoutRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/StepUp',
+            trolyao_dot_v1_dot_ops__pb2.StepUpRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.TokenPair.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/CheckSession',
+            trolyao_dot_v1_dot_ops__pb2.CheckSessionRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.SessionState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPublicKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/GetPublicKeys',
+            trolyao_dot_v1_dot_ops__pb2.GetPublicKeysRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.PublicKeySet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/RotateSigningKey',
+            trolyao_dot_v1_dot_ops__pb2.RotateSigningKeyRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.PublicKeySet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ChangePassword',
+            trolyao_dot_v1_dot_ops__pb2.ChangePasswordRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/CreateAccount',
+            trolyao_dot_v1_dot_ops__pb2.CreateAccountRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.CreateAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/GetAccount',
+            trolyao_dot_v1_dot_ops__pb2.GetAccountRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ListAccounts',
+            trolyao_dot_v1_dot_ops__pb2.ListAccountsRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.ListAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/SetAccountRole',
+            trolyao_dot_v1_dot_ops__pb2.SetAccountRoleRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountDisabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/SetAccountDisabled',
+            trolyao_dot_v1_dot_ops__pb2.SetAccountDisabledRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetAccountOtp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ResetAccountOtp',
+            trolyao_dot_v1_dot_ops__pb2.ResetAccountOtpRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecurityPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/GetSecurityPolicy',
+            trolyao_dot_v1_dot_ops__pb2.GetSecurityPolicyRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.SecurityPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSecurityPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/SetSecurityPolicy',
+            trolyao_dot_v1_dot_ops__pb2.SetSecurityPolicyRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.SecurityPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAuditEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/RecordAuditEvent',
+            trolyao_dot_v1_dot_ops__pb2.RecordAuditEventRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.AuditEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/QueryAudit',
+            trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.QueryAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ExportAudit',
+            trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.AuditEvent.FromString,
             options,
             channel_credentials,
             insecure,

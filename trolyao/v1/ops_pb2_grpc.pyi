@@ -41,6 +41,54 @@ class OpsServiceStub:
     """Issue an API key for portal clients; the secret is returned once and stored hashed."""
     AuthenticateApiKey: _grpc.UnaryUnaryMultiCallable[_ops_pb2.AuthenticateApiKeyRequest, _ops_pb2.Principal]
     """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise)."""
+    StartLogin: _grpc.UnaryUnaryMultiCallable[_ops_pb2.StartLoginRequest, _ops_pb2.LoginStep]
+    """---- Accounts, two-factor login, tokens and the audit trail (issue 5) ----
+    Account-management and audit calls carry the caller's access token (Caller); ops verifies it
+    again, checks the role, and demands a recent OTP (step-up) for dangerous changes.
+
+    Password step of a login: the next step ("otp", "enrol") or, when no second factor applies, tokens.
+    Unknown user, wrong password and disabled account fail alike (UNAUTHENTICATED);
+    RESOURCE_EXHAUSTED with trailing metadata `retry-after` while locked out.
+    """
+    VerifyLoginOtp: _grpc.UnaryUnaryMultiCallable[_ops_pb2.VerifyLoginOtpRequest, _ops_pb2.LoginStep]
+    """Second step: a TOTP code for the login challenge (one step of drift; a code is accepted once)."""
+    VerifyRecoveryCode: _grpc.UnaryUnaryMultiCallable[_ops_pb2.VerifyRecoveryCodeRequest, _ops_pb2.LoginStep]
+    """Second step with a single-use recovery code instead of a TOTP code."""
+    StartEnrolment: _grpc.UnaryUnaryMultiCallable[_ops_pb2.StartEnrolmentRequest, _ops_pb2.OtpEnrolment]
+    """A fresh TOTP secret as an otpauth:// URI and QR code, pending until confirmed by a first code."""
+    ConfirmEnrolment: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ConfirmEnrolmentRequest, _ops_pb2.EnrolmentConfirmed]
+    """Confirm the pending secret with a first valid code; returns ten recovery codes (shown once)."""
+    RefreshTokens: _grpc.UnaryUnaryMultiCallable[_ops_pb2.RefreshTokensRequest, _ops_pb2.TokenPair]
+    """Rotate a refresh token; presenting an already-rotated one revokes its whole family (session)."""
+    Logout: _grpc.UnaryUnaryMultiCallable[_ops_pb2.LogoutRequest, _ops_pb2.LogoutResponse]
+    """Revoke the session behind an access token or a refresh token."""
+    StepUp: _grpc.UnaryUnaryMultiCallable[_ops_pb2.StepUpRequest, _ops_pb2.TokenPair]
+    """Re-prove the second factor; returns an access token whose otp_at is now."""
+    CheckSession: _grpc.UnaryUnaryMultiCallable[_ops_pb2.CheckSessionRequest, _ops_pb2.SessionState]
+    """Revocation state of the session an access token names (the only per-request question to ops)."""
+    GetPublicKeys: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetPublicKeysRequest, _ops_pb2.PublicKeySet]
+    """Public keys that verify access tokens (JWKS), with the issuer and audience to expect."""
+    RotateSigningKey: _grpc.UnaryUnaryMultiCallable[_ops_pb2.RotateSigningKeyRequest, _ops_pb2.PublicKeySet]
+    """Make a new signing key active (ministry admin, step-up); older keys stay published a while."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ChangePasswordRequest, _ops_pb2.ChangePasswordResponse]
+    CreateAccount: _grpc.UnaryUnaryMultiCallable[_ops_pb2.CreateAccountRequest, _ops_pb2.CreateAccountResponse]
+    """Accounts and roles. Ministry admins manage everyone; unit admins manage editors and viewers of
+    their own units. Creating accounts and changing roles need step-up.
+    """
+    GetAccount: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetAccountRequest, _ops_pb2.Account]
+    ListAccounts: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ListAccountsRequest, _ops_pb2.ListAccountsResponse]
+    SetAccountRole: _grpc.UnaryUnaryMultiCallable[_ops_pb2.SetAccountRoleRequest, _ops_pb2.Account]
+    SetAccountDisabled: _grpc.UnaryUnaryMultiCallable[_ops_pb2.SetAccountDisabledRequest, _ops_pb2.Account]
+    ResetAccountOtp: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ResetAccountOtpRequest, _ops_pb2.Account]
+    """Forget an account's authenticator and recovery codes; it must enrol again at next login."""
+    GetSecurityPolicy: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetSecurityPolicyRequest, _ops_pb2.SecurityPolicy]
+    SetSecurityPolicy: _grpc.UnaryUnaryMultiCallable[_ops_pb2.SetSecurityPolicyRequest, _ops_pb2.SecurityPolicy]
+    RecordAuditEvent: _grpc.UnaryUnaryMultiCallable[_ops_pb2.RecordAuditEventRequest, _ops_pb2.AuditEvent]
+    """Append an event from another service (documents, snapshots); ops' own categories are refused."""
+    QueryAudit: _grpc.UnaryUnaryMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.QueryAuditResponse]
+    """Ministry admins only: one page of the append-only audit trail, oldest first."""
+    ExportAudit: _grpc.UnaryStreamMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.AuditEvent]
+    """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
 
 @_typing.type_check_only
 class OpsServiceAsyncStub(OpsServiceStub):
@@ -55,6 +103,54 @@ class OpsServiceAsyncStub(OpsServiceStub):
     """Issue an API key for portal clients; the secret is returned once and stored hashed."""
     AuthenticateApiKey: _aio.UnaryUnaryMultiCallable[_ops_pb2.AuthenticateApiKeyRequest, _ops_pb2.Principal]  # type: ignore[assignment]
     """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise)."""
+    StartLogin: _aio.UnaryUnaryMultiCallable[_ops_pb2.StartLoginRequest, _ops_pb2.LoginStep]  # type: ignore[assignment]
+    """---- Accounts, two-factor login, tokens and the audit trail (issue 5) ----
+    Account-management and audit calls carry the caller's access token (Caller); ops verifies it
+    again, checks the role, and demands a recent OTP (step-up) for dangerous changes.
+
+    Password step of a login: the next step ("otp", "enrol") or, when no second factor applies, tokens.
+    Unknown user, wrong password and disabled account fail alike (UNAUTHENTICATED);
+    RESOURCE_EXHAUSTED with trailing metadata `retry-after` while locked out.
+    """
+    VerifyLoginOtp: _aio.UnaryUnaryMultiCallable[_ops_pb2.VerifyLoginOtpRequest, _ops_pb2.LoginStep]  # type: ignore[assignment]
+    """Second step: a TOTP code for the login challenge (one step of drift; a code is accepted once)."""
+    VerifyRecoveryCode: _aio.UnaryUnaryMultiCallable[_ops_pb2.VerifyRecoveryCodeRequest, _ops_pb2.LoginStep]  # type: ignore[assignment]
+    """Second step with a single-use recovery code instead of a TOTP code."""
+    StartEnrolment: _aio.UnaryUnaryMultiCallable[_ops_pb2.StartEnrolmentRequest, _ops_pb2.OtpEnrolment]  # type: ignore[assignment]
+    """A fresh TOTP secret as an otpauth:// URI and QR code, pending until confirmed by a first code."""
+    ConfirmEnrolment: _aio.UnaryUnaryMultiCallable[_ops_pb2.ConfirmEnrolmentRequest, _ops_pb2.EnrolmentConfirmed]  # type: ignore[assignment]
+    """Confirm the pending secret with a first valid code; returns ten recovery codes (shown once)."""
+    RefreshTokens: _aio.UnaryUnaryMultiCallable[_ops_pb2.RefreshTokensRequest, _ops_pb2.TokenPair]  # type: ignore[assignment]
+    """Rotate a refresh token; presenting an already-rotated one revokes its whole family (session)."""
+    Logout: _aio.UnaryUnaryMultiCallable[_ops_pb2.LogoutRequest, _ops_pb2.LogoutResponse]  # type: ignore[assignment]
+    """Revoke the session behind an access token or a refresh token."""
+    StepUp: _aio.UnaryUnaryMultiCallable[_ops_pb2.StepUpRequest, _ops_pb2.TokenPair]  # type: ignore[assignment]
+    """Re-prove the second factor; returns an access token whose otp_at is now."""
+    CheckSession: _aio.UnaryUnaryMultiCallable[_ops_pb2.CheckSessionRequest, _ops_pb2.SessionState]  # type: ignore[assignment]
+    """Revocation state of the session an access token names (the only per-request question to ops)."""
+    GetPublicKeys: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetPublicKeysRequest, _ops_pb2.PublicKeySet]  # type: ignore[assignment]
+    """Public keys that verify access tokens (JWKS), with the issuer and audience to expect."""
+    RotateSigningKey: _aio.UnaryUnaryMultiCallable[_ops_pb2.RotateSigningKeyRequest, _ops_pb2.PublicKeySet]  # type: ignore[assignment]
+    """Make a new signing key active (ministry admin, step-up); older keys stay published a while."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_ops_pb2.ChangePasswordRequest, _ops_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    CreateAccount: _aio.UnaryUnaryMultiCallable[_ops_pb2.CreateAccountRequest, _ops_pb2.CreateAccountResponse]  # type: ignore[assignment]
+    """Accounts and roles. Ministry admins manage everyone; unit admins manage editors and viewers of
+    their own units. Creating accounts and changing roles need step-up.
+    """
+    GetAccount: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetAccountRequest, _ops_pb2.Account]  # type: ignore[assignment]
+    ListAccounts: _aio.UnaryUnaryMultiCallable[_ops_pb2.ListAccountsRequest, _ops_pb2.ListAccountsResponse]  # type: ignore[assignment]
+    SetAccountRole: _aio.UnaryUnaryMultiCallable[_ops_pb2.SetAccountRoleRequest, _ops_pb2.Account]  # type: ignore[assignment]
+    SetAccountDisabled: _aio.UnaryUnaryMultiCallable[_ops_pb2.SetAccountDisabledRequest, _ops_pb2.Account]  # type: ignore[assignment]
+    ResetAccountOtp: _aio.UnaryUnaryMultiCallable[_ops_pb2.ResetAccountOtpRequest, _ops_pb2.Account]  # type: ignore[assignment]
+    """Forget an account's authenticator and recovery codes; it must enrol again at next login."""
+    GetSecurityPolicy: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetSecurityPolicyRequest, _ops_pb2.SecurityPolicy]  # type: ignore[assignment]
+    SetSecurityPolicy: _aio.UnaryUnaryMultiCallable[_ops_pb2.SetSecurityPolicyRequest, _ops_pb2.SecurityPolicy]  # type: ignore[assignment]
+    RecordAuditEvent: _aio.UnaryUnaryMultiCallable[_ops_pb2.RecordAuditEventRequest, _ops_pb2.AuditEvent]  # type: ignore[assignment]
+    """Append an event from another service (documents, snapshots); ops' own categories are refused."""
+    QueryAudit: _aio.UnaryUnaryMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.QueryAuditResponse]  # type: ignore[assignment]
+    """Ministry admins only: one page of the append-only audit trail, oldest first."""
+    ExportAudit: _aio.UnaryStreamMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.AuditEvent]  # type: ignore[assignment]
+    """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
 
 class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
     """The ops service owns units, credentials, accounts and (later) snapshots."""
@@ -96,5 +192,191 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ops_pb2.Principal, _abc.Awaitable[_ops_pb2.Principal]]:
         """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise)."""
+
+    @_abc_1.abstractmethod
+    def StartLogin(
+        self,
+        request: _ops_pb2.StartLoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.LoginStep, _abc.Awaitable[_ops_pb2.LoginStep]]:
+        """---- Accounts, two-factor login, tokens and the audit trail (issue 5) ----
+        Account-management and audit calls carry the caller's access token (Caller); ops verifies it
+        again, checks the role, and demands a recent OTP (step-up) for dangerous changes.
+
+        Password step of a login: the next step ("otp", "enrol") or, when no second factor applies, tokens.
+        Unknown user, wrong password and disabled account fail alike (UNAUTHENTICATED);
+        RESOURCE_EXHAUSTED with trailing metadata `retry-after` while locked out.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyLoginOtp(
+        self,
+        request: _ops_pb2.VerifyLoginOtpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.LoginStep, _abc.Awaitable[_ops_pb2.LoginStep]]:
+        """Second step: a TOTP code for the login challenge (one step of drift; a code is accepted once)."""
+
+    @_abc_1.abstractmethod
+    def VerifyRecoveryCode(
+        self,
+        request: _ops_pb2.VerifyRecoveryCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.LoginStep, _abc.Awaitable[_ops_pb2.LoginStep]]:
+        """Second step with a single-use recovery code instead of a TOTP code."""
+
+    @_abc_1.abstractmethod
+    def StartEnrolment(
+        self,
+        request: _ops_pb2.StartEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.OtpEnrolment, _abc.Awaitable[_ops_pb2.OtpEnrolment]]:
+        """A fresh TOTP secret as an otpauth:// URI and QR code, pending until confirmed by a first code."""
+
+    @_abc_1.abstractmethod
+    def ConfirmEnrolment(
+        self,
+        request: _ops_pb2.ConfirmEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.EnrolmentConfirmed, _abc.Awaitable[_ops_pb2.EnrolmentConfirmed]]:
+        """Confirm the pending secret with a first valid code; returns ten recovery codes (shown once)."""
+
+    @_abc_1.abstractmethod
+    def RefreshTokens(
+        self,
+        request: _ops_pb2.RefreshTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.TokenPair, _abc.Awaitable[_ops_pb2.TokenPair]]:
+        """Rotate a refresh token; presenting an already-rotated one revokes its whole family (session)."""
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _ops_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.LogoutResponse, _abc.Awaitable[_ops_pb2.LogoutResponse]]:
+        """Revoke the session behind an access token or a refresh token."""
+
+    @_abc_1.abstractmethod
+    def StepUp(
+        self,
+        request: _ops_pb2.StepUpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.TokenPair, _abc.Awaitable[_ops_pb2.TokenPair]]:
+        """Re-prove the second factor; returns an access token whose otp_at is now."""
+
+    @_abc_1.abstractmethod
+    def CheckSession(
+        self,
+        request: _ops_pb2.CheckSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.SessionState, _abc.Awaitable[_ops_pb2.SessionState]]:
+        """Revocation state of the session an access token names (the only per-request question to ops)."""
+
+    @_abc_1.abstractmethod
+    def GetPublicKeys(
+        self,
+        request: _ops_pb2.GetPublicKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.PublicKeySet, _abc.Awaitable[_ops_pb2.PublicKeySet]]:
+        """Public keys that verify access tokens (JWKS), with the issuer and audience to expect."""
+
+    @_abc_1.abstractmethod
+    def RotateSigningKey(
+        self,
+        request: _ops_pb2.RotateSigningKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.PublicKeySet, _abc.Awaitable[_ops_pb2.PublicKeySet]]:
+        """Make a new signing key active (ministry admin, step-up); older keys stay published a while."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _ops_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.ChangePasswordResponse, _abc.Awaitable[_ops_pb2.ChangePasswordResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateAccount(
+        self,
+        request: _ops_pb2.CreateAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.CreateAccountResponse, _abc.Awaitable[_ops_pb2.CreateAccountResponse]]:
+        """Accounts and roles. Ministry admins manage everyone; unit admins manage editors and viewers of
+        their own units. Creating accounts and changing roles need step-up.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAccount(
+        self,
+        request: _ops_pb2.GetAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.Account, _abc.Awaitable[_ops_pb2.Account]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAccounts(
+        self,
+        request: _ops_pb2.ListAccountsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.ListAccountsResponse, _abc.Awaitable[_ops_pb2.ListAccountsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAccountRole(
+        self,
+        request: _ops_pb2.SetAccountRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.Account, _abc.Awaitable[_ops_pb2.Account]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAccountDisabled(
+        self,
+        request: _ops_pb2.SetAccountDisabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.Account, _abc.Awaitable[_ops_pb2.Account]]: ...
+
+    @_abc_1.abstractmethod
+    def ResetAccountOtp(
+        self,
+        request: _ops_pb2.ResetAccountOtpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.Account, _abc.Awaitable[_ops_pb2.Account]]:
+        """Forget an account's authenticator and recovery codes; it must enrol again at next login."""
+
+    @_abc_1.abstractmethod
+    def GetSecurityPolicy(
+        self,
+        request: _ops_pb2.GetSecurityPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.SecurityPolicy, _abc.Awaitable[_ops_pb2.SecurityPolicy]]: ...
+
+    @_abc_1.abstractmethod
+    def SetSecurityPolicy(
+        self,
+        request: _ops_pb2.SetSecurityPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.SecurityPolicy, _abc.Awaitable[_ops_pb2.SecurityPolicy]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordAuditEvent(
+        self,
+        request: _ops_pb2.RecordAuditEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.AuditEvent, _abc.Awaitable[_ops_pb2.AuditEvent]]:
+        """Append an event from another service (documents, snapshots); ops' own categories are refused."""
+
+    @_abc_1.abstractmethod
+    def QueryAudit(
+        self,
+        request: _ops_pb2.QueryAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.QueryAuditResponse, _abc.Awaitable[_ops_pb2.QueryAuditResponse]]:
+        """Ministry admins only: one page of the append-only audit trail, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ExportAudit(
+        self,
+        request: _ops_pb2.QueryAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_ops_pb2.AuditEvent], _abc.AsyncIterator[_ops_pb2.AuditEvent]]:
+        """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
 
 def add_OpsServiceServicer_to_server(servicer: OpsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -57,10 +57,20 @@ class IndexDocumentRequest(_message.Message):
     CONTENT_HASH_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     CHUNKS_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    STREAM_SEQUENCE_FIELD_NUMBER: _builtins.int
     unit: _builtins.str
     document_id: _builtins.str
     version: _builtins.int
     content_hash: _builtins.str
+    force: _builtins.bool
+    """Rebuild even when this version and hash are already indexed (reindex after a chunker or
+    embedding-model change). Never overrides a newer version.
+    """
+    stream_sequence: _builtins.int
+    """The DOCS stream sequence of the event this request comes from (0: not from the stream). The
+    unit's registry keeps the highest one applied, so a snapshot knows where replay starts.
+    """
     @_builtins.property
     def metadata(self) -> _documents_pb2.DocumentMetadata: ...
     @_builtins.property
@@ -74,10 +84,12 @@ class IndexDocumentRequest(_message.Message):
         content_hash: _builtins.str = ...,
         metadata: _documents_pb2.DocumentMetadata | None = ...,
         chunks: _abc.Iterable[_documents_pb2.Chunk] | None = ...,
+        force: _builtins.bool = ...,
+        stream_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "content_hash", b"content_hash", "document_id", b"document_id", "metadata", b"metadata", "unit", b"unit", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "content_hash", b"content_hash", "document_id", b"document_id", "force", b"force", "metadata", b"metadata", "stream_sequence", b"stream_sequence", "unit", b"unit", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -115,19 +127,23 @@ class DeleteDocumentRequest(_message.Message):
     UNIT_FIELD_NUMBER: _builtins.int
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    STREAM_SEQUENCE_FIELD_NUMBER: _builtins.int
     unit: _builtins.str
     document_id: _builtins.str
     version: _builtins.int
+    stream_sequence: _builtins.int
+    """As in IndexDocumentRequest."""
     def __init__(
         self,
         *,
         unit: _builtins.str = ...,
         document_id: _builtins.str = ...,
         version: _builtins.int = ...,
+        stream_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "unit", b"unit", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "stream_sequence", b"stream_sequence", "unit", b"unit", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -467,10 +483,13 @@ class UnitStats(_message.Message):
     DOCUMENTS_FIELD_NUMBER: _builtins.int
     CHUNKS_FIELD_NUMBER: _builtins.int
     EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
+    STREAM_SEQUENCE_FIELD_NUMBER: _builtins.int
     unit: _builtins.str
     documents: _builtins.int
     chunks: _builtins.int
     embedding_model: _builtins.str
+    stream_sequence: _builtins.int
+    """Highest DOCS stream sequence the unit's index has applied."""
     def __init__(
         self,
         *,
@@ -478,11 +497,182 @@ class UnitStats(_message.Message):
         documents: _builtins.int = ...,
         chunks: _builtins.int = ...,
         embedding_model: _builtins.str = ...,
+        stream_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "documents", b"documents", "embedding_model", b"embedding_model", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "documents", b"documents", "embedding_model", b"embedding_model", "stream_sequence", b"stream_sequence", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnitStats: _TypeAlias = UnitStats  # noqa: Y015
+
+@_typing.final
+class GetDocumentChunksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    document_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+        document_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDocumentChunksRequest: _TypeAlias = GetDocumentChunksRequest  # noqa: Y015
+
+@_typing.final
+class GetDocumentChunksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    document_id: _builtins.str
+    version: _builtins.int
+    @_builtins.property
+    def metadata(self) -> _documents_pb2.DocumentMetadata: ...
+    @_builtins.property
+    def chunks(self) -> _containers.RepeatedCompositeFieldContainer[_documents_pb2.Chunk]: ...
+    def __init__(
+        self,
+        *,
+        document_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        metadata: _documents_pb2.DocumentMetadata | None = ...,
+        chunks: _abc.Iterable[_documents_pb2.Chunk] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "document_id", b"document_id", "metadata", b"metadata", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDocumentChunksResponse: _TypeAlias = GetDocumentChunksResponse  # noqa: Y015
+
+@_typing.final
+class ExportUnitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUnitRequest: _TypeAlias = ExportUnitRequest  # noqa: Y015
+
+@_typing.final
+class UnitArchiveInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    STREAM_SEQUENCE_FIELD_NUMBER: _builtins.int
+    EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
+    DENSE_DIMENSION_FIELD_NUMBER: _builtins.int
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    format: _builtins.str
+    """"edge-files/1" (Qdrant Edge shard files) or "points/1" (points with vectors and payloads)."""
+    stream_sequence: _builtins.int
+    """Highest DOCS stream sequence the cut had applied."""
+    embedding_model: _builtins.str
+    dense_dimension: _builtins.int
+    documents: _builtins.int
+    chunks: _builtins.int
+    created_at: _builtins.str
+    size: _builtins.int
+    """Size and sha256 (hex) of the archive bytes that follow."""
+    sha256: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+        format: _builtins.str = ...,
+        stream_sequence: _builtins.int = ...,
+        embedding_model: _builtins.str = ...,
+        dense_dimension: _builtins.int = ...,
+        documents: _builtins.int = ...,
+        chunks: _builtins.int = ...,
+        created_at: _builtins.str = ...,
+        size: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "created_at", b"created_at", "dense_dimension", b"dense_dimension", "documents", b"documents", "embedding_model", b"embedding_model", "format", b"format", "sha256", b"sha256", "size", b"size", "stream_sequence", b"stream_sequence", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitArchiveInfo: _TypeAlias = UnitArchiveInfo  # noqa: Y015
+
+@_typing.final
+class UnitArchiveChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INFO_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    @_builtins.property
+    def info(self) -> Global___UnitArchiveInfo: ...
+    def __init__(
+        self,
+        *,
+        info: Global___UnitArchiveInfo | None = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "info", b"info", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "info", b"info", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["info", "data"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___UnitArchiveChunk: _TypeAlias = UnitArchiveChunk  # noqa: Y015
+
+@_typing.final
+class ImportUnitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INFO_FIELD_NUMBER: _builtins.int
+    SECONDS_FIELD_NUMBER: _builtins.int
+    seconds: _builtins.float
+    @_builtins.property
+    def info(self) -> Global___UnitArchiveInfo:
+        """What the unit's index now holds."""
+
+    def __init__(
+        self,
+        *,
+        info: Global___UnitArchiveInfo | None = ...,
+        seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["info", b"info"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["info", b"info", "seconds", b"seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportUnitResponse: _TypeAlias = ImportUnitResponse  # noqa: Y015

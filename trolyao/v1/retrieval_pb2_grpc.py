@@ -66,6 +66,21 @@ class RetrievalServiceStub:
                 request_serializer=trolyao_dot_v1_dot_retrieval__pb2.GetUnitStatsRequest.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_retrieval__pb2.UnitStats.FromString,
                 _registered_method=True)
+        self.GetDocumentChunks = channel.unary_unary(
+                '/trolyao.v1.RetrievalService/GetDocumentChunks',
+                request_serializer=trolyao_dot_v1_dot_retrieval__pb2.GetDocumentChunksRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_retrieval__pb2.GetDocumentChunksResponse.FromString,
+                _registered_method=True)
+        self.ExportUnit = channel.unary_stream(
+                '/trolyao.v1.RetrievalService/ExportUnit',
+                request_serializer=trolyao_dot_v1_dot_retrieval__pb2.ExportUnitRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.FromString,
+                _registered_method=True)
+        self.ImportUnit = channel.stream_unary(
+                '/trolyao.v1.RetrievalService/ImportUnit',
+                request_serializer=trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_retrieval__pb2.ImportUnitResponse.FromString,
+                _registered_method=True)
 
 
 class RetrievalServiceServicer:
@@ -115,6 +130,31 @@ class RetrievalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDocumentChunks(self, request, context):
+        """The chunks one document holds in the index, in order (to show a cited passage, and to audit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportUnit(self, request, context):
+        """A consistent cut of one unit's index (shard files or points, with its registry and the DOCS
+        stream sequence it reflects), streamed: first `info` (with the archive's size and sha256),
+        then the archive's bytes in order. Writes to the unit wait only while the cut is copied.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportUnit(self, request_iterator, context):
+        """Replace one unit's index with an archive made by ExportUnit: first `info` (unit, size, sha256),
+        then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
+        another unit or embedding model); the swap is atomic and other units are not disturbed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +187,21 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.GetUnitStats,
                     request_deserializer=trolyao_dot_v1_dot_retrieval__pb2.GetUnitStatsRequest.FromString,
                     response_serializer=trolyao_dot_v1_dot_retrieval__pb2.UnitStats.SerializeToString,
+            ),
+            'GetDocumentChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDocumentChunks,
+                    request_deserializer=trolyao_dot_v1_dot_retrieval__pb2.GetDocumentChunksRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_retrieval__pb2.GetDocumentChunksResponse.SerializeToString,
+            ),
+            'ExportUnit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportUnit,
+                    request_deserializer=trolyao_dot_v1_dot_retrieval__pb2.ExportUnitRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.SerializeToString,
+            ),
+            'ImportUnit': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportUnit,
+                    request_deserializer=trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.FromString,
+                    response_serializer=trolyao_dot_v1_dot_retrieval__pb2.ImportUnitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +368,87 @@ class RetrievalService:
             '/trolyao.v1.RetrievalService/GetUnitStats',
             trolyao_dot_v1_dot_retrieval__pb2.GetUnitStatsRequest.SerializeToString,
             trolyao_dot_v1_dot_retrieval__pb2.UnitStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDocumentChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.RetrievalService/GetDocumentChunks',
+            trolyao_dot_v1_dot_retrieval__pb2.GetDocumentChunksRequest.SerializeToString,
+            trolyao_dot_v1_dot_retrieval__pb2.GetDocumentChunksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUnit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trolyao.v1.RetrievalService/ExportUnit',
+            trolyao_dot_v1_dot_retrieval__pb2.ExportUnitRequest.SerializeToString,
+            trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportUnit(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/trolyao.v1.RetrievalService/ImportUnit',
+            trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.SerializeToString,
+            trolyao_dot_v1_dot_retrieval__pb2.ImportUnitResponse.FromString,
             options,
             channel_credentials,
             insecure,

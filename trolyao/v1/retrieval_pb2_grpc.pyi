@@ -47,6 +47,18 @@ class RetrievalServiceStub:
     """The documents the unit's index holds."""
     GetUnitStats: _grpc.UnaryUnaryMultiCallable[_retrieval_pb2.GetUnitStatsRequest, _retrieval_pb2.UnitStats]
     """Counts for readiness and reports."""
+    GetDocumentChunks: _grpc.UnaryUnaryMultiCallable[_retrieval_pb2.GetDocumentChunksRequest, _retrieval_pb2.GetDocumentChunksResponse]
+    """The chunks one document holds in the index, in order (to show a cited passage, and to audit)."""
+    ExportUnit: _grpc.UnaryStreamMultiCallable[_retrieval_pb2.ExportUnitRequest, _retrieval_pb2.UnitArchiveChunk]
+    """A consistent cut of one unit's index (shard files or points, with its registry and the DOCS
+    stream sequence it reflects), streamed: first `info` (with the archive's size and sha256),
+    then the archive's bytes in order. Writes to the unit wait only while the cut is copied.
+    """
+    ImportUnit: _grpc.StreamUnaryMultiCallable[_retrieval_pb2.UnitArchiveChunk, _retrieval_pb2.ImportUnitResponse]
+    """Replace one unit's index with an archive made by ExportUnit: first `info` (unit, size, sha256),
+    then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
+    another unit or embedding model); the swap is atomic and other units are not disturbed.
+    """
 
 @_typing.type_check_only
 class RetrievalServiceAsyncStub(RetrievalServiceStub):
@@ -67,6 +79,18 @@ class RetrievalServiceAsyncStub(RetrievalServiceStub):
     """The documents the unit's index holds."""
     GetUnitStats: _aio.UnaryUnaryMultiCallable[_retrieval_pb2.GetUnitStatsRequest, _retrieval_pb2.UnitStats]  # type: ignore[assignment]
     """Counts for readiness and reports."""
+    GetDocumentChunks: _aio.UnaryUnaryMultiCallable[_retrieval_pb2.GetDocumentChunksRequest, _retrieval_pb2.GetDocumentChunksResponse]  # type: ignore[assignment]
+    """The chunks one document holds in the index, in order (to show a cited passage, and to audit)."""
+    ExportUnit: _aio.UnaryStreamMultiCallable[_retrieval_pb2.ExportUnitRequest, _retrieval_pb2.UnitArchiveChunk]  # type: ignore[assignment]
+    """A consistent cut of one unit's index (shard files or points, with its registry and the DOCS
+    stream sequence it reflects), streamed: first `info` (with the archive's size and sha256),
+    then the archive's bytes in order. Writes to the unit wait only while the cut is copied.
+    """
+    ImportUnit: _aio.StreamUnaryMultiCallable[_retrieval_pb2.UnitArchiveChunk, _retrieval_pb2.ImportUnitResponse]  # type: ignore[assignment]
+    """Replace one unit's index with an archive made by ExportUnit: first `info` (unit, size, sha256),
+    then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
+    another unit or embedding model); the swap is atomic and other units are not disturbed.
+    """
 
 class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
     """The retrieval service owns the vector store and everything searchable.
@@ -120,5 +144,35 @@ class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_retrieval_pb2.UnitStats, _abc.Awaitable[_retrieval_pb2.UnitStats]]:
         """Counts for readiness and reports."""
+
+    @_abc_1.abstractmethod
+    def GetDocumentChunks(
+        self,
+        request: _retrieval_pb2.GetDocumentChunksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_retrieval_pb2.GetDocumentChunksResponse, _abc.Awaitable[_retrieval_pb2.GetDocumentChunksResponse]]:
+        """The chunks one document holds in the index, in order (to show a cited passage, and to audit)."""
+
+    @_abc_1.abstractmethod
+    def ExportUnit(
+        self,
+        request: _retrieval_pb2.ExportUnitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_retrieval_pb2.UnitArchiveChunk], _abc.AsyncIterator[_retrieval_pb2.UnitArchiveChunk]]:
+        """A consistent cut of one unit's index (shard files or points, with its registry and the DOCS
+        stream sequence it reflects), streamed: first `info` (with the archive's size and sha256),
+        then the archive's bytes in order. Writes to the unit wait only while the cut is copied.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportUnit(
+        self,
+        request_iterator: _MaybeAsyncIterator[_retrieval_pb2.UnitArchiveChunk],
+        context: _ServicerContext,
+    ) -> _typing.Union[_retrieval_pb2.ImportUnitResponse, _abc.Awaitable[_retrieval_pb2.ImportUnitResponse]]:
+        """Replace one unit's index with an archive made by ExportUnit: first `info` (unit, size, sha256),
+        then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
+        another unit or embedding model); the swap is atomic and other units are not disturbed.
+        """
 
 def add_RetrievalServiceServicer_to_server(servicer: RetrievalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

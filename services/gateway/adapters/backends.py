@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 import grpc
@@ -17,24 +17,32 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.gateway.domain.authorization import Principal
+from services.gateway.domain.model import Answer, Citation, IssuedApiKey, UnitInfo
 from services.gateway.domain.problems import (
+    CONFLICT,
     DEPENDENCY_UNAVAILABLE,
+    FORBIDDEN,
     INVALID_REQUEST,
     NOT_FOUND,
+    RATE_LIMITED,
     UNAUTHENTICATED,
+    UNIT_NOT_FOUND,
     ApiProblem,
     ProblemKind,
 )
 from trolyao.logs import get_logger
 from trolyao.messaging import connect, ensure_layout
 from trolyao.rpc import async_channel, check_health
-from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc
+from trolyao.telemetry import record_ask_outcome
+from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc, snapshots_pb2_grpc
 
 log = get_logger("gateway")
 
 Reply = TypeVar("Reply")
 API_KEY_CACHE_SECONDS = 30.0
+MAX_CACHED_API_KEYS = 10_000
 NATS_RETRY_SECONDS = 0.5
+DEFAULT_RETRY_AFTER_SECONDS = "5"
 
 _DEPENDENCY_NAMES = {"retrieval": "dịch vụ tìm kiếm (retrieval)", "ops": "dịch vụ vận hành (ops)"}
 
@@ -47,7 +55,11 @@ async def call_backend(
         return await call
     except grpc.aio.AioRpcError as error:
         code = error.code()
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        if code in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.CANCELLED,
+        ):
             raise ApiProblem(
                 DEPENDENCY_UNAVAILABLE,
                 f"Không kết nối được {_DEPENDENCY_NAMES[dependency]}; vui lòng thử lại sau ít phút.",
@@ -59,10 +71,24 @@ async def call_backend(
             raise ApiProblem(INVALID_REQUEST, error.details() or "") from error
         if code == grpc.StatusCode.UNAUTHENTICATED:
             raise ApiProblem(UNAUTHENTICATED) from error
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            raise ApiProblem(FORBIDDEN) from error
+        if code == grpc.StatusCode.ABORTED:
+            raise ApiProblem(CONFLICT) from error
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise ApiProblem(RATE_LIMITED, headers={"Retry-After": _retry_after(error)}) from error
         log.error("backend_error", dependency=dependency, code=code.name)
         raise ApiProblem(
             DEPENDENCY_UNAVAILABLE, f"{_DEPENDENCY_NAMES[dependency]} gặp lỗi; vui lòng thử lại sau."
         ) from error
+
+
+def _retry_after(error: grpc.aio.AioRpcError) -> str:
+    """The `retry-after` trailing metadata ops sends with RESOURCE_EXHAUSTED (lockouts)."""
+    for key, value in error.trailing_metadata() or ():
+        if key == "retry-after":
+            return str(value)
+    return DEFAULT_RETRY_AFTER_SECONDS
 
 
 class Backends:
@@ -84,6 +110,7 @@ class Backends:
         self._ops_channel = async_channel(self._ops_addr)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self._retrieval_channel)
         self.ops = ops_pb2_grpc.OpsServiceStub(self._ops_channel)
+        self.snapshots = snapshots_pb2_grpc.SnapshotServiceStub(self._ops_channel)
         self._connector = asyncio.create_task(self._connect_nats())
 
     async def _connect_nats(self) -> None:
@@ -130,14 +157,19 @@ class Backends:
         )
         nats_ok = self.nats is not None and self.nats.is_connected
         return {
-            "nats": (nats_ok, "sẵn sàng" if nats_ok else "không kết nối được máy chủ NATS (hàng đợi sự kiện)"),
+            "nats": (
+                nats_ok,
+                "sẵn sàng" if nats_ok else "không kết nối được máy chủ NATS (hàng đợi sự kiện)",
+            ),
             "retrieval": (
                 retrieval_ok,
                 "sẵn sàng" if retrieval_ok else "dịch vụ tìm kiếm (retrieval) không phản hồi",
             ),
             "vector_store": (
                 retrieval_ok,
-                "sẵn sàng" if retrieval_ok else "kho vector (Qdrant) không truy cập được qua dịch vụ tìm kiếm",
+                "sẵn sàng"
+                if retrieval_ok
+                else "kho vector (Qdrant) không truy cập được qua dịch vụ tìm kiếm",
             ),
             "ops": (ops_ok, "sẵn sàng" if ops_ok else "dịch vụ vận hành (ops) không phản hồi"),
         }
@@ -148,7 +180,9 @@ class Backends:
             return cached[1]
         reply = await call_backend(
             "ops",
-            self.ops.AuthenticateApiKey(ops_pb2.AuthenticateApiKeyRequest(api_key=api_key), timeout=self.timeout),
+            self.ops.AuthenticateApiKey(
+                ops_pb2.AuthenticateApiKeyRequest(api_key=api_key), timeout=self.timeout
+            ),
             not_found=UNAUTHENTICATED,
         )
         principal = Principal(
@@ -159,4 +193,89 @@ class Backends:
             scopes=frozenset(reply.scopes),
         )
         self._api_key_cache[api_key] = (time.monotonic() + API_KEY_CACHE_SECONDS, principal)
+        if len(self._api_key_cache) > MAX_CACHED_API_KEYS:
+            now = time.monotonic()
+            self._api_key_cache = {k: v for k, v in self._api_key_cache.items() if v[0] > now}
         return principal
+
+    # ---- typed calls: protobuf stops here --------------------------------------------------
+
+    async def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]]) -> Answer:
+        """Retrieval's answer to `question` in `unit`, with earlier (question, answer) turns."""
+        request = retrieval_pb2.AskRequest(
+            unit=unit,
+            question=question,
+            history=[retrieval_pb2.ConversationTurn(question=q, answer=a) for q, a in history],
+        )
+        started = time.perf_counter()
+        reply = await call_backend("retrieval", self.retrieval.Ask(request, timeout=self.timeout))
+        seconds = time.perf_counter() - started
+        record_ask_outcome(unit=unit, answered=reply.answered, source=reply.answer_source, seconds=seconds)
+        return Answer(
+            answered=reply.answered,
+            text=reply.answer,
+            confidence=max(0.0, min(1.0, reply.confidence)),
+            source=reply.answer_source or "none",
+            resolved_question=reply.resolved_question,
+            citations=tuple(
+                Citation(
+                    document_id=c.document_id,
+                    title=c.title,
+                    snippet=c.snippet,
+                    path=c.path,
+                    number=c.number,
+                    source_url=c.source_url,
+                    chunk_ordinal=c.chunk_ordinal,
+                    score=c.score,
+                )
+                for c in reply.citations
+            ),
+        )
+
+    async def get_unit(self, unit: str) -> UnitInfo:
+        """The unit, or ApiProblem(unit_not_found)."""
+        reply = await call_backend(
+            "ops",
+            self.ops.GetUnit(ops_pb2.GetUnitRequest(unit_id=unit), timeout=self.timeout),
+            not_found=UNIT_NOT_FOUND,
+        )
+        return _unit(reply)
+
+    async def list_units(self) -> list[UnitInfo]:
+        """Every unit of the ministry."""
+        reply = await call_backend(
+            "ops", self.ops.ListUnits(ops_pb2.ListUnitsRequest(), timeout=self.timeout)
+        )
+        return [_unit(unit) for unit in reply.units]
+
+    async def put_unit(self, unit: str, name: str) -> UnitInfo:
+        """Create or rename the unit."""
+        reply = await call_backend(
+            "ops", self.ops.PutUnit(ops_pb2.PutUnitRequest(unit_id=unit, name=name), timeout=self.timeout)
+        )
+        return _unit(reply)
+
+    async def create_api_key(
+        self, *, name: str, units: Sequence[str], all_units: bool, scopes: Sequence[str]
+    ) -> IssuedApiKey:
+        """Issue a key through ops (a unit that does not exist is unit_not_found)."""
+        request = ops_pb2.CreateApiKeyRequest(
+            name=name, units=list(units), all_units=all_units, scopes=list(scopes)
+        )
+        reply = await call_backend(
+            "ops", self.ops.CreateApiKey(request, timeout=self.timeout), not_found=UNIT_NOT_FOUND
+        )
+        return IssuedApiKey(
+            key_id=reply.key_id,
+            api_key=reply.api_key,
+            name=name,
+            units=tuple(reply.principal.units),
+            all_units=reply.principal.all_units,
+            scopes=tuple(reply.principal.scopes),
+        )
+
+
+def _unit(reply: ops_pb2.Unit) -> UnitInfo:
+    return UnitInfo(
+        unit_id=reply.unit_id, name=reply.name, created_at=reply.created_at, updated_at=reply.updated_at
+    )

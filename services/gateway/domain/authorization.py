@@ -31,6 +31,11 @@ class Principal:
     units: frozenset[str]
     all_units: bool
     scopes: frozenset[str]
+    # Set for people logged in with an access token (kind "user"); API keys leave the defaults.
+    otp_at: float | None = None
+    amr: frozenset[str] = frozenset()
+    session_id: str | None = None
+    role: str | None = None
 
     @property
     def is_ministry_admin(self) -> bool:

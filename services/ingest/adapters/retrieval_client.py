@@ -51,6 +51,8 @@ class GrpcRetrievalClient:
         content_hash: str,
         metadata: DocumentMetadata,
         chunks: Sequence[Chunk],
+        force: bool = False,
+        stream_sequence: int = 0,
     ) -> tuple[str, int]:
         """Returns (outcome name, chunk count)."""
         request = retrieval_pb2.IndexDocumentRequest(
@@ -60,6 +62,8 @@ class GrpcRetrievalClient:
             content_hash=content_hash,
             metadata=metadata_to_proto(metadata),
             chunks=[chunk_to_proto(chunk) for chunk in chunks],
+            force=force,
+            stream_sequence=stream_sequence,
         )
         try:
             reply = await self._stub.IndexDocument(request, timeout=self._timeout, wait_for_ready=False)
@@ -67,8 +71,12 @@ class GrpcRetrievalClient:
             raise _translate(error) from error
         return _OUTCOME_NAMES.get(reply.outcome, "unknown"), reply.chunk_count
 
-    async def delete_document(self, *, unit: str, document_id: str, version: int) -> str:
-        request = retrieval_pb2.DeleteDocumentRequest(unit=unit, document_id=document_id, version=version)
+    async def delete_document(
+        self, *, unit: str, document_id: str, version: int, stream_sequence: int = 0
+    ) -> str:
+        request = retrieval_pb2.DeleteDocumentRequest(
+            unit=unit, document_id=document_id, version=version, stream_sequence=stream_sequence
+        )
         try:
             reply = await self._stub.DeleteDocument(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:

@@ -46,6 +46,7 @@ class UpsertDocument:
     filename: str
     media_type: str
     source: str
+    reindex: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         filename=message.filename,
         media_type=message.media_type,
         source=message.source,
+        reindex=message.reindex,
     )
 
 

@@ -20,11 +20,12 @@ from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
 from trolyao.logs import get_logger
 from trolyao.messaging import DOCS_STREAM, INGEST_DURABLE
+from trolyao.telemetry.event_tracing import consume_span, observe_event_applied
 
 log = get_logger("ingest")
 
 FETCH_TIMEOUT_SECONDS = 1.0
-HEARTBEAT_SECONDS = 15.0
+HEARTBEATS_PER_ACK_WAIT = 3
 
 
 def consumer_config(settings: IngestSettings) -> ConsumerConfig:
@@ -63,16 +64,19 @@ class DocumentEventConsumer:
                 log.warning("fetch_failed", error=type(error).__name__)
                 await asyncio.sleep(FETCH_TIMEOUT_SECONDS)
                 continue
-            for message in messages:
-                await self.process(message)
+            # Events are independent: retrieval orders versions per document under its unit lock
+            # and status writes are compare-and-set, so a batch is worked on concurrently.
+            await asyncio.gather(*(self.process(message) for message in messages))
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
         log.info("consumer_stopped", durable=INGEST_DURABLE)
 
     async def process(self, message: Msg) -> None:
-        heartbeat = asyncio.create_task(_keep_in_progress(message))
+        interval = self._settings.ack_wait_seconds / HEARTBEATS_PER_ACK_WAIT
+        heartbeat = asyncio.create_task(_keep_in_progress(message, interval))
         try:
-            await self._process(message)
+            with consume_span(message, consumer=INGEST_DURABLE):  # continues the publisher's trace
+                await self._process(message)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,7 +89,7 @@ class DocumentEventConsumer:
         subject_unit = _subject_unit(message.subject)
         try:
             command = decode_event(message.subject, message.data)
-            await self._handlers.handle(command)
+            handled = await self._handlers.handle(command, stream_sequence=sequence)
         except PoisonMessage as poison:
             await self._handlers.dead_letter(
                 subject_unit, message.subject, poison.code, poison.message, message.data, sequence
@@ -117,11 +121,14 @@ class DocumentEventConsumer:
             await message.term()
             return
         await message.ack_sync()
+        observe_event_applied(message, unit=subject_unit, outcome=handled.outcome)
 
 
-async def _keep_in_progress(message: Msg) -> None:
+async def _keep_in_progress(message: Msg, interval: float) -> None:
+    """Tell JetStream the message is still being worked on, so a short ack_wait is safe: a crashed
+    consumer's messages come back quickly, a slow document (OCR, embeddings) is never redelivered."""
     while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await asyncio.sleep(interval)
         with contextlib.suppress(Exception):
             await message.in_progress()
 

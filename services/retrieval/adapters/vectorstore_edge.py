@@ -343,12 +343,25 @@ class EdgeVectorStore:
         log.info("unit_index_dropped", unit=unit)
 
     def flush(self) -> None:
-        """Make every acknowledged write durable."""
+        """Make every acknowledged write durable.
+
+        Every unit is tried even when one fails (e.g. its files were deleted under the running
+        shard): one damaged unit must not keep the other units' writes from disk. The first error
+        is raised once all were tried.
+        """
         self._check_open()
+        failed: list[tuple[str, Exception]] = []
         for index in self._snapshot_of_units():
             with index.handle.shared():
                 if index.shard is not None:
-                    index.shard.flush()
+                    try:
+                        index.shard.flush()
+                    except Exception as error:
+                        log.warning("unit_index_flush_failed", unit=index.path.name, error=str(error))
+                        failed.append((index.path.name, error))
+        if failed:
+            unit, error = failed[0]
+            raise VectorStoreError(f"cannot flush the index of unit {unit!r}: {error}") from error
 
     def close(self) -> None:
         """Flush and close every shard; the store cannot be used afterwards."""
@@ -366,6 +379,11 @@ class EdgeVectorStore:
         log.info("edge_vector_store_closed", root=str(self._root))
 
     # --- snapshots and maintenance --------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The directory holding every unit's shard (stage restores under it: same file system)."""
+        return self._root
 
     def unit_path(self, unit: str) -> Path:
         """The directory holding the unit's shard (it may not exist yet)."""
@@ -401,8 +419,15 @@ class EdgeVectorStore:
         with index.write_gate, index.handle.exclusive():
             self._check_open()
             if index.shard is not None:
-                index.shard.flush()
-                index.shard.close()
+                try:
+                    index.shard.flush()
+                    index.shard.close()
+                except Exception as error:
+                    if replacement is None:
+                        raise
+                    # The files being replaced are damaged or gone (a restore after an incident):
+                    # drop the old shard and go on with the replacement.
+                    log.warning("unit_index_close_failed", unit=unit, error=str(error))
                 index.shard = None
             if replacement is None:
                 index.shard = self._open_if_present(unit, index.path)

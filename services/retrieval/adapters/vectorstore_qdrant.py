@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from qdrant_client import QdrantClient, models
 
@@ -166,6 +166,24 @@ class QdrantServerVectorStore:
                 self._client.delete_collection(collection)
                 log.info("unit_collection_dropped", unit=unit, collection=collection)
 
+    def stored_chunks(self, unit: str) -> Iterator[StoredChunk]:
+        """Every chunk of the unit with its vectors, in store order (for unit archives)."""
+        collection = self._existing_collection(unit)
+        if collection is None:
+            return
+        offset: models.ExtendedPointId | None = None
+        while True:
+            records, next_offset = self._client.scroll(
+                collection, limit=SCROLL_PAGE_SIZE, offset=offset, with_payload=True, with_vectors=True
+            )
+            for record in records:
+                yield _stored_chunk(unit, record)
+            if next_offset is None:
+                return
+            if not isinstance(next_offset, int | str):
+                raise VectorStoreError(f"unexpected scroll offset {next_offset!r}")
+            offset = next_offset
+
     def flush(self) -> None:
         """Nothing to do: every write has waited for the server to apply it."""
 
@@ -266,6 +284,29 @@ class QdrantServerVectorStore:
         if dense.distance != models.Distance.COSINE or sparse.modifier != models.Modifier.IDF:
             raise VectorStoreError(f"collection {collection!r} must use cosine distance and the IDF modifier")
         self._verified.add(collection)
+
+
+def _stored_chunk(unit: str, record: models.Record) -> StoredChunk:
+    hit = scored_chunk_from_payload(record.payload or {}, 0.0)
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    sparse = vectors.get(SPARSE_VECTOR)
+    dense = vectors.get(DENSE_VECTOR)
+    return StoredChunk(
+        unit=unit,
+        document_id=hit.document_id,
+        version=hit.version,
+        chunk=hit.chunk,
+        metadata=hit.metadata,
+        sparse=SparseVector(
+            indices=tuple(int(index) for index in sparse.indices),
+            values=tuple(float(value) for value in sparse.values),
+        )
+        if isinstance(sparse, models.SparseVector)
+        else SparseVector(indices=(), values=()),
+        dense=tuple(float(value) for value in dense if isinstance(value, float | int))
+        if isinstance(dense, list)
+        else None,
+    )
 
 
 def _match(key: str, value: str) -> models.Filter:

@@ -169,10 +169,7 @@ class AnswerEngine:
         vector = self._searcher.embed(query)
         candidates = self._searcher.candidates(unit, query, dense_vector=vector)
         faq = self._faq_answer(unit, query, vector, model, resolved)
-        if faq is not None:
-            answer = faq
-        else:
-            answer = self._extractive_answer(candidates, query, model, resolved)
+        answer = faq if faq is not None else self._extractive_answer(candidates, query, model, resolved)
         logger.info(
             "answer.done",
             extra={
@@ -193,17 +190,13 @@ class AnswerEngine:
         model: UnitLanguageModel,
         resolved: ResolvedQuestion,
     ) -> Answer | None:
-        faq_candidates = self._searcher.candidates(
-            unit, query, dense_vector=vector, kind=ChunkKind.FAQ
-        )
+        faq_candidates = self._searcher.candidates(unit, query, dense_vector=vector, kind=ChunkKind.FAQ)
         match = best_faq_match(faq_candidates, query.terms, model)
         if match is None or match.similarity < self._settings.faq_match_threshold:
             return None
         return self._faq_reply(match, faq_candidates, resolved)
 
-    def _faq_reply(
-        self, match: FaqMatch, candidates: list[Candidate], resolved: ResolvedQuestion
-    ) -> Answer:
+    def _faq_reply(self, match: FaqMatch, candidates: list[Candidate], resolved: ResolvedQuestion) -> Answer:
         hit = match.candidate.hit
         citations = self._citations([match.candidate, *candidates], None)
         return Answer(
@@ -223,9 +216,7 @@ class AnswerEngine:
         model: UnitLanguageModel,
         resolved: ResolvedQuestion,
     ) -> Answer:
-        composed = compose(
-            candidates, query.terms, resolved.combined, budget=self._settings.answer_max_chars
-        )
+        composed = compose(candidates, query.terms, resolved.combined, budget=self._settings.answer_max_chars)
         if composed is None:
             return self._abstain(candidates, resolved, 0.0, {})
         verdict = self._verifier.verify(composed, model)
@@ -252,9 +243,7 @@ class AnswerEngine:
         parts = [ABSTENTION_OPENING]
         if candidates:
             closest = candidates[0].hit
-            where = ", ".join(
-                part for part in (closest.metadata.number, closest.chunk.path) if part
-            )
+            where = ", ".join(part for part in (closest.metadata.number, closest.chunk.path) if part)
             title = closest.metadata.title or closest.document_id
             parts.append(
                 f"Nội dung gần nhất tôi tìm thấy là «{title}»" + (f" ({where})" if where else "") + "."

@@ -39,7 +39,12 @@ class AnswerType(StrEnum):
 
 
 _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
-    (AnswerType.TIME, re.compile(r"\b(khi nao|bao gio|luc nao|nam nao|ngay nao|thang nao|thoi diem nao|the ky nao|nam bao nhieu)\b")),
+    (
+        AnswerType.TIME,
+        re.compile(
+            r"\b(khi nao|bao gio|luc nao|nam nao|ngay nao|thang nao|thoi diem nao|the ky nao|nam bao nhieu)\b"
+        ),
+    ),
     (AnswerType.NUMBER, re.compile(r"\b(bao nhieu|may|bao lau|muc nao|toi da|toi thieu|ti le|ty le)\b")),
     (AnswerType.PERSON, re.compile(r"\b(ai|nguoi nao|nhan vat nao)\b")),
     (AnswerType.PLACE, re.compile(r"\b(o dau|noi nao|dau|quoc gia nao|thanh pho nao|tinh nao|nuoc nao)\b")),

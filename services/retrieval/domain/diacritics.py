@@ -8,6 +8,7 @@ never wrote are left as typed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -55,7 +56,7 @@ class DiacriticRestorer:
         # Viterbi: best score and back-pointer per candidate of each column.
         scores = [UNIGRAM_WEIGHT * logp for _, logp in columns[0]]
         back: list[list[int]] = []
-        for previous, column in zip(columns, columns[1:], strict=False):
+        for previous, column in itertools.pairwise(columns):
             new_scores: list[float] = []
             pointers: list[int] = []
             for form, logp in column:

@@ -18,6 +18,7 @@ from services.retrieval.domain.model import (
     Chunk,
     DocumentMetadata,
     DocumentRecord,
+    ScoredChunk,
     SparseVector,
     StoredChunk,
 )
@@ -44,9 +45,13 @@ SparseEncoder = Callable[[Chunk, DocumentMetadata], SparseVector]
 
 
 class IndexListener(Protocol):
-    """Told after a document's chunks changed (e.g. to keep per-unit language models in step)."""
+    """Told of a document's chunk change (e.g. to keep per-unit language models in step) just before
+    the store is written: a listener that fails leaves the index untouched, and the event's
+    redelivery redoes the whole change."""
 
-    def __call__(self, unit: str, *, added: Sequence[Chunk], removed: Sequence[Chunk]) -> None: ...
+    def __call__(
+        self, unit: str, *, added: Sequence[StoredChunk], removed: Sequence[ScoredChunk]
+    ) -> None: ...
 
 
 class Indexer:
@@ -82,15 +87,20 @@ class Indexer:
         content_hash: str,
         metadata: DocumentMetadata,
         chunks: Sequence[Chunk],
+        force: bool = False,
     ) -> IndexResult:
-        """Replace the document's chunks with these, unless a newer version is already recorded."""
+        """Replace the document's chunks with these, unless a newer version is already recorded.
+
+        `force` rebuilds a version that is already indexed (reindex); it never overrides a newer one.
+        """
         chunks = [_normalized(chunk) for chunk in chunks]
         with self.unit_lock(unit):
             current = self._registry.get(unit, document_id)
             if current is not None and current.version > version:
                 return IndexResult(IndexOutcome.STALE, current.chunk_count, current.version)
             if (
-                current is not None
+                not force
+                and current is not None
                 and current.version == version
                 and not current.deleted
                 and current.content_hash == content_hash
@@ -113,6 +123,8 @@ class Indexer:
                 for position, chunk in enumerate(chunks)
             ]
             previous = self._previous_chunks(unit, current)
+            for listener in self._listeners:
+                listener(unit, added=stored, removed=previous)
             self._store.delete_document(unit, document_id)
             if stored:
                 self._store.upsert_chunks(unit, stored)
@@ -126,8 +138,6 @@ class Indexer:
                     metadata=metadata,
                 ),
             )
-            for listener in self._listeners:
-                listener(unit, added=chunks, removed=previous)
             return IndexResult(IndexOutcome.INDEXED, len(stored), version)
 
     def delete_document(self, unit: str, document_id: str, *, version: int) -> IndexResult:
@@ -137,6 +147,8 @@ class Indexer:
             if current is not None and current.version > version:
                 return IndexResult(IndexOutcome.STALE, current.chunk_count, current.version)
             previous = self._previous_chunks(unit, current)
+            for listener in self._listeners:
+                listener(unit, added=(), removed=previous)
             self._store.delete_document(unit, document_id)
             self._registry.put(
                 unit,
@@ -149,15 +161,13 @@ class Indexer:
                     deleted=True,
                 ),
             )
-            for listener in self._listeners:
-                listener(unit, added=(), removed=previous)
             outcome = IndexOutcome.DELETED if current and not current.deleted else IndexOutcome.NOT_FOUND
             return IndexResult(outcome, 0, version)
 
-    def _previous_chunks(self, unit: str, current: DocumentRecord | None) -> list[Chunk]:
+    def _previous_chunks(self, unit: str, current: DocumentRecord | None) -> list[ScoredChunk]:
         if current is None or current.deleted or not self._listeners:
             return []
-        return [hit.chunk for hit in self._store.document_chunks(unit, current.document_id)]
+        return self._store.document_chunks(unit, current.document_id)
 
     def _embed(
         self, chunks: Sequence[Chunk], metadata: DocumentMetadata

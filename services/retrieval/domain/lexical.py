@@ -17,6 +17,7 @@ applies the IDF (Qdrant's `Modifier.IDF`), so a query vector is just term weight
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from collections import Counter
@@ -46,9 +47,7 @@ ARTICLE_PREFIX = "@"
 BIGRAM_JOINER = "_"
 
 # 13/2023/NĐ-CP, 91/2015/QH13, 01/VBHN-VPQH, 45/2019/TT-BTC, 100/NQ-CP
-_DOCUMENT_NUMBER = re.compile(
-    r"\b\d{1,4}(?:/\d{4})?/[A-ZĐa-zđ][A-ZĐa-zđ0-9]*(?:-[A-ZĐa-zđ0-9]+)*\b"
-)
+_DOCUMENT_NUMBER = re.compile(r"\b\d{1,4}(?:/\d{4})?/[A-ZĐa-zđ][A-ZĐa-zđ0-9]*(?:-[A-ZĐa-zđ0-9]+)*\b")
 _ARTICLE_REFERENCE = re.compile(
     r"\b(điều|khoản|điểm|chương|mục|dieu|khoan|diem|chuong)\s+(\d+[a-zđ]?|[IVXLC]+)\b",
     re.IGNORECASE,
@@ -122,7 +121,7 @@ def term_bag(text: str) -> TermBag:
         marked = _SYLLABLE.findall(phrase.lower())
         folded = [fold_diacritics(s) for s in marked]
         unigrams.update(folded)
-        bigrams.update(f"{a}{BIGRAM_JOINER}{b}" for a, b in zip(folded, folded[1:], strict=False))
+        bigrams.update(f"{a}{BIGRAM_JOINER}{b}" for a, b in itertools.pairwise(folded))
         accented.update(m for m, f in zip(marked, folded, strict=True) if m != f)
     return TermBag(
         unigrams=unigrams,

@@ -14,11 +14,11 @@ from services.retrieval.domain.unit_model import UnitLanguageModel
 
 # Folded syllables that shape a question rather than say what it is about.
 QUESTION_WORDS: frozenset[str] = frozenset(
-    """
-    ai gi nao dau sao bao nhieu may khi the nhu thi la co khong duoc phai hay hoac va voi cua cho
-    trong tren duoi ve den tu theo tai boi vi neu nhung cac mot nay do kia ay nhe a ah u ak vay
-    roi chua minh toi em anh chi ban oi xin hoi cam on a nen can muon biet lam
-    """.split()
+    (  # noqa: SIM905
+        "ai gi nao dau sao bao nhieu may khi the nhu thi la co khong duoc phai hay hoac va voi cua "
+        "cho trong tren duoi ve den tu theo tai boi vi neu nhung cac mot nay do kia ay nhe a ah u ak "
+        "vay roi chua minh toi em anh chi ban oi xin hoi cam on a nen can muon biet lam "
+    ).split()
 )
 
 

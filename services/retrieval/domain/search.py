@@ -101,9 +101,7 @@ def chunk_texts(hit: ScoredChunk) -> list[str]:
 class HybridSearcher:
     """Retrieves, fuses and reranks one unit's chunks for a query."""
 
-    def __init__(
-        self, store: VectorStore, embedder: Embedder | None, settings: SearchSettings
-    ) -> None:
+    def __init__(self, store: VectorStore, embedder: Embedder | None, settings: SearchSettings) -> None:
         self._store = store
         self._embedder = embedder
         self._settings = settings
@@ -147,9 +145,13 @@ class HybridSearcher:
         for candidate in ranked[: settings.rerank_depth]:
             hit = candidate.hit
             found = coverage(query.terms, text_terms(chunk_texts(hit)))
-            titled = coverage(query.terms, text_terms([hit.metadata.title, hit.chunk.path, hit.chunk.question]))
+            titled = coverage(
+                query.terms, text_terms([hit.metadata.title, hit.chunk.path, hit.chunk.question])
+            )
             candidate.features = {
-                "rrf_sparse": 1.0 / (settings.rrf_k + candidate.sparse_rank) if candidate.sparse_rank else 0.0,
+                "rrf_sparse": 1.0 / (settings.rrf_k + candidate.sparse_rank)
+                if candidate.sparse_rank
+                else 0.0,
                 "rrf_dense": 1.0 / (settings.rrf_k + candidate.dense_rank) if candidate.dense_rank else 0.0,
                 "sparse_relative": candidate.sparse_score / top_sparse,
                 "dense_gap": (candidate.dense_score - top_dense) if candidate.dense_rank else -1.0,
@@ -184,8 +186,6 @@ def as_scored(candidates: Sequence[Candidate], limit: int) -> list[ScoredChunk]:
         )
         for c in candidates[:limit]
     ]
-
-
 
 
 def dense_passage_text(chunk: Chunk, metadata: DocumentMetadata) -> str:

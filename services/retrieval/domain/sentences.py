@@ -9,7 +9,9 @@ from dataclasses import dataclass
 # break always ends one (legal text puts each khoản and điểm on its own line).
 _SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+(?=[\"“(\[]?[A-ZÀ-ỸĐ0-9a-zđ]\)?)|\n+")
 # Abbreviations that end with a dot but do not end a sentence.
-_ABBREVIATION_TAIL = re.compile(r"(?:\b(?:TP|Tp|ThS|TS|PGS|GS|BS|Th|St|Mr|Mrs|Dr|v\.v|tr|nd|ng)\.|\b[A-Z]\.)$")
+_ABBREVIATION_TAIL = re.compile(
+    r"(?:\b(?:TP|Tp|ThS|TS|PGS|GS|BS|Th|St|Mr|Mrs|Dr|v\.v|tr|nd|ng)\.|\b[A-Z]\.)$"
+)
 MIN_SENTENCE_CHARS = 2
 
 
@@ -29,8 +31,10 @@ def split_sentences(text: str) -> list[Sentence]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
         candidate = text[start : match.start()]
-        if match.group(0).strip() == "" and "\n" not in match.group(0) and _ABBREVIATION_TAIL.search(
-            candidate
+        if (
+            match.group(0).strip() == ""
+            and "\n" not in match.group(0)
+            and _ABBREVIATION_TAIL.search(candidate)
         ):
             continue
         pieces.append((start, match.start()))

@@ -15,6 +15,7 @@ is the port that keeps it across restarts; `to_json` / `from_json` is its serial
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -69,7 +70,7 @@ class UnitLanguageModel:
                 del forms[syllable]
                 if not forms:
                     del self.accented_forms[folded]
-        for first, second in zip(marked, marked[1:], strict=False):
+        for first, second in itertools.pairwise(marked):
             pair = first + PAIR_JOINER + second
             self.accented_pairs[pair] += sign
             if self.accented_pairs[pair] <= 0:

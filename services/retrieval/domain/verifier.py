@@ -20,6 +20,7 @@ from services.retrieval.domain.composer import AnswerType, ComposedAnswer, answe
 from services.retrieval.domain.lexical import folded_syllables
 from services.retrieval.domain.search import chunk_texts
 from services.retrieval.domain.unit_model import UnitLanguageModel
+from services.retrieval.domain.verifier_weights import FITTED_BIAS, FITTED_WEIGHTS
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A capitalised word not at the start of the question: a name the passage should mention.
@@ -58,21 +59,8 @@ class VerifierWeights:
     weights: Mapping[str, float]
 
 
-# Hand-set starting point; replaced by the fitted weights (see docs/retrieval-quality.md).
-DEFAULT_WEIGHTS = VerifierWeights(
-    bias=-3.0,
-    weights={
-        "passage_coverage": 3.0,
-        "passage_bigram_coverage": 1.0,
-        "sentence_coverage": 2.0,
-        "sentence_bigram_coverage": 0.5,
-        "missing_rarest": -2.0,
-        "type_match": 0.5,
-        "sparse_top": 0.3,
-        "dense_top": 0.3,
-        "special_coverage": 0.0,
-    },
-)
+# Fitted on dev questions by scripts/fit_verifier.py (see docs/retrieval-quality.md).
+DEFAULT_WEIGHTS = VerifierWeights(bias=FITTED_BIAS, weights=FITTED_WEIGHTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +76,7 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
     candidate = composed.candidate
     best = composed.best
     ceiling = model.max_idf() or 1.0
-    runner_up = next(
-        (s.score for s in composed.ranked[1:] if s.candidate_index != best.candidate_index), 0.0
-    )
+    runner_up = next((s.score for s in composed.ranked[1:] if s.candidate_index != best.candidate_index), 0.0)
     kind = answer_type(composed.question)
     passage = " " + " ".join(folded_syllables(" ".join(chunk_texts(candidate.hit)))) + " "
     passage_numbers = " ".join(_NUMBER.findall(" ".join(chunk_texts(candidate.hit))))
@@ -149,4 +135,11 @@ class AnswerVerifier:
         return Verdict(confidence=1.0 / (1.0 + math.exp(-logit)), features=features)
 
 
-__all__ = ["DEFAULT_WEIGHTS", "FEATURE_NAMES", "AnswerVerifier", "Verdict", "VerifierWeights", "answer_features"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FEATURE_NAMES",
+    "AnswerVerifier",
+    "Verdict",
+    "VerifierWeights",
+    "answer_features",
+]

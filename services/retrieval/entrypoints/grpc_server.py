@@ -5,16 +5,19 @@ Errors map to gRPC statuses in one table; protobuf types go no further than this
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
 
+from services.retrieval.adapters.unit_archive import ArchiveInfo, ArchiveRejected, read_blocks
 from services.retrieval.domain.indexing import Indexer, IndexOutcome, IndexResult
 from services.retrieval.domain.model import Answer, ScoredChunk
 from services.retrieval.domain.ports import DocumentRegistry, VectorStore
+from services.retrieval.unit_transfer import UnitTransfer
 from trolyao.conversions import (
     chunk_from_proto,
+    chunk_to_proto,
     metadata_from_proto,
     metadata_to_proto,
 )
@@ -28,6 +31,7 @@ log = get_logger("retrieval")
 MAX_QUESTION_CHARS = 2_000
 DEFAULT_SEARCH_LIMIT = 10
 MAX_SEARCH_LIMIT = 100
+ARCHIVE_CHUNK_BYTES = 1024 * 1024
 
 _OUTCOMES = {
     IndexOutcome.INDEXED: retrieval_pb2.INDEX_OUTCOME_INDEXED,
@@ -43,6 +47,10 @@ class InvalidRequest(ValueError):
     """The request breaks the contract (bad unit id, empty question, ...)."""
 
 
+class DocumentNotFound(LookupError):
+    """The unit's index holds no such document."""
+
+
 class Answering(Protocol):
     """What the servicer needs from the answer engine (see domain.answering.AnswerEngine)."""
 
@@ -51,9 +59,19 @@ class Answering(Protocol):
     def search(self, unit: str, query: str, *, limit: int) -> list[ScoredChunk]: ...
 
 
+class StreamSequenceLog(Protocol):
+    """Where the highest DOCS stream sequence applied per unit is kept (the unit's registry)."""
+
+    def record_stream_sequence(self, unit: str, sequence: int) -> None: ...
+
+    def stream_sequence(self, unit: str) -> int: ...
+
+
 # domain error → gRPC status: the one table of this edge
 _ERROR_STATUS: dict[type[Exception], grpc.StatusCode] = {
+    ArchiveRejected: grpc.StatusCode.FAILED_PRECONDITION,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    DocumentNotFound: grpc.StatusCode.NOT_FOUND,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
@@ -75,12 +93,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         store: VectorStore,
         registry: DocumentRegistry,
         embedding_model: str,
+        sequences: StreamSequenceLog | None = None,
+        transfer: UnitTransfer | None = None,
     ) -> None:
         self._indexer = indexer
         self._engine = engine
         self._store = store
         self._registry = registry
         self._embedding_model = embedding_model
+        self._sequences = sequences
+        self._transfer = transfer
 
     def _call(self, context: grpc.ServicerContext, rpc: str, work: Callable[[], Reply]) -> Reply:
         try:
@@ -95,6 +117,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             context.abort(status, str(error))
             raise  # unreachable: abort raises
 
+    def _record_sequence(self, unit: str, sequence: int) -> None:
+        if self._sequences is not None and sequence > 0:
+            self._sequences.record_stream_sequence(unit, sequence)
+
     def IndexDocument(
         self, request: retrieval_pb2.IndexDocumentRequest, context: grpc.ServicerContext
     ) -> retrieval_pb2.IndexDocumentResponse:
@@ -108,7 +134,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 content_hash=request.content_hash,
                 metadata=metadata_from_proto(request.metadata),
                 chunks=[chunk_from_proto(chunk) for chunk in request.chunks],
+                force=request.force,
             )
+            self._record_sequence(request.unit, request.stream_sequence)
             log.info(
                 "document_index_applied",
                 unit=request.unit,
@@ -127,6 +155,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             result = self._indexer.delete_document(
                 _unit(request.unit), request.document_id, version=request.version
             )
+            self._record_sequence(request.unit, request.stream_sequence)
             return retrieval_pb2.DeleteDocumentResponse(
                 outcome=_OUTCOMES[result.outcome], current_version=result.current_version
             )
@@ -209,6 +238,24 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
         return self._call(context, "ListDocuments", work)
 
+    def GetDocumentChunks(
+        self, request: retrieval_pb2.GetDocumentChunksRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.GetDocumentChunksResponse:
+        def work() -> retrieval_pb2.GetDocumentChunksResponse:
+            unit = _unit(request.unit)
+            record = self._registry.get(unit, request.document_id)
+            if record is None or record.deleted:
+                raise DocumentNotFound(request.document_id)
+            hits = self._store.document_chunks(unit, request.document_id)
+            return retrieval_pb2.GetDocumentChunksResponse(
+                document_id=record.document_id,
+                version=record.version,
+                metadata=metadata_to_proto(record.metadata),
+                chunks=[chunk_to_proto(hit.chunk) for hit in hits],
+            )
+
+        return self._call(context, "GetDocumentChunks", work)
+
     def GetUnitStats(
         self, request: retrieval_pb2.GetUnitStatsRequest, context: grpc.ServicerContext
     ) -> retrieval_pb2.UnitStats:
@@ -219,9 +266,72 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 documents=len(self._registry.list(unit)),
                 chunks=self._store.count(unit) if unit in self._store.units() else 0,
                 embedding_model=self._embedding_model,
+                stream_sequence=self._sequences.stream_sequence(unit) if self._sequences else 0,
             )
 
         return self._call(context, "GetUnitStats", work)
+
+    def ExportUnit(
+        self, request: retrieval_pb2.ExportUnitRequest, context: grpc.ServicerContext
+    ) -> Iterator[retrieval_pb2.UnitArchiveChunk]:
+        def work() -> tuple[retrieval_pb2.UnitArchiveInfo, Iterator[bytes], Callable[[], None]]:
+            if self._transfer is None:
+                raise NotImplementedError("unit export is not configured")
+            exported = self._transfer.export_unit(_unit(request.unit))
+            info = _archive_info_to_proto(exported.info, size=exported.size, sha256=exported.sha256)
+            return info, read_blocks(exported.path, ARCHIVE_CHUNK_BYTES), exported.discard
+
+        info, blocks, discard = self._call(context, "ExportUnit", work)
+        try:
+            yield retrieval_pb2.UnitArchiveChunk(info=info)
+            for block in blocks:
+                yield retrieval_pb2.UnitArchiveChunk(data=block)
+        finally:
+            discard()
+
+    def ImportUnit(
+        self, request_iterator: Iterable[retrieval_pb2.UnitArchiveChunk], context: grpc.ServicerContext
+    ) -> retrieval_pb2.ImportUnitResponse:
+        def work() -> retrieval_pb2.ImportUnitResponse:
+            if self._transfer is None:
+                raise NotImplementedError("unit import is not configured")
+            chunks = iter(request_iterator)
+            first = next(chunks, None)
+            if first is None or not first.HasField("info"):
+                raise InvalidRequest("the first message must carry the archive's info")
+            unit = _unit(first.info.unit)
+            with self._transfer.receiving(unit) as staging:
+                archive = staging / "incoming.tar.gz"
+                received = 0
+                with archive.open("wb") as handle:
+                    for chunk in chunks:
+                        received += len(chunk.data)
+                        if received > first.info.size:
+                            raise ArchiveRejected("dữ liệu nhận được dài hơn kích thước đã khai báo")
+                        handle.write(chunk.data)
+                restored = self._transfer.import_unit(
+                    unit, archive, size=first.info.size, sha256=first.info.sha256
+                )
+            return retrieval_pb2.ImportUnitResponse(info=_archive_info_to_proto(restored))
+
+        return self._call(context, "ImportUnit", work)
+
+
+def _archive_info_to_proto(
+    info: ArchiveInfo, *, size: int = 0, sha256: str = ""
+) -> retrieval_pb2.UnitArchiveInfo:
+    return retrieval_pb2.UnitArchiveInfo(
+        unit=info.unit,
+        format=info.format,
+        stream_sequence=info.stream_sequence,
+        embedding_model=info.embedding_model,
+        dense_dimension=info.dense_dimension,
+        documents=info.documents,
+        chunks=info.chunks,
+        created_at=info.created_at,
+        size=size,
+        sha256=sha256,
+    )
 
 
 def _index_reply(result: IndexResult) -> retrieval_pb2.IndexDocumentResponse:

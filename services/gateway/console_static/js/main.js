@@ -1,0 +1,180 @@
+// The console's entry point: who is logged in, which unit is being looked at, and which page shows.
+// Pages are ES modules loaded on first use (`#/chat`, `#/dashboard`, ...); each exports
+// `render(container, context)` and may return a clean-up function.
+
+import { api, session, setStepUpHandler } from "./api.js";
+import { h, replace, toast } from "./dom.js";
+import { stepUp } from "./otp.js";
+
+const UNIT_KEY = "trolyao.console.unit";
+const ROLE_LABELS = {
+  ministry_admin: "Quản trị cấp Bộ",
+  unit_admin: "Quản trị đơn vị",
+  unit_editor: "Biên tập viên",
+  viewer: "Người xem",
+};
+
+/** The pages, in menu order; `allowed(context)` hides what the account may not use. */
+const PAGES = [
+  { id: "chat", label: "Hỏi thử trợ lý", load: () => import("./views/chat.js"), allowed: () => true },
+  { id: "dashboard", label: "Tỉ lệ trả lời", load: () => import("./views/dashboard.js"), allowed: () => true },
+  { id: "gaps", label: "Câu hỏi cần bổ sung", load: () => import("./views/gaps.js"), allowed: () => true },
+  { id: "documents", label: "Văn bản", load: () => import("./views/documents.js"), allowed: () => true },
+  {
+    id: "snapshots",
+    label: "Sao lưu & khôi phục",
+    group: "Vận hành",
+    load: () => import("./views/snapshots.js"),
+    allowed: (context) => context.isMinistryAdmin,
+  },
+  {
+    id: "audit",
+    label: "Nhật ký kiểm toán",
+    group: "Vận hành",
+    load: () => import("./views/audit.js"),
+    allowed: (context) => context.isMinistryAdmin,
+  },
+  {
+    id: "accounts",
+    label: "Tài khoản & vai trò",
+    group: "Vận hành",
+    load: () => import("./views/accounts.js"),
+    allowed: (context) => context.isAccountAdmin,
+  },
+];
+
+const app = document.getElementById("app");
+let context = null;
+let cleanup = null;
+let endReason = "";
+
+/** `#/chat?q=...` → {page: "chat", params}. */
+function route() {
+  const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  return { page: path || "chat", params: new URLSearchParams(query) };
+}
+
+/** Go to a page (with optional query parameters). */
+export function navigate(page, params = {}) {
+  const query = new URLSearchParams(params).toString();
+  location.hash = `#/${page}${query ? `?${query}` : ""}`;
+}
+
+async function showLogin(message = "") {
+  if (cleanup) cleanup();
+  cleanup = null;
+  context = null;
+  const { render } = await import("./views/login.js");
+  render(app, { message, onLoggedIn: start });
+}
+
+/** After login (or on reload with a token): who am I, which units, then the page. */
+async function start() {
+  try {
+    const [me, unitList] = await Promise.all([api("/v1/auth/me"), api("/v1/units")]);
+    const units = unitList.units;
+    const remembered = localStorage.getItem(UNIT_KEY);
+    context = {
+      me,
+      units,
+      unit: units.some((u) => u.unit_id === remembered) ? remembered : units[0]?.unit_id || "",
+      isMinistryAdmin: me.role === "ministry_admin",
+      isAccountAdmin: me.role === "ministry_admin" || me.role === "unit_admin",
+      can: (scope) => me.scopes.includes(scope) || (scope !== "admin" && me.scopes.includes("admin")),
+      unitName: (id) => units.find((u) => u.unit_id === id)?.name || id,
+      navigate,
+      setUnit,
+    };
+    renderShell();
+    await showPage();
+  } catch (error) {
+    if (session.active) session.clear();
+    showLogin(error.message);
+  }
+}
+
+function setUnit(unit) {
+  context.unit = unit;
+  localStorage.setItem(UNIT_KEY, unit);
+  const picker = document.getElementById("unit-picker");
+  if (picker) picker.value = unit;
+  showPage();
+}
+
+async function logout() {
+  try {
+    await api("/v1/auth/logout", { method: "POST", body: {} });
+  } catch {
+    // Already ended server-side: forgetting the tokens is what matters here.
+  }
+  endReason = "";
+  session.clear();
+}
+
+function renderShell() {
+  const { me, units } = context;
+  const picker = h(
+    "select",
+    { id: "unit-picker", "aria-label": "Đơn vị", onchange: (event) => setUnit(event.target.value), value: context.unit },
+    units.map((u) => h("option", { value: u.unit_id }, u.name || u.unit_id)),
+  );
+  const username = me.subject.replace(/^user:/, "");
+  const nav = h("nav", { class: "nav", "aria-label": "Chức năng" });
+  let group = "";
+  for (const page of PAGES.filter((p) => p.allowed(context))) {
+    if (page.group && page.group !== group) {
+      group = page.group;
+      nav.append(h("div", { class: "group" }, group));
+    }
+    nav.append(h("a", { href: `#/${page.id}`, dataset: { page: page.id } }, page.label));
+  }
+  replace(
+    app,
+    h(
+      "header",
+      { class: "topbar" },
+      h("div", { class: "brand" }, "Trợ lý ảo ", h("small", {}, "· Bảng điều khiển")),
+      units.length ? picker : h("span", {}, "Chưa được gán đơn vị nào"),
+      h("span", { class: "who" }, `${username} · ${ROLE_LABELS[me.role] || me.role || ""}`),
+      h("button", { class: "btn secondary small", type: "button", onclick: logout }, "Đăng xuất"),
+    ),
+    h("div", { class: "shell" }, nav, h("main", { id: "main", tabindex: "-1" })),
+  );
+}
+
+async function showPage() {
+  if (!context) return;
+  const { page, params } = route();
+  const allowed = PAGES.filter((p) => p.allowed(context));
+  const target = allowed.find((p) => p.id === page) || allowed[0];
+  for (const link of document.querySelectorAll(".nav a")) {
+    if (link.dataset.page === target.id) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const main = document.getElementById("main");
+  if (cleanup) cleanup();
+  cleanup = null;
+  replace(main, h("p", { class: "muted" }, "Đang tải…"));
+  document.title = `${target.label} · Trợ lý ảo`;
+  try {
+    const module = await target.load();
+    replace(main);
+    cleanup = (await module.render(main, { ...context, params })) || null;
+  } catch (error) {
+    replace(main, h("div", { class: "alert", role: "alert" }, error.message || String(error)));
+  }
+}
+
+setStepUpHandler(() => stepUp());
+session.onEnd((reason) => {
+  endReason = reason;
+  showLogin(endReason);
+});
+window.addEventListener("hashchange", () => (context ? showPage() : undefined));
+window.addEventListener("unhandledrejection", (event) => {
+  const message = event.reason && event.reason.message;
+  if (message) toast(message, { bad: true });
+});
+
+if (session.active) start();
+else showLogin();

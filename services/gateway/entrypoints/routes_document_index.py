@@ -1,0 +1,189 @@
+"""A document as the index holds it: read its passages (what a citation points at), rebuild it.
+
+- `GET /v1/units/{unit}/documents/{document_id}/chunks`: the indexed passages of one document, in
+  order, with their structural path (Chương / Điều / Khoản), so that a citation (`document_id` +
+  `chunk_ordinal`) opens the very passage it quotes. Read scope on the unit.
+- `POST /v1/units/{unit}/documents/{document_id}/reindex`: republish the document's upsert event
+  from the original kept in the object store with `reindex: true`, so ingest parses, chunks and
+  indexes it again even though that version is already indexed (after a parser fix, or to retry a
+  failed document). Write scope on the unit. Exactly what `trolyao reindex` does for a whole unit.
+
+Both go through the one authentication dependency and the one `require` check of `RouteContext`.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from google.protobuf import json_format
+from pydantic import BaseModel, Field
+
+from services.gateway.adapters.backends import call_backend
+from services.gateway.domain.authorization import Principal, Scope
+from services.gateway.domain.problems import DOCUMENT_NOT_FOUND, INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.routes_documents import status_out
+from services.gateway.entrypoints.routing import DOCUMENT_PATH, UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.schemas import DocumentStatusOut
+from trolyao.docstatus import DocumentStatus
+from trolyao.logs import get_logger
+from trolyao.messaging import SCHEMA_VERSION, upsert_subject
+from trolyao.v1 import documents_pb2, events_pb2, retrieval_pb2
+
+log = get_logger("gateway")
+
+TAG_DOCUMENTS = "văn bản"
+REINDEX_SOURCE = "reindex"
+REINDEXABLE_STATES = frozenset({"indexed", "failed"})
+_CHUNK_KINDS = {
+    documents_pb2.CHUNK_KIND_PASSAGE: "passage",
+    documents_pb2.CHUNK_KIND_FAQ: "faq",
+}
+_METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
+
+
+class ChunkOut(BaseModel):
+    """One indexed passage of a document."""
+
+    ordinal: int = Field(description="Thứ tự đoạn trong văn bản; khớp `chunk_ordinal` của trích dẫn.")
+    text: str = Field(examples=["Thời hạn cấp giấy phép là 30 ngày kể từ ngày nhận đủ hồ sơ hợp lệ."])
+    path: str = Field(default="", examples=["Chương II, Điều 5, Khoản 2"])
+    kind: str = Field(description="passage | faq", examples=["passage"])
+    question: str = Field(default="", description="Với đoạn hỏi–đáp: câu hỏi (và các cách hỏi khác).")
+
+
+class DocumentChunksOut(BaseModel):
+    """A document's metadata and its passages, as indexed."""
+
+    unit: str = Field(examples=["cuc-bao-chi"])
+    document_id: str = Field(examples=["nd-13-2023"])
+    version: int = Field(examples=[1732694400000000])
+    title: str = Field(default="", examples=["Nghị định 13/2023/NĐ-CP về bảo vệ dữ liệu cá nhân"])
+    number: str = Field(default="", examples=["13/2023/NĐ-CP"])
+    issuer: str = ""
+    issued_date: str = ""
+    effective_date: str = ""
+    doc_type: str = ""
+    source_url: str = ""
+    chunks: list[ChunkOut]
+
+
+def _chunks_out(unit: str, reply: retrieval_pb2.GetDocumentChunksResponse) -> DocumentChunksOut:
+    metadata = reply.metadata
+    return DocumentChunksOut(
+        unit=unit,
+        document_id=reply.document_id,
+        version=reply.version,
+        title=metadata.title,
+        number=metadata.number,
+        issuer=metadata.issuer,
+        issued_date=metadata.issued_date,
+        effective_date=metadata.effective_date,
+        doc_type=metadata.doc_type,
+        source_url=metadata.source_url,
+        chunks=[
+            ChunkOut(
+                ordinal=chunk.ordinal,
+                text=chunk.text,
+                path=chunk.path,
+                kind=_CHUNK_KINDS.get(chunk.kind, "passage"),
+                question=chunk.question,
+            )
+            for chunk in sorted(reply.chunks, key=lambda c: c.ordinal)
+        ],
+    )
+
+
+def reindex_event(status: DocumentStatus) -> events_pb2.DocumentUpserted:
+    """The upsert event that rebuilds `status`'s document from its kept original (same version)."""
+    event = events_pb2.DocumentUpserted(
+        schema_version=SCHEMA_VERSION,
+        event_id=str(uuid.uuid4()),
+        unit=status.unit,
+        document_id=status.document_id,
+        version=status.version,
+        content_hash=status.content_hash,
+        occurred_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        source=REINDEX_SOURCE,
+        object_name=status.object_name,
+        filename=status.filename,
+        media_type=status.media_type,
+        reindex=True,
+    )
+    for key, value in status.metadata.items():
+        if key in _METADATA_FIELDS:
+            setattr(event.metadata, key, str(value))
+    if status.title and not event.metadata.title:
+        event.metadata.title = status.title
+    return event
+
+
+def build_router(ctx: RouteContext) -> APIRouter:
+    """Routes /v1/units/{unit}/documents/{document_id}/chunks and /reindex."""
+    router = APIRouter()
+    CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
+    gateway, require = ctx.gateway, ctx.require
+
+    @router.get(
+        "/v1/units/{unit}/documents/{document_id}/chunks",
+        response_model=DocumentChunksOut,
+        tags=[TAG_DOCUMENTS],
+        summary="Các đoạn đã lập chỉ mục của văn bản",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def document_chunks(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        document_id: Annotated[str, DOCUMENT_PATH],
+    ) -> DocumentChunksOut:
+        """Toàn bộ các đoạn của văn bản theo thứ tự, kèm vị trí (Chương / Điều / Khoản), đúng như trợ lý
+        dùng để trả lời: trích dẫn (`document_id`, `chunk_ordinal`) mở đúng đoạn được trích, ví dụ
+        `GET /v1/units/cuc-bao-chi/documents/nd-13-2023/chunks`. 404 khi văn bản chưa được lập chỉ mục
+        hoặc đã bị xóa."""
+        require(principal, unit, Scope.READ)
+        reply = await call_backend(
+            "retrieval",
+            gateway.backends.retrieval.GetDocumentChunks(
+                retrieval_pb2.GetDocumentChunksRequest(unit=unit, document_id=document_id),
+                timeout=gateway.backends.timeout,
+            ),
+            not_found=DOCUMENT_NOT_FOUND,
+        )
+        return _chunks_out(unit, reply)
+
+    @router.post(
+        "/v1/units/{unit}/documents/{document_id}/reindex",
+        response_model=DocumentStatusOut,
+        status_code=202,
+        tags=[TAG_DOCUMENTS],
+        summary="Lập chỉ mục lại văn bản",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def reindex_document(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        document_id: Annotated[str, DOCUMENT_PATH],
+    ) -> DocumentStatusOut:
+        """Xử lý lại văn bản từ bản gốc đã lưu (phân tích, cắt đoạn, lập chỉ mục) mà không cần tải lên
+        lại, ví dụ sau khi sửa lỗi đọc tệp hoặc để thử lại văn bản bị lỗi. Trả về trạng thái hiện tại;
+        khi xong, `updated_at` của trạng thái đổi và `status` là `indexed` hoặc `failed`."""
+        require(principal, unit, Scope.WRITE)
+        status = await gateway.document_status(unit, document_id)
+        if status.status not in REINDEXABLE_STATES or not status.object_name:
+            raise ApiProblem(
+                INVALID_REQUEST,
+                "Chỉ lập chỉ mục lại được văn bản đã xử lý xong (đã lập chỉ mục hoặc bị lỗi) và còn bản gốc.",
+            )
+        event = reindex_event(status)
+        await gateway.backends.js.publish(
+            upsert_subject(unit),
+            json_format.MessageToJson(event).encode(),
+            headers={"Nats-Msg-Id": event.event_id},
+        )
+        log.info("document_reindex_published", unit=unit, version=status.version)
+        return status_out(status)
+
+    return router
+
+
+__all__ = ["ChunkOut", "DocumentChunksOut", "build_router", "reindex_event"]

@@ -1,0 +1,205 @@
+"""Reports: a unit's answer rate and trend, its questions to work on, and the ministry-wide table."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from services.gateway.domain.authorization import Principal, Scope
+from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.domain.reports import (
+    DEFAULT_WINDOW_DAYS,
+    MAX_WINDOW_DAYS,
+    InvalidWindow,
+    ProblemQuestion,
+    TimeWindow,
+    resolve_window,
+)
+from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.schemas import (
+    AnswerRateOut,
+    DailyRateOut,
+    MinistryAnswerRatesOut,
+    ProblemQuestionOut,
+    QuestionGroupOut,
+    QuestionGroupsOut,
+    UnitAnswerRateOut,
+)
+
+TAG_REPORTS = "báo cáo"
+RATE_DIGITS = 4
+DEFAULT_GROUPS = 50
+MAX_GROUPS = 500
+
+SINCE_QUERY = Query(
+    description=(
+        "Từ thời điểm (ISO 8601; không có múi giờ thì hiểu là UTC). "
+        f"Mặc định: {DEFAULT_WINDOW_DAYS} ngày trước `until`."
+    ),
+    examples=["2026-11-01T00:00:00+07:00"],
+)
+UNTIL_QUERY = Query(
+    description=f"Đến thời điểm (không tính), mặc định là hiện tại; khoảng tối đa {MAX_WINDOW_DAYS} ngày.",
+    examples=["2026-12-01T00:00:00+07:00"],
+)
+
+
+def _window(since: datetime | None, until: datetime | None) -> TimeWindow:
+    try:
+        return resolve_window(since, until, now=datetime.now(UTC))
+    except InvalidWindow as error:
+        raise ApiProblem(
+            INVALID_REQUEST,
+            "Khoảng thời gian không hợp lệ: `since` phải trước `until` "
+            f"và dài tối đa {MAX_WINDOW_DAYS} ngày.",
+        ) from error
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, RATE_DIGITS)
+
+
+def _problem_out(item: ProblemQuestion) -> ProblemQuestionOut:
+    return ProblemQuestionOut(
+        question_id=item.question_id,
+        question=item.question,
+        asked_at=item.asked_at.isoformat(),
+        unanswered=item.unanswered,
+        not_helpful=item.not_helpful,
+        comment=item.comment,
+    )
+
+
+def build_router(ctx: RouteContext) -> APIRouter:
+    """Routes under /v1/units/{unit}/reports and /v1/reports."""
+    router = APIRouter()
+    CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
+    gateway, require = ctx.gateway, ctx.require
+
+    @router.get(
+        "/v1/units/{unit}/reports/answer-rate",
+        response_model=AnswerRateOut,
+        tags=[TAG_REPORTS],
+        summary="Tỉ lệ trả lời của đơn vị và xu hướng theo ngày",
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+    async def answer_rate(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        since: Annotated[datetime | None, SINCE_QUERY] = None,
+        until: Annotated[datetime | None, UNTIL_QUERY] = None,
+    ) -> AnswerRateOut:
+        """Tỉ lệ câu hỏi được trả lời (không từ chối) trong khoảng thời gian, so với ngưỡng 90% của
+        Bộ; số đánh giá hữu ích / chưa hữu ích; từng ngày (giờ Việt Nam) và xu hướng nửa sau so với
+        nửa đầu, ví dụ `GET /v1/units/cuc-bao-chi/reports/answer-rate?since=2026-11-01T00:00:00%2B07:00`."""
+        require(principal, unit, Scope.READ)
+        window = _window(since, until)
+        report = await gateway.answer_rate(unit, window)
+        return AnswerRateOut(
+            unit=unit,
+            since=window.since.isoformat(),
+            until=window.until.isoformat(),
+            total=report.total,
+            answered=report.answered,
+            answer_rate=_rate(report.answer_rate),
+            target=report.target,
+            meets_target=report.meets_target,
+            helpful=report.helpful,
+            not_helpful=report.not_helpful,
+            trend=report.trend,  # type: ignore[arg-type]
+            change_points=report.change_points,
+            daily=[
+                DailyRateOut(
+                    date=d.day.isoformat(),
+                    total=d.total,
+                    answered=d.answered,
+                    answer_rate=_rate(d.answer_rate),
+                )
+                for d in report.daily
+            ],
+        )
+
+    @router.get(
+        "/v1/units/{unit}/reports/unanswered-questions",
+        response_model=QuestionGroupsOut,
+        tags=[TAG_REPORTS],
+        summary="Câu hỏi chưa trả lời được hoặc bị đánh giá chưa hữu ích, gộp theo nhóm tương tự",
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+    async def unanswered_questions(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        since: Annotated[datetime | None, SINCE_QUERY] = None,
+        until: Annotated[datetime | None, UNTIL_QUERY] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=MAX_GROUPS, description="Số nhóm tối đa.", examples=[20])
+        ] = DEFAULT_GROUPS,
+    ) -> QuestionGroupsOut:
+        """Những câu trợ lý từ chối trả lời và những câu bị đánh giá chưa hữu ích, gộp các cách hỏi
+        giống nhau (so khớp từ không dấu) để đơn vị biết cần bổ sung tri thức gì trước: nhóm đông
+        nhất trước, ví dụ "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?" (12 lượt)."""
+        require(principal, unit, Scope.READ)
+        window = _window(since, until)
+        total, groups = await gateway.question_groups(unit, window)
+        return QuestionGroupsOut(
+            unit=unit,
+            since=window.since.isoformat(),
+            until=window.until.isoformat(),
+            total=total,
+            groups=[
+                QuestionGroupOut(
+                    representative=g.representative,
+                    count=g.count,
+                    unanswered=g.unanswered,
+                    not_helpful=g.not_helpful,
+                    last_asked_at=g.last_asked_at.isoformat(),
+                    examples=[_problem_out(item) for item in g.examples],
+                )
+                for g in groups[:limit]
+            ],
+        )
+
+    @router.get(
+        "/v1/reports/answer-rates",
+        response_model=MinistryAnswerRatesOut,
+        tags=[TAG_REPORTS],
+        summary="Bảng tỉ lệ trả lời của mọi đơn vị so với ngưỡng 90%",
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+    async def ministry_answer_rates(
+        principal: CurrentPrincipal,
+        since: Annotated[datetime | None, SINCE_QUERY] = None,
+        until: Annotated[datetime | None, UNTIL_QUERY] = None,
+    ) -> MinistryAnswerRatesOut:
+        """Một dòng cho mỗi đơn vị của Bộ (thấp nhất trước; đơn vị chưa có câu hỏi ở cuối) với tỉ lệ
+        trả lời và việc đạt ngưỡng 90%; chỉ thông tin xác thực cấp Bộ được xem."""
+        require(principal, None, Scope.READ)
+        window = _window(since, until)
+        table = await gateway.ministry_answer_rates(window)
+        return MinistryAnswerRatesOut(
+            since=window.since.isoformat(),
+            until=window.until.isoformat(),
+            target=table.target,
+            total=table.total,
+            answered=table.answered,
+            answer_rate=_rate(table.answer_rate),
+            units_meeting_target=table.count(True),
+            units_below_target=table.count(False),
+            units_without_questions=table.count(None),
+            units=[
+                UnitAnswerRateOut(
+                    unit=row.unit,
+                    name=row.name,
+                    total=row.total,
+                    answered=row.answered,
+                    answer_rate=_rate(row.answer_rate),
+                    meets_target=row.meets_target,
+                )
+                for row in table.units
+            ],
+        )
+
+    return router
+
+
+__all__ = ["build_router"]

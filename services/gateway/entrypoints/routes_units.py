@@ -1,0 +1,110 @@
+"""Units (list, read, create or rename) and API keys (issue, ministry admins only)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from services.gateway.domain.authorization import Principal, Scope
+from services.gateway.domain.model import UnitInfo
+from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.schemas import ApiKeyIn, ApiKeyOut, UnitIn, UnitList, UnitOut
+from trolyao.messaging import UNIT_ID_PATTERN
+
+TAG_UNITS = "đơn vị"
+TAG_KEYS = "khóa API"
+
+
+def _unit_out(unit: UnitInfo) -> UnitOut:
+    return UnitOut(
+        unit_id=unit.unit_id, name=unit.name, created_at=unit.created_at, updated_at=unit.updated_at
+    )
+
+
+def build_router(ctx: RouteContext) -> APIRouter:
+    """Routes under /v1/units and /v1/api-keys."""
+    router = APIRouter()
+    CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
+    gateway, require = ctx.gateway, ctx.require
+
+    @router.get(
+        "/v1/units",
+        response_model=UnitList,
+        tags=[TAG_UNITS],
+        summary="Danh sách đơn vị",
+        responses=problem_responses(401, 403, 429, 503),
+    )
+    async def list_units(principal: CurrentPrincipal) -> UnitList:
+        """Các đơn vị mà thông tin xác thực được phép xem (khóa cấp Bộ thấy cả 34 đơn vị).
+
+        Ví dụ: `GET /v1/units` → `{"units": [{"unit_id": "cuc-bao-chi", "name": "Cục Báo chí", ...}]}`.
+        """
+        require(
+            principal, None if principal.all_units else next(iter(sorted(principal.units)), ""), Scope.READ
+        )
+        units = await gateway.backends.list_units()
+        return UnitList(
+            units=[_unit_out(u) for u in units if principal.all_units or u.unit_id in principal.units]
+        )
+
+    @router.get(
+        "/v1/units/{unit}",
+        response_model=UnitOut,
+        tags=[TAG_UNITS],
+        summary="Xem một đơn vị",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def get_unit(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> UnitOut:
+        """Tên và thời điểm tạo/cập nhật của một đơn vị, ví dụ `GET /v1/units/cuc-bao-chi`."""
+        require(principal, unit, Scope.READ)
+        return _unit_out(await gateway.backends.get_unit(unit))
+
+    @router.put(
+        "/v1/units/{unit}",
+        response_model=UnitOut,
+        tags=[TAG_UNITS],
+        summary="Tạo hoặc đổi tên đơn vị",
+        responses=problem_responses(401, 403, 413, 422, 429, 503),
+    )
+    async def put_unit(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: UnitIn) -> UnitOut:
+        """Tạo đơn vị mới hoặc đổi tên đơn vị (chỉ quản trị cấp Bộ), ví dụ
+        `PUT /v1/units/cuc-bao-chi` với `{"name": "Cục Báo chí"}`. Đơn vị là dữ liệu: Bộ sắp xếp lại
+        tổ chức thì chỉ cần gọi lại API này."""
+        require(principal, None, Scope.ADMIN)
+        return _unit_out(await gateway.put_unit(unit, body.name))
+
+    @router.post(
+        "/v1/api-keys",
+        response_model=ApiKeyOut,
+        status_code=201,
+        tags=[TAG_KEYS],
+        summary="Cấp khóa API",
+        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
+    )
+    async def create_api_key(principal: CurrentPrincipal, body: ApiKeyIn) -> ApiKeyOut:
+        """Cấp khóa API cho cổng thông tin (chỉ quản trị cấp Bộ): gắn với một hoặc nhiều đơn vị
+        (hoặc mọi đơn vị) và quyền `read` / `write` / `admin`. Khóa bí mật chỉ hiển thị một lần,
+        ví dụ `{"name": "Cổng thông tin Cục Báo chí", "units": ["cuc-bao-chi"], "scopes": ["read"]}`."""
+        require(principal, None, Scope.ADMIN)
+        units = sorted(set(body.units))
+        if any(not UNIT_ID_PATTERN.match(unit) for unit in units) or (not units and not body.all_units):
+            raise ApiProblem(
+                INVALID_REQUEST,
+                "Khóa cần ít nhất một mã đơn vị hợp lệ trong `units`, hoặc `all_units: true`.",
+            )
+        issued = await gateway.backends.create_api_key(
+            name=body.name, units=units, all_units=body.all_units, scopes=sorted(set(body.scopes))
+        )
+        return ApiKeyOut(
+            key_id=issued.key_id,
+            api_key=issued.api_key,
+            name=issued.name,
+            units=list(issued.units),
+            all_units=issued.all_units,
+            scopes=list(issued.scopes),
+        )
+
+    return router
+
+
+__all__ = ["build_router"]

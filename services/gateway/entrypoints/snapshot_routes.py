@@ -1,0 +1,360 @@
+"""Snapshots through the gateway: take, list, verify and restore (ops' SnapshotService).
+
+- `POST /v1/snapshots` {"unit"} or {"all_units": true}: admins of that unit, or ministry admins;
+- `GET /v1/snapshots[?unit=]`: the snapshots a credential may see (a unit's admin sees only its unit's
+  part of each snapshot, never another unit's);
+- `POST /v1/snapshots/{snapshot_id}/verify`: sizes and checksums, nothing restored;
+- `POST /v1/snapshots/{snapshot_id}/restore`: ministry admins logged in with password + OTP, with
+  an OTP entered within the step-up window (`POST /v1/auth/step-up`); API keys are refused. Ops
+  checks the forwarded access token again, and audits the restore.
+
+Wiring: `app.include_router(snapshot_routes.build_router(context))` (this module follows the
+`build_router(RouteContext)` convention of the other route modules).
+"""
+
+from collections.abc import Awaitable, Iterable
+from typing import Annotated, Self, TypeVar
+
+import grpc
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field, model_validator
+
+from services.gateway.adapters.access_tokens import (
+    DEFAULT_STEP_UP_MAX_AGE_SECONDS,
+    require_fresh_otp,
+    step_up_problem,
+)
+from services.gateway.adapters.backends import call_backend
+from services.gateway.domain.authorization import Principal, Scope
+from services.gateway.domain.problems import ApiProblem, ProblemKind
+from services.gateway.entrypoints.routing import RouteContext, problem_responses
+from trolyao.messaging import UNIT_ID_PATTERN
+from trolyao.v1 import ops_pb2, snapshots_pb2, snapshots_pb2_grpc
+
+TAG_SNAPSHOTS = "bản chụp và khôi phục"
+PROBLEM_CODE_METADATA = "problem-code"
+SNAPSHOT_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,80}$"
+MAX_LIST = 500
+# Taking or restoring a large unit takes longer than an ordinary call.
+SNAPSHOT_RPC_TIMEOUT_SECONDS = 1_800.0
+
+SNAPSHOT_REFUSED = ProblemKind("snapshot_refused", 409, "Bản chụp không dùng được để khôi phục.")
+SNAPSHOT_NOT_FOUND = ProblemKind("snapshot_not_found", 404, "Không tìm thấy bản chụp.")
+RESTORE_IN_PROGRESS = ProblemKind("restore_in_progress", 409, "Đơn vị đang được khôi phục.")
+
+Reply = TypeVar("Reply")
+
+SNAPSHOT_PATH = Path(
+    pattern=SNAPSHOT_ID_PATTERN,
+    description="Mã bản chụp, ví dụ `20260101T120000Z-all-1a2b3c`.",
+    examples=["20260101T120000Z-all-1a2b3c"],
+)
+
+
+class SnapshotScopeIn(BaseModel):
+    """Một đơn vị (`unit`) hoặc tất cả (`all_units: true`)."""
+
+    unit: str | None = Field(default=None, pattern=UNIT_ID_PATTERN.pattern, examples=["cuc-bao-chi"])
+    all_units: bool = False
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> Self:
+        if bool(self.unit) == self.all_units:
+            raise ValueError("chọn một đơn vị (unit) hoặc tất cả đơn vị (all_units), không cả hai")
+        return self
+
+
+class SnapshotPartOut(BaseModel):
+    name: str
+    kind: str
+    unit: str
+    size: int
+    sha256: str
+
+
+class UnitSnapshotOut(BaseModel):
+    unit: str
+    stream_sequence: int
+    replay_from_sequence: int
+    documents: int
+    chunks: int
+    originals: int
+    index_format: str
+
+
+class SnapshotOut(BaseModel):
+    snapshot_id: str
+    scope: str
+    created_at: str
+    embedding_model: str
+    schema_version: int
+    stream_sequence: int
+    size_bytes: int
+    trigger: str
+    storage: str
+    seconds: float
+    units: list[UnitSnapshotOut]
+    parts: list[SnapshotPartOut]
+
+
+class SnapshotList(BaseModel):
+    snapshots: list[SnapshotOut]
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    code: str = ""
+    reason: str = ""
+
+
+class RestorePhaseOut(BaseModel):
+    name: str
+    seconds: float
+
+
+class UnitRestoreOut(BaseModel):
+    unit: str
+    documents: int
+    chunks: int
+    replay_from_sequence: int
+    replay_to_sequence: int
+    replayed_events: int
+    replay_complete: bool
+    replay_note: str
+    missing_originals: list[str]
+    restored_key_values: int
+    phases: list[RestorePhaseOut]
+
+
+class RestoreOut(BaseModel):
+    snapshot_id: str
+    units: list[UnitRestoreOut]
+    restored_buckets: list[str]
+    phases: list[RestorePhaseOut]
+    seconds: float
+
+
+def _snapshot_out(info: snapshots_pb2.SnapshotInfo) -> SnapshotOut:
+    return SnapshotOut(
+        snapshot_id=info.snapshot_id,
+        scope=info.scope,
+        created_at=info.created_at,
+        embedding_model=info.embedding_model,
+        schema_version=info.schema_version,
+        stream_sequence=info.stream_sequence,
+        size_bytes=info.size_bytes,
+        trigger=info.trigger,
+        storage=info.storage,
+        seconds=info.seconds,
+        units=[
+            UnitSnapshotOut(
+                unit=u.unit,
+                stream_sequence=u.stream_sequence,
+                replay_from_sequence=u.replay_from_sequence,
+                documents=u.documents,
+                chunks=u.chunks,
+                originals=u.originals,
+                index_format=u.index_format,
+            )
+            for u in info.units
+        ],
+        parts=[
+            SnapshotPartOut(name=p.name, kind=p.kind, unit=p.unit, size=p.size, sha256=p.sha256)
+            for p in info.parts
+        ],
+    )
+
+
+def _phases(phases: Iterable[snapshots_pb2.RestorePhase]) -> list[RestorePhaseOut]:
+    return [RestorePhaseOut(name=p.name, seconds=p.seconds) for p in phases]
+
+
+def _restore_out(report: snapshots_pb2.RestoreReport) -> RestoreOut:
+    return RestoreOut(
+        snapshot_id=report.snapshot_id,
+        units=[
+            UnitRestoreOut(
+                unit=u.unit,
+                documents=u.documents,
+                chunks=u.chunks,
+                replay_from_sequence=u.replay_from_sequence,
+                replay_to_sequence=u.replay_to_sequence,
+                replayed_events=u.replayed_events,
+                replay_complete=u.replay_complete,
+                replay_note=u.replay_note,
+                missing_originals=list(u.missing_originals),
+                restored_key_values=u.restored_key_values,
+                phases=_phases(u.phases),
+            )
+            for u in report.units
+        ],
+        restored_buckets=list(report.restored_buckets),
+        phases=_phases(report.phases),
+        seconds=report.seconds,
+    )
+
+
+def _problem_code(error: grpc.aio.AioRpcError) -> str:
+    for key, value in error.trailing_metadata() or ():
+        if key == PROBLEM_CODE_METADATA:
+            return str(value)
+    return ""
+
+
+async def _call_snapshots(call: Awaitable[Reply]) -> Reply:
+    """Await a SnapshotService call; its refusals become problems with ops' Vietnamese reason."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        code = _problem_code(error)
+        if code == "step_up_required":
+            raise step_up_problem() from error
+        if code == "snapshot_not_found":
+            raise ApiProblem(SNAPSHOT_NOT_FOUND, error.details() or SNAPSHOT_NOT_FOUND.title) from error
+        if code == "restore_in_progress":
+            raise ApiProblem(RESTORE_IN_PROGRESS, error.details() or RESTORE_IN_PROGRESS.title) from error
+        if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+            raise ApiProblem(SNAPSHOT_REFUSED, error.details() or SNAPSHOT_REFUSED.title) from error
+
+        caught = error
+
+        async def reraise() -> Reply:
+            raise caught
+
+        return await call_backend("ops", reraise())
+
+
+def _stub(ctx: RouteContext) -> snapshots_pb2_grpc.SnapshotServiceStub:
+    stub = getattr(ctx.gateway.backends, "snapshots", None)
+    if stub is None:
+        raise RuntimeError("Backends.snapshots (SnapshotServiceStub on the ops channel) is not wired")
+    return stub  # type: ignore[no-any-return]
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
+def build_router(
+    ctx: RouteContext, *, step_up_max_age_seconds: int = DEFAULT_STEP_UP_MAX_AGE_SECONDS
+) -> APIRouter:
+    """Routes under /v1/snapshots."""
+    router = APIRouter()
+    CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
+    require = ctx.require
+
+    @router.post(
+        "/v1/snapshots",
+        response_model=SnapshotOut,
+        status_code=201,
+        tags=[TAG_SNAPSHOTS],
+        summary="Chụp dữ liệu (một đơn vị hoặc tất cả)",
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+    async def take_snapshot(
+        request: Request, principal: CurrentPrincipal, body: SnapshotScopeIn
+    ) -> SnapshotOut:
+        """Chụp chỉ mục, sổ văn bản, trạng thái văn bản, câu hỏi thường gặp và danh mục bản gốc của
+        một đơn vị (`{"unit": "cuc-bao-chi"}`, quản trị đơn vị đó) hoặc của tất cả đơn vị cùng các kho
+        dùng chung (`{"all_units": true}`, quản trị cấp Bộ). Mỗi phần có SHA-256 trong tệp kê khai."""
+        require(principal, body.unit, Scope.ADMIN)
+        reply: snapshots_pb2.SnapshotInfo = await _call_snapshots(
+            _stub(ctx).TakeSnapshot(
+                snapshots_pb2.TakeSnapshotRequest(
+                    unit=body.unit or "",
+                    all_units=body.all_units,
+                    actor=principal.subject,
+                    client_address=request.client.host if request.client else "",
+                ),
+                timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
+            )
+        )
+        return _snapshot_out(reply)
+
+    @router.get(
+        "/v1/snapshots",
+        response_model=SnapshotList,
+        tags=[TAG_SNAPSHOTS],
+        summary="Danh sách bản chụp",
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+    async def list_snapshots(
+        principal: CurrentPrincipal,
+        unit: Annotated[str | None, Query(pattern=UNIT_ID_PATTERN.pattern)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
+    ) -> SnapshotList:
+        """Các bản chụp, mới nhất trước. Với `?unit=`: chỉ những bản chụp có đơn vị đó, và chỉ phần
+        của đơn vị đó (quản trị đơn vị); không có `unit`: tất cả (quản trị cấp Bộ)."""
+        require(principal, unit, Scope.ADMIN)
+        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
+            _stub(ctx).ListSnapshots(
+                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=limit),
+                timeout=ctx.gateway.backends.timeout,
+            )
+        )
+        return SnapshotList(snapshots=[_snapshot_out(info) for info in reply.snapshots])
+
+    @router.post(
+        "/v1/snapshots/{snapshot_id}/verify",
+        response_model=VerificationOut,
+        tags=[TAG_SNAPSHOTS],
+        summary="Kiểm tra bản chụp",
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+    async def verify_snapshot(
+        principal: CurrentPrincipal,
+        snapshot_id: Annotated[str, SNAPSHOT_PATH],
+        body: SnapshotScopeIn,
+    ) -> VerificationOut:
+        """Kiểm tra bản chụp có đủ các phần và đúng kích thước, tổng kiểm SHA-256 (không khôi phục gì),
+        ví dụ `{"ok": false, "code": "snapshot_corrupted", "reason": "Phần ... không khớp tổng kiểm"}`."""
+        require(principal, body.unit, Scope.ADMIN)
+        reply: snapshots_pb2.VerifySnapshotResponse = await _call_snapshots(
+            _stub(ctx).VerifySnapshot(
+                snapshots_pb2.VerifySnapshotRequest(snapshot_id=snapshot_id, unit=body.unit or ""),
+                timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
+            )
+        )
+        return VerificationOut(ok=reply.ok, code=reply.code, reason=reply.reason)
+
+    @router.post(
+        "/v1/snapshots/{snapshot_id}/restore",
+        response_model=RestoreOut,
+        tags=[TAG_SNAPSHOTS],
+        summary="Khôi phục từ bản chụp (cần OTP vừa nhập)",
+        responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+    )
+    async def restore_snapshot(
+        request: Request,
+        principal: CurrentPrincipal,
+        snapshot_id: Annotated[str, SNAPSHOT_PATH],
+        body: SnapshotScopeIn,
+    ) -> RestoreOut:
+        """Khôi phục một đơn vị (`{"unit": ...}`) hoặc tất cả (`{"all_units": true}`): kiểm tra toàn bộ
+        tổng kiểm trước (bản chụp hỏng hoặc thiếu bị từ chối, dữ liệu đang chạy giữ nguyên), nạp chỉ mục,
+        rồi phát lại các sự kiện văn bản sau thời điểm chụp để không mất thay đổi nào đã được xác nhận.
+        Chỉ quản trị cấp Bộ, đăng nhập bằng mật khẩu + OTP và vừa xác nhận OTP (`POST /v1/auth/step-up`);
+        các đơn vị khác vẫn trả lời bình thường trong lúc khôi phục. Mọi lần khôi phục được ghi nhật ký."""
+        require(principal, None, Scope.ADMIN)
+        require_fresh_otp(principal, max_age_seconds=step_up_max_age_seconds)
+        reply: snapshots_pb2.RestoreReport = await _call_snapshots(
+            _stub(ctx).RestoreSnapshot(
+                snapshots_pb2.RestoreSnapshotRequest(
+                    snapshot_id=snapshot_id,
+                    unit=body.unit or "",
+                    all_units=body.all_units,
+                    caller=ops_pb2.Caller(
+                        access_token=_bearer(request),
+                        client_address=request.client.host if request.client else "",
+                    ),
+                ),
+                timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
+            )
+        )
+        return _restore_out(reply)
+
+    return router
+
+
+build_snapshot_router = build_router

@@ -1,0 +1,410 @@
+"""The gateway's use cases: plain async methods over its adapters (no HTTP types here).
+
+Routes authorise first (one `authorize` check), then call one of these. Every question is
+recorded for the answer-rate reports; documents and FAQ entries become events in the one ingest
+pipeline; conversations are remembered per (unit, credential).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from google.protobuf import json_format
+
+from services.gateway.adapters.activity_log import ActivityLog, AskedQuestion
+from services.gateway.adapters.backends import Backends
+from services.gateway.adapters.faq_workbook import FAQ_MEDIA_TYPE, faq_filename, faq_workbook
+from services.gateway.adapters.kv_stores import NatsConversationStore, NatsFaqStore, keys_matching
+from services.gateway.domain.authorization import Principal
+from services.gateway.domain.conversations import (
+    Conversation,
+    ConversationStore,
+    Turn,
+    conversation_key,
+)
+from services.gateway.domain.faq import FaqEntry, FaqStore, faq_document_id
+from services.gateway.domain.model import AnsweredQuestion, UnitInfo
+from services.gateway.domain.problems import (
+    DOCUMENT_NOT_FOUND,
+    FAQ_NOT_FOUND,
+    QUESTION_NOT_FOUND,
+    STALE_VERSION,
+    ApiProblem,
+)
+from services.gateway.domain.reports import (
+    AnswerRateReport,
+    MinistryAnswerRates,
+    QuestionGroup,
+    TimeWindow,
+    answer_rate_report,
+    group_similar_questions,
+    ministry_answer_rates,
+    problem_questions,
+)
+from services.gateway.settings import GatewaySettings
+from trolyao.docstatus import DocumentStatus, read_status, write_status
+from trolyao.logs import get_logger
+from trolyao.messaging import (
+    DOC_STATUS_BUCKET,
+    ORIGINALS_BUCKET,
+    SCHEMA_VERSION,
+    delete_subject,
+    document_id_from_key,
+    original_object_name,
+    upsert_subject,
+)
+from trolyao.v1 import documents_pb2, events_pb2
+
+log = get_logger("gateway")
+
+UNIT_CACHE_SECONDS = 30.0
+MILLISECONDS = 1000.0
+FAQ_ID_BYTES = 6
+_METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
+
+
+def now_iso() -> str:
+    """UTC now, ISO 8601 with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def now_version() -> int:
+    """A version derived from the clock (microseconds), for uploads that do not name one."""
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentUpload:
+    """A document to (re)index: its bytes and what is known about them."""
+
+    data: bytes
+    filename: str
+    media_type: str
+    title: str = ""
+    version: int | None = None
+    metadata: dict[str, str] | None = None
+
+
+class Gateway:
+    """Use cases behind the HTTP routes, wired once by `create_app`."""
+
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        backends: Backends,
+        conversations: ConversationStore | None = None,
+        faq: FaqStore | None = None,
+        activity: ActivityLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.conversations: ConversationStore = conversations or NatsConversationStore(lambda: backends.js)
+        self.faq: FaqStore = faq or NatsFaqStore(lambda: backends.js)
+        self.activity = activity or ActivityLog(lambda: backends.js)
+        self._known_units: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ units
+
+    async def ensure_unit(self, unit: str) -> None:
+        """ApiProblem(unit_not_found) unless the unit exists (remembered for a short while)."""
+        if self._known_units.get(unit, 0.0) > time.monotonic():
+            return
+        await self.backends.get_unit(unit)
+        self._known_units[unit] = time.monotonic() + UNIT_CACHE_SECONDS
+
+    async def put_unit(self, unit: str, name: str) -> UnitInfo:
+        """Create or rename a unit."""
+        info = await self.backends.put_unit(unit, name)
+        self._known_units[unit] = time.monotonic() + UNIT_CACHE_SECONDS
+        return info
+
+    # ------------------------------------------------------------------ asking
+
+    async def ask(
+        self,
+        principal: Principal,
+        unit: str,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        conversation_id: str | None = None,
+        remember: bool = True,
+    ) -> AnsweredQuestion:
+        """Answer from the unit's knowledge; with a conversation, earlier turns travel as history.
+
+        Explicit `history` wins over the remembered one (clients that keep their own transcript).
+        """
+        await self.ensure_unit(unit)
+        conversation: Conversation | None = None
+        key = ""
+        if remember:
+            known = conversation_id is not None
+            conversation_id = conversation_id or uuid.uuid4().hex
+            key = conversation_key(unit, principal.subject, conversation_id)
+            # A new conversation has nothing to load (and needs no NATS to be answered).
+            remembered = await self.conversations.load(key) if known else None
+            conversation = remembered or Conversation(conversation_id=conversation_id)
+            if not history:
+                history = conversation.history()
+        started = time.perf_counter()
+        answer = await self.backends.ask(unit, question, history)
+        question_id = str(uuid.uuid4())
+        await self._record(
+            AskedQuestion(
+                question_id=question_id,
+                unit=unit,
+                question=question,
+                answered=answer.answered,
+                confidence=answer.confidence,
+                answer_source=answer.source,
+                first_citation=answer.citations[0].document_id if answer.citations else "",
+                asked_at=now_iso(),
+                subject=principal.subject,
+                latency_ms=round((time.perf_counter() - started) * MILLISECONDS, 1),
+                conversation_id=conversation_id or "",
+            )
+        )
+        if conversation is not None:
+            turn = Turn(
+                question=question, answer=answer.text, question_id=question_id, answered=answer.answered
+            )
+            try:
+                await self.conversations.save(key, conversation.with_turn(turn))
+            except Exception as error:  # the answer is still good; the next follow-up lacks context
+                log.warning("conversation_save_failed", unit=unit, error=type(error).__name__)
+        return AnsweredQuestion(
+            unit=unit, question_id=question_id, conversation_id=conversation_id or "", answer=answer
+        )
+
+    async def _record(self, record: AskedQuestion) -> None:
+        """Keep the question and its outcome for the reports (best effort: the answer matters more)."""
+        try:
+            await self.activity.record_question(record)
+        except Exception as error:
+            log.warning("question_record_failed", unit=record.unit, error=type(error).__name__)
+
+    async def submit_feedback(
+        self, principal: Principal, unit: str, question_id: str, *, helpful: bool, comment: str
+    ) -> str:
+        """Record a verdict on one of the unit's answers; returns when it was recorded."""
+        if await self.activity.find_question(unit, question_id) is None:
+            raise ApiProblem(QUESTION_NOT_FOUND)
+        submitted_at = now_iso()
+        await self.activity.record_feedback(
+            unit=unit,
+            question_id=question_id,
+            helpful=helpful,
+            comment=comment,
+            subject=principal.subject,
+            submitted_at=submitted_at,
+        )
+        return submitted_at
+
+    # ------------------------------------------------------------------ documents
+
+    async def upsert_document(self, unit: str, document_id: str, upload: DocumentUpload) -> DocumentStatus:
+        """Keep the original, mark the document pending and publish the upsert event.
+
+        A version older than the one recorded is refused (409); re-sending the recorded version
+        changes nothing and reports its current status.
+        """
+        js = self.backends.js
+        version = upload.version or now_version()
+        status = DocumentStatus(
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            status="pending",
+            title=upload.title,
+            filename=upload.filename,
+        )
+        bucket = await js.key_value(DOC_STATUS_BUCKET)
+        if not await write_status(bucket, status):
+            current = await read_status(bucket, unit, document_id)
+            if current is not None and current.version > version:
+                raise ApiProblem(
+                    STALE_VERSION,
+                    f"Đã có phiên bản {current.version} của văn bản này; "
+                    f"phiên bản {version} cũ hơn nên không được nhận.",
+                )
+            if current is not None:
+                return current
+        object_name = original_object_name(unit, document_id, version)
+        store = await js.object_store(ORIGINALS_BUCKET)
+        await store.put(object_name, upload.data)
+        event_id = str(uuid.uuid4())
+        event = events_pb2.DocumentUpserted(
+            schema_version=SCHEMA_VERSION,
+            event_id=event_id,
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            content_hash="sha256:" + hashlib.sha256(upload.data).hexdigest(),
+            occurred_at=now_iso(),
+            source="gateway",
+            object_name=object_name,
+            filename=upload.filename,
+            media_type=upload.media_type,
+        )
+        for key, value in (upload.metadata or {}).items():
+            if key in _METADATA_FIELDS:
+                setattr(event.metadata, key, str(value))
+        if upload.title:
+            event.metadata.title = upload.title
+        await js.publish(
+            upsert_subject(unit), json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}
+        )
+        log.info("document_upsert_published", unit=unit, version=version, bytes=len(upload.data))
+        return replace(status, updated_at=now_iso())
+
+    async def delete_document(self, unit: str, document_id: str) -> DocumentStatus:
+        """Publish the delete event; the status says `pending` until ingest reports `deleted`."""
+        js = self.backends.js
+        bucket = await js.key_value(DOC_STATUS_BUCKET)
+        current = await read_status(bucket, unit, document_id)
+        if current is None or current.status == "deleted":
+            raise ApiProblem(DOCUMENT_NOT_FOUND)
+        version = max(now_version(), current.version + 1)
+        pending = DocumentStatus(
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            status="pending",
+            title=current.title,
+            filename=current.filename,
+        )
+        # Pending first, so a GET right after the DELETE never shows the old `indexed`.
+        await write_status(bucket, pending)
+        event_id = str(uuid.uuid4())
+        event = events_pb2.DocumentDeleted(
+            schema_version=SCHEMA_VERSION,
+            event_id=event_id,
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            occurred_at=now_iso(),
+            source="gateway",
+        )
+        await js.publish(
+            delete_subject(unit), json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}
+        )
+        return replace(pending, updated_at=now_iso())
+
+    async def document_status(self, unit: str, document_id: str) -> DocumentStatus:
+        """The recorded status, or ApiProblem(document_not_found)."""
+        bucket = await self.backends.js.key_value(DOC_STATUS_BUCKET)
+        status = await read_status(bucket, unit, document_id)
+        if status is None:
+            raise ApiProblem(DOCUMENT_NOT_FOUND)
+        return status
+
+    async def list_documents(self, unit: str, *, include_deleted: bool = False) -> list[DocumentStatus]:
+        """Every document of the unit with its status, by id."""
+        bucket = await self.backends.js.key_value(DOC_STATUS_BUCKET)
+        documents = []
+        for key in await keys_matching(bucket, f"{unit}.>"):
+            key_unit, document_id = document_id_from_key(key)
+            if key_unit != unit:
+                continue
+            status = await read_status(bucket, unit, document_id)
+            if status is not None and (include_deleted or status.status != "deleted"):
+                documents.append(status)
+        return sorted(documents, key=lambda d: d.document_id)
+
+    # ------------------------------------------------------------------ FAQ
+
+    async def put_faq(self, entry: FaqEntry) -> tuple[FaqEntry, DocumentStatus]:
+        """Create or replace an FAQ entry and (re)index it as the document `faq-<id>`."""
+        existing = await self.faq.get(entry.unit, entry.faq_id)
+        stamp = now_iso()
+        entry = replace(
+            entry,
+            version=now_version(),
+            created_at=existing.created_at if existing is not None else stamp,
+            updated_at=stamp,
+        )
+        status = await self.upsert_document(
+            entry.unit,
+            entry.document_id,
+            DocumentUpload(
+                data=faq_workbook(entry),
+                filename=faq_filename(entry),
+                media_type=FAQ_MEDIA_TYPE,
+                title=entry.question,
+                version=entry.version,
+                metadata={"doc_type": "Hỏi đáp"},
+            ),
+        )
+        await self.faq.put(entry)
+        return entry, status
+
+    async def new_faq_id(self, unit: str) -> str:
+        """A fresh random FAQ id."""
+        while True:
+            faq_id = secrets.token_hex(FAQ_ID_BYTES)
+            if await self.faq.get(unit, faq_id) is None:
+                return faq_id
+
+    async def get_faq(self, unit: str, faq_id: str) -> tuple[FaqEntry, DocumentStatus | None]:
+        """The entry and its indexing status, or ApiProblem(faq_not_found)."""
+        entry = await self.faq.get(unit, faq_id)
+        if entry is None:
+            raise ApiProblem(FAQ_NOT_FOUND)
+        bucket = await self.backends.js.key_value(DOC_STATUS_BUCKET)
+        return entry, await read_status(bucket, unit, faq_document_id(faq_id))
+
+    async def list_faq(self, unit: str) -> list[tuple[FaqEntry, DocumentStatus | None]]:
+        """Every entry of the unit with its indexing status."""
+        bucket = await self.backends.js.key_value(DOC_STATUS_BUCKET)
+        return [
+            (entry, await read_status(bucket, unit, entry.document_id)) for entry in await self.faq.list(unit)
+        ]
+
+    async def delete_faq(self, unit: str, faq_id: str) -> DocumentStatus:
+        """Forget the entry and remove its document from the index."""
+        entry = await self.faq.get(unit, faq_id)
+        if entry is None:
+            raise ApiProblem(FAQ_NOT_FOUND)
+        try:
+            status = await self.delete_document(unit, entry.document_id)
+        except ApiProblem as problem:
+            if problem.kind is not DOCUMENT_NOT_FOUND:
+                raise
+            status = DocumentStatus(
+                unit=unit, document_id=entry.document_id, version=entry.version, status="deleted"
+            )
+        await self.faq.delete(unit, faq_id)
+        return status
+
+    # ------------------------------------------------------------------ reports
+
+    async def answer_rate(self, unit: str, window: TimeWindow) -> AnswerRateReport:
+        """The unit's answer rate and daily trend over the window."""
+        questions = await self.activity.questions(window, unit)
+        feedback = await self.activity.feedback(window, unit)
+        return answer_rate_report(unit, questions, feedback, window, target=self.settings.answer_rate_target)
+
+    async def question_groups(self, unit: str, window: TimeWindow) -> tuple[int, list[QuestionGroup]]:
+        """The unit's unanswered and poorly rated questions in the window, grouped by similarity."""
+        questions = await self.activity.questions(window, unit)
+        feedback = await self.activity.feedback(window, unit)
+        problems = problem_questions(questions, feedback)
+        return len(problems), group_similar_questions(problems)
+
+    async def ministry_answer_rates(self, window: TimeWindow) -> MinistryAnswerRates:
+        """Every unit's answer rate against the target."""
+        units = await self.backends.list_units()
+        questions = await self.activity.questions(window)
+        return ministry_answer_rates(
+            [(u.unit_id, u.name) for u in units], questions, window, target=self.settings.answer_rate_target
+        )
+
+
+__all__ = ["DocumentUpload", "Gateway", "now_iso", "now_version"]

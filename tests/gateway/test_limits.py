@@ -1,0 +1,179 @@
+"""Limits and failures, on gateway apps built in-process by `create_app(settings)`:
+per-credential rate limits (429 + Retry-After), 503 with a reason (never a hang) when retrieval,
+ops or NATS are down, body size limits, and CORS for configured portal origins."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from services.gateway.entrypoints.app import create_app
+from services.gateway.settings import GatewaySettings
+from tests.gateway.conftest import bearer
+from trolyao.launcher import Stack
+from trolyao.natsserver import free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+ADMIN_KEY = "tly_limits_admin_" + "x" * 20
+PORTAL = "https://congthongtin.bo.gov.vn"
+DEAD_RPC_TIMEOUT_SECONDS = 2.0
+NO_HANG_SECONDS = 10.0
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def serve(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, behind an in-process HTTP client."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=30) as client:
+            yield client
+
+
+def run(scenario: Callable[[], Coroutine[object, object, T]]) -> T:
+    return asyncio.run(scenario())
+
+
+def dead_settings(**overrides: object) -> GatewaySettings:
+    """Every dependency points at a port nothing listens on."""
+    values: dict[str, object] = {
+        "retrieval_addr": f"127.0.0.1:{free_port()}",
+        "ops_addr": f"127.0.0.1:{free_port()}",
+        "nats_url": f"nats://127.0.0.1:{free_port()}",
+        "bootstrap_api_key": ADMIN_KEY,
+        "rpc_timeout_seconds": DEAD_RPC_TIMEOUT_SECONDS,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.stack
+def test_rate_limit_answers_429_with_retry_after(running_stack: Stack) -> None:
+    settings = GatewaySettings(
+        retrieval_addr=f"127.0.0.1:{running_stack.ports.retrieval}",
+        ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
+        nats_url=running_stack.nats_url,
+        bootstrap_api_key=ADMIN_KEY,
+        rate_limit_per_second=0.5,
+        rate_limit_burst=3,
+    )
+
+    async def scenario() -> list[httpx.Response]:
+        async with serve(settings) as client:
+            return [await client.get("/v1/units", headers=bearer(ADMIN_KEY)) for _ in range(5)]
+
+    replies = run(scenario)
+    assert [r.status_code for r in replies[:3]] == [200, 200, 200]
+    limited = replies[3]
+    assert limited.status_code == 429
+    assert limited.headers["content-type"].startswith("application/problem+json")
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 2
+
+
+def test_dependencies_down_give_503_with_reason_and_never_hang() -> None:
+    async def scenario() -> dict[str, httpx.Response]:
+        async with serve(dead_settings()) as client:
+            admin = bearer(ADMIN_KEY)
+            return {
+                "ask": await client.post(
+                    "/v1/units/cuc-bao-chi/ask", json={"question": "xin chào"}, headers=admin
+                ),
+                "units": await client.get("/v1/units", headers=admin),
+                "api_key": await client.get("/v1/units", headers=bearer("tly_0123456789ab_secret")),
+                "documents": await client.get("/v1/units/cuc-bao-chi/documents", headers=admin),
+                "readyz": await client.get("/readyz"),
+            }
+
+    started = time.monotonic()
+    replies = run(scenario)
+    assert time.monotonic() - started < NO_HANG_SECONDS
+    for name in ("ask", "units", "api_key", "documents"):
+        reply = replies[name]
+        assert reply.status_code == 503, (name, reply.text)
+        assert reply.headers["content-type"].startswith("application/problem+json")
+        assert reply.json()["code"] == "dependency_unavailable"
+        assert reply.headers["Retry-After"]
+    assert "ops" in replies["units"].json()["detail"]
+    assert "NATS" in replies["documents"].json()["detail"]
+    readiness = replies["readyz"].json()
+    assert replies["readyz"].status_code == 503 and readiness["ready"] is False
+    assert "retrieval" in readiness["dependencies"]["retrieval"]["reason"]
+
+
+def test_retrieval_down_is_503_naming_retrieval(running_stack: Stack) -> None:
+    settings = GatewaySettings(
+        retrieval_addr=f"127.0.0.1:{free_port()}",
+        ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
+        nats_url=running_stack.nats_url,
+        bootstrap_api_key=ADMIN_KEY,
+        rpc_timeout_seconds=DEAD_RPC_TIMEOUT_SECONDS,
+    )
+
+    async def scenario() -> httpx.Response:
+        async with serve(settings) as client:
+            while not (await client.get("/readyz")).json()["dependencies"]["nats"]["ready"]:
+                await asyncio.sleep(0.1)
+            return await client.post(
+                "/v1/units/cuc-bao-chi/ask",
+                json={"question": "xin chào", "conversation_id": "abc"},
+                headers=bearer(ADMIN_KEY),
+            )
+
+    reply = run(scenario)
+    assert reply.status_code == 503
+    assert "retrieval" in reply.json()["detail"]
+
+
+def test_bodies_over_the_limit_are_refused_even_when_streamed() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b'{"question": "' + b"a" * 1024
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with serve(dead_settings(max_request_bytes=16 * 1024)) as client:
+            declared = await client.post(
+                "/v1/units/cuc-bao-chi/ask", content=b"x" * 20_000, headers=bearer(ADMIN_KEY)
+            )
+            streamed = await client.put(
+                "/v1/units/cuc-bao-chi/faq/x",
+                content=chunks(),
+                headers={**bearer(ADMIN_KEY), "content-type": "application/json"},
+            )
+            return declared, streamed
+
+    declared, streamed = run(scenario)
+    for reply in (declared, streamed):
+        assert reply.status_code == 413, reply.text
+        assert reply.json()["code"] == "payload_too_large"
+
+
+def test_cors_allows_configured_portals_only() -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        async with serve(dead_settings(cors_origins=[PORTAL])) as client:
+            preflight = {
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            }
+            allowed = await client.options(
+                "/v1/units/cuc-bao-chi/ask", headers={"Origin": PORTAL, **preflight}
+            )
+            refused = await client.options(
+                "/v1/units/cuc-bao-chi/ask", headers={"Origin": "https://evil.example", **preflight}
+            )
+            simple = await client.get("/v1/units", headers={"Origin": PORTAL})
+            return allowed, refused, simple
+
+    allowed, refused, simple = run(scenario)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == PORTAL
+    assert "access-control-allow-origin" not in refused.headers
+    assert simple.status_code == 401 and simple.headers["access-control-allow-origin"] == PORTAL

