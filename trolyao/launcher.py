@@ -107,13 +107,18 @@ class Stack:
             return nats_server_command(port=self.ports.nats, store_dir=self.data_dir / "nats")
         return [sys.executable, "-m", f"services.{name}"]
 
-    def start_service(self, name: str) -> subprocess.Popen[bytes]:
-        log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+    def start_service(
+        self, name: str, *, replica: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start one process; `replica` starts another copy of a stateless service beside the first."""
+        key = f"{name}-{replica}" if replica else name
+        log = open(self.data_dir / "logs" / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child
+        environment = self.environment() | (env or {})
         process = subprocess.Popen(
-            self.command(name), env=self.environment(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            self.command(name), env=environment, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        self.processes[name] = process
+        self.processes[key] = process
         if name == "nats":
             self._wait(lambda: port_open("127.0.0.1", self.ports.nats), "nats")
         return process
@@ -149,9 +154,10 @@ class Stack:
         self.start_service(name)
 
     def stop(self) -> None:
-        for name in reversed(SERVICE_ORDER):
-            process = self.processes.get(name)
-            if process is None or process.poll() is not None:
+        """SIGTERM every process, newest first (replicas, gateway, ..., nats last)."""
+        for name in reversed(list(self.processes)):
+            process = self.processes[name]
+            if process.poll() is not None:
                 continue
             process.send_signal(signal.SIGTERM)
             try:

@@ -73,8 +73,8 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
 def collector() -> Iterator[tuple[StandInCollector, int]]:
     received = StandInCollector()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(received), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(received), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(received), server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(received), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield received, port
