@@ -5,6 +5,7 @@
 #   make bench  speed and memory, table + JSON
 #   make proto  regenerate trolyao/v1 from proto/
 #   make lint   ruff + mypy
+#   make screenshots  the web console's main pages (docs/console/*.png), taken by its end-to-end tests
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,7 +15,7 @@ APT_PACKAGES := $(shell grep -v '^\s*\#' deploy/apt-packages.txt 2>/dev/null | t
 EVAL_DIR ?= ../shared/eval
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test eval bench proto lint clean
+.PHONY: setup system-deps run test eval bench proto lint screenshots clean
 
 setup: $(STAMP) system-deps
 
@@ -53,6 +54,10 @@ proto: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services trolyao
+
+# Headless Chromium (Debian's, from deploy/apt-packages.txt) drives the console against the real stack.
+screenshots: setup
+	TROLYAO_CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest tests/console -q
 
 clean:
 	rm -rf data .pytest_cache

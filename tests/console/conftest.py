@@ -109,7 +109,9 @@ class StaffDirectory:
 
     def new_unit(self, prefix: str = "con") -> str:
         unit = unique_unit(prefix)
-        reply = self.http.put(f"/v1/units/{unit}", json={"name": f"Đơn vị thử {unit}"}, headers=self.bootstrap)
+        reply = self.http.put(
+            f"/v1/units/{unit}", json={"name": f"Đơn vị thử {unit}"}, headers=self.bootstrap
+        )
         assert reply.status_code == 200, reply.text
         return unit
 
@@ -197,7 +199,9 @@ class StaffDirectory:
         return account
 
     def _enrol_over_http(self, account: StaffAccount, *, start: bool) -> None:
-        step = self.http.post("/v1/auth/login", json={"username": account.username, "password": account.password})
+        step = self.http.post(
+            "/v1/auth/login", json={"username": account.username, "password": account.password}
+        )
         assert step.status_code == 200, step.text
         assert step.json()["next"] == "enrol", step.text
         challenge = step.json()["challenge_id"]
@@ -245,18 +249,24 @@ def console_url(running_stack: Stack) -> str:
     return running_stack.gateway_url + "/console/"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while
+# it is open, and tests of other modules that call asyncio.run() would fail beside it.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (deploy/apt-packages.txt)")
+        pytest.skip(
+            f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (deploy/apt-packages.txt)"
+        )
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless (never a browser downloaded by Playwright)."""
-    chromium = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    chromium = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
     try:
         yield chromium
     finally:

@@ -40,8 +40,10 @@ NOT_UNIT_SCOPED = {
     "/redoc": "interactive docs",
     "/metrics": "Prometheus scrape for the ops network (issue 7); counters may carry unit labels, so it must "
     "never be published beyond it",
+    "/console": "redirect to the web console's static files",
 }
 NOT_UNIT_SCOPED_PREFIXES = {
+    "/console/": "the web console's static files: no data (what it shows comes from this API, walked here)",
     "/v1/auth/": "login, OTP, tokens and signing keys (issue 5): no unit data; tested there — and failed "
     "logins from this address would lock other tests out",
 }

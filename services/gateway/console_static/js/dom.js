@@ -69,7 +69,6 @@ export function svg(tag, attrs = {}, ...children) {
 
 const NUMBER = new Intl.NumberFormat("vi-VN");
 const DATE_TIME = new Intl.DateTimeFormat("vi-VN", { dateStyle: "short", timeStyle: "short" });
-const DATE = new Intl.DateTimeFormat("vi-VN", { day: "2-digit", month: "2-digit" });
 const RELATIVE = new Intl.RelativeTimeFormat("vi", { numeric: "auto" });
 
 export const formatNumber = (value) => NUMBER.format(value ?? 0);
@@ -88,8 +87,8 @@ export function formatDateTime(iso) {
 
 /** "2026-11-27" → "27/11". */
 export function formatDay(isoDay) {
-  const [year, month, day] = isoDay.split("-").map(Number);
-  return DATE.format(new Date(year, month - 1, day));
+  const [, month, day] = isoDay.split("-");
+  return `${day}/${month}`;
 }
 
 /** "3 ngày trước", "hôm qua", "5 phút trước". */

@@ -46,7 +46,6 @@ const PAGES = [
 const app = document.getElementById("app");
 let context = null;
 let cleanup = null;
-let endReason = "";
 
 /** `#/chat?q=...` → {page: "chat", params}. */
 function route() {
@@ -88,8 +87,9 @@ async function start() {
     renderShell();
     await showPage();
   } catch (error) {
-    if (session.active) session.clear();
-    showLogin(error.message);
+    // Clearing the session shows the login page (with the reason) through `session.onEnd`.
+    if (session.active) session.clear(error.message);
+    else showLogin(error.message);
   }
 }
 
@@ -107,7 +107,6 @@ async function logout() {
   } catch {
     // Already ended server-side: forgetting the tokens is what matters here.
   }
-  endReason = "";
   session.clear();
 }
 
@@ -166,10 +165,7 @@ async function showPage() {
 }
 
 setStepUpHandler(() => stepUp());
-session.onEnd((reason) => {
-  endReason = reason;
-  showLogin(endReason);
-});
+session.onEnd((reason) => showLogin(reason));
 window.addEventListener("hashchange", () => (context ? showPage() : undefined));
 window.addEventListener("unhandledrejection", (event) => {
   const message = event.reason && event.reason.message;

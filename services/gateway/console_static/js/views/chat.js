@@ -167,7 +167,7 @@ export function render(container, context) {
       { class: "row" },
       send,
       h("button", { class: "btn secondary", type: "button", onclick: () => { conversationId = null; replace(log); closePassage(); question.focus(); } }, "Hội thoại mới"),
-      h("span", { class: "small muted" }, "Enter để gửi, Shift+Enter để xuống dòng."),
+      h("span", { class: "small muted wide-only" }, "Enter để gửi, Shift+Enter để xuống dòng."),
     ),
   );
   question.addEventListener("keydown", (event) => {

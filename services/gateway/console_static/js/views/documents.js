@@ -199,7 +199,7 @@ export async function render(container, context) {
     container,
     h("h1", {}, `Văn bản của ${context.unitName(unit)}`),
     canWrite ? drop : h("p", { class: "alert info" }, "Tài khoản chỉ có quyền xem văn bản."),
-    h("div", { class: "spread", style: { margin: "1rem 0 .5rem" } }, summary, h("div", { class: "row" }, filter, statusFilter)),
+    h("div", { class: "spread toolbar" }, summary, h("div", { class: "row filters" }, filter, statusFilter)),
     h(
       "div",
       { class: "table-wrap card" },

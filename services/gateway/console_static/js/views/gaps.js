@@ -3,7 +3,7 @@
 // becomes a curated FAQ entry at once, and the assistant answers that question from then on.
 
 import { api, paths } from "../api.js";
-import { alertBox, fold, formatAgo, formatNumber, h, replace, setAlert, sleep } from "../dom.js";
+import { alertBox, append, fold, formatAgo, formatNumber, h, replace, setAlert, sleep } from "../dom.js";
 
 const WINDOW_DAYS = 30;
 const GROUP_LIMIT = 100;
@@ -65,10 +65,10 @@ function gapCard(group, context, faqEntries, covered) {
   const actions = h("div", { class: "row" });
   const workArea = h("div");
   if (context.can("write")) {
-    actions.append(
+    append(actions, [
       h("button", { class: "btn small", type: "button", onclick: () => writeAnswer(workArea, group, otherPhrasings, context, card, covered) }, "Viết câu trả lời"),
       faqEntries.length ? h("button", { class: "btn secondary small", type: "button", onclick: () => linkFaq(workArea, group, otherPhrasings, faqEntries, context, card, covered) }, "Gắn với câu hỏi thường gặp có sẵn") : null,
-    );
+    ]);
   }
   actions.append(h("button", { class: "btn secondary small", type: "button", onclick: () => context.navigate("chat", { q: group.representative }) }, "Hỏi thử"));
   return replace(

@@ -190,7 +190,7 @@ function showReport(area, report, context) {
                 h("td", {}, context.unitName(u.unit), phaseList(u.phases)),
                 h("td", { class: "num" }, formatNumber(u.documents)),
                 h("td", { class: "num" }, formatNumber(u.chunks)),
-                h("td", { class: "num" }, `${formatNumber(u.replayed_events)} (seq ${u.replay_from_sequence}–${u.replay_to_sequence})`),
+                h("td", { class: "num" }, u.replayed_events ? `${formatNumber(u.replayed_events)} (sự kiện ${u.replay_from_sequence}–${u.replay_to_sequence})` : "0"),
                 h("td", {}, u.replay_complete ? h("span", { class: "badge ok" }, "Đầy đủ") : h("span", { class: "badge bad" }, u.replay_note || "Chưa đầy đủ")),
                 h("td", {}, u.missing_originals.length ? u.missing_originals.join(", ") : "Không"),
               ),
