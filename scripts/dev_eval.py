@@ -96,11 +96,13 @@ class NumpyVectorStore:
         self._dense = np.array(dense, dtype=np.float32) if dense and all(dense) else None
         self._dirty = False
 
-    def _hits(self, scores: np.ndarray, limit: int, kind: ChunkKind | None) -> list[ScoredChunk]:
+    def _hits(
+        self, scores: np.ndarray, limit: int, kind: ChunkKind | None, *, positive_only: bool
+    ) -> list[ScoredChunk]:
         order = np.argsort(-scores)
         hits: list[ScoredChunk] = []
         for row in order:
-            if scores[row] <= 0 and len(hits) >= 0 and scores[row] == 0:
+            if positive_only and scores[row] <= 0:
                 break
             point = self._rows[int(row)]
             if kind is not None and point.chunk.kind is not kind:
@@ -126,7 +128,7 @@ class NumpyVectorStore:
             rows = np.fromiter((r for r, _ in posting), dtype=np.int64, count=len(posting))
             values = np.fromiter((v for _, v in posting), dtype=np.float64, count=len(posting))
             np.add.at(scores, rows, values * weight * idf)
-        return self._hits(scores, limit, kind)
+        return self._hits(scores, limit, kind, positive_only=True)
 
     def search_dense(
         self, unit: str, vector: Sequence[float], *, limit: int, kind: ChunkKind | None = None
@@ -135,7 +137,7 @@ class NumpyVectorStore:
         if self._dense is None:
             return []
         scores = self._dense @ np.asarray(vector, dtype=np.float32)
-        return self._hits(scores.astype(np.float64) + 1.0, limit, kind)
+        return self._hits(scores.astype(np.float64), limit, kind, positive_only=False)
 
     def close(self) -> None:
         pass

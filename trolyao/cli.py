@@ -205,7 +205,10 @@ def command_bench(args: argparse.Namespace) -> int:
 
     stages = tuple(int(stage) for stage in args.stages.split(","))
     report = benchmarks.run(
-        eval_dir=Path(args.eval_dir).resolve(), data_dir=Path(args.data_dir).resolve(), stages=stages
+        eval_dir=Path(args.eval_dir).resolve(),
+        data_dir=Path(args.data_dir).resolve(),
+        stages=stages,
+        snapshot_probe=benchmarks.snapshot_probe,
     )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -253,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "bench-stack"))
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
     bench.set_defaults(handler=command_bench)
+    from services.ops.drill import hook_into_cli
+
+    hook_into_cli(commands)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

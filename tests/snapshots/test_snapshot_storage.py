@@ -75,6 +75,8 @@ class TestLocalSnapshotStorage(SnapshotStorageContract):
         storage.put("20260101T000000Z-all-ffffff", "manifest.json", b"{}")
         path = tmp_path / "snapshots" / "20260101T000000Z-all-ffffff" / "manifest.json"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(b"{}").hexdigest()
+        assert path.stat().st_mode & 0o077 == 0  # password hashes and sealed secrets: owner only
+        assert (tmp_path / "snapshots").stat().st_mode & 0o077 == 0
 
 
 @pytest.fixture(scope="module")

@@ -96,6 +96,14 @@ class ReplayResponder:
                 unit=command.unit,
                 error=f"yêu cầu phát lại không hợp lệ: {error}",
             )
+        except Exception as error:  # always answer: ops is waiting for this reply
+            log.exception("replay_failed", unit=command.unit, replay_id=command.replay_id)
+            result = snapshots_pb2.DocumentEventsReplayed(
+                schema_version=SCHEMA_VERSION,
+                replay_id=command.replay_id,
+                unit=command.unit,
+                error=f"ingest không phát lại được ({type(error).__name__}); hãy khôi phục lại",
+            )
         if message.reply:
             await message.respond(json_format.MessageToJson(result).encode())
 

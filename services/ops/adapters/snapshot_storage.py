@@ -23,6 +23,9 @@ from trolyao.logs import get_logger
 log = get_logger("ops")
 
 PARTIAL_SUFFIX = ".partial"
+# Snapshots hold password hashes and sealed secrets: readable by the service's user only.
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
 S3_MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
 S3_LIST_PAGE = 1000
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
@@ -45,8 +48,9 @@ class _LocalPartWriter:
     def __init__(self, target: Path) -> None:
         self._target = target
         self._partial = target.with_name(target.name + f".{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[bytes] | None = self._partial.open("wb")
+        target.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        descriptor = os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        self._handle: IO[bytes] | None = os.fdopen(descriptor, "wb")
 
     def write(self, data: bytes) -> None:
         if self._handle is None:
@@ -76,7 +80,8 @@ class LocalSnapshotStorage:
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
-        self._root.mkdir(parents=True, exist_ok=True)
+        self._root.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        self._root.chmod(DIRECTORY_MODE)
 
     def _path(self, snapshot_id: str, name: str) -> Path:
         return self._root / _safe_id(snapshot_id) / _safe_name(name)

@@ -360,8 +360,9 @@ class EdgeVectorStore:
                         log.warning("unit_index_flush_failed", unit=index.path.name, error=str(error))
                         failed.append((index.path.name, error))
         if failed:
-            unit, error = failed[0]
-            raise VectorStoreError(f"cannot flush the index of unit {unit!r}: {error}") from error
+            failed_unit, first_error = failed[0]
+            message = f"cannot flush the index of unit {failed_unit!r}: {first_error}"
+            raise VectorStoreError(message) from first_error
 
     def close(self) -> None:
         """Flush and close every shard; the store cannot be used afterwards."""

@@ -20,7 +20,7 @@ import hashlib
 import itertools
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -95,9 +95,9 @@ class TermBag:
     special: Counter[str]
     length: int
 
-    def weighted(self, *, accented: bool = True) -> Counter[str]:
+    def weighted(self, *, accented: bool = True) -> defaultdict[str, float]:
         """All terms with their family weights applied."""
-        bag: Counter[str] = Counter()
+        bag: defaultdict[str, float] = defaultdict(float)
         for term, count in self.unigrams.items():
             bag[term] += count
         for term, count in self.bigrams.items():
@@ -151,7 +151,7 @@ def bm25_saturate(term_frequency: float, length: int) -> float:
     return term_frequency * (BM25_K1 + 1.0) / (term_frequency + norm)
 
 
-def _add(target: Counter[str], source: Iterable[tuple[str, float]], weight: float) -> None:
+def _add(target: defaultdict[str, float], source: Iterable[tuple[str, float]], weight: float) -> None:
     for term, count in source:
         target[term] += count * weight
 
@@ -164,7 +164,7 @@ def document_sparse_vector(chunk: Chunk, metadata: DocumentMetadata) -> SparseVe
     chunks weigh their question(s) more than the curated answer: users ask like the question.
     """
     body = term_bag(chunk.text)
-    frequencies: Counter[str] = Counter()
+    frequencies: defaultdict[str, float] = defaultdict(float)
     _add(frequencies, body.weighted().items(), 1.0)
     _add(frequencies, term_bag(metadata.title).weighted().items(), TITLE_WEIGHT)
     if metadata.number:
@@ -180,7 +180,7 @@ def document_sparse_vector(chunk: Chunk, metadata: DocumentMetadata) -> SparseVe
     return _to_sparse({term: bm25_saturate(tf, length) for term, tf in frequencies.items()})
 
 
-def query_term_weights(text: str) -> Counter[str]:
+def query_term_weights(text: str) -> defaultdict[str, float]:
     """Query terms with weights; accented terms only when the query carries diacritics."""
     bag = term_bag(text)
     distinct = TermBag(
@@ -200,7 +200,7 @@ def query_sparse_vector(text: str) -> SparseVector:
 
 def weighted_query_sparse_vector(parts: Iterable[tuple[str, float]]) -> SparseVector:
     """Sparse vector of several texts with their own weights (a follow-up and its context)."""
-    total: Counter[str] = Counter()
+    total: defaultdict[str, float] = defaultdict(float)
     for text, weight in parts:
         for term, value in query_term_weights(text).items():
             total[term] += value * weight
