@@ -201,8 +201,12 @@ def command_eval(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
+    import logging
+
     from trolyao import benchmarks
 
+    # nats-py warns on every filtered key listing against servers it cannot version-check.
+    logging.getLogger("nats.js.kv").setLevel(logging.ERROR)
     stages = tuple(int(stage) for stage in args.stages.split(","))
     report = benchmarks.run(
         eval_dir=Path(args.eval_dir).resolve(),

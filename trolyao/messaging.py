@@ -185,14 +185,20 @@ async def connect(url: str, *, name: str) -> NatsClient:
 
 
 async def ensure_layout(js: JetStreamContext, layout: JetStreamLayout | None = None) -> None:
-    """Create (or update) every stream and bucket; safe to call from every service at start."""
+    """Create (or update) every stream and bucket; safe to call from every service at start.
+
+    An existing stream keeps its replication factor when it is higher than the layout's, so an
+    operator tool started with the default (1) never lowers a cluster's R3 streams.
+    """
     layout = layout or JetStreamLayout()
     for config in layout.streams():
         try:
-            await js.stream_info(config.name or "")
-            await js.update_stream(config)
+            info = await js.stream_info(config.name or "")
         except NotFoundError:
             await js.add_stream(config)
+            continue
+        config.num_replicas = max(config.num_replicas or 1, info.config.num_replicas or 1)
+        await js.update_stream(config)
     for kv_config in layout.key_value_buckets():
         try:
             await js.key_value(kv_config.bucket or "")

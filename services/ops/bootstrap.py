@@ -38,7 +38,7 @@ from services.ops.service import OpsHandlers
 from services.ops.settings import SECONDS_PER_DAY, OpsSettings
 from services.ops.snapshot_bootstrap import SNAPSHOT_SERVICE_NAME, SnapshotRuntime, build_snapshot_runtime
 from services.ops.snapshot_settings import SnapshotSettings
-from trolyao.messaging import API_KEYS_BUCKET, UNITS_BUCKET, connect, ensure_layout
+from trolyao.messaging import API_KEYS_BUCKET, UNITS_BUCKET, JetStreamLayout, connect, ensure_layout
 from trolyao.rpc import build_async_server
 from trolyao.v1 import ops_pb2, ops_pb2_grpc
 
@@ -90,7 +90,7 @@ async def build_security_handlers(
     js: JetStreamContext, settings: OpsSettings, *, clock: Clock = system_clock
 ) -> SecurityHandlers:
     """Accounts, OTP, tokens and audit over their buckets and stream (also used by the admin CLI)."""
-    await ensure_security_layout(js)
+    await ensure_security_layout(js, replicas=settings.jetstream_replicas)
     box = load_secret_box(
         secret_key=settings.secret_key.get_secret_value(),
         previous_keys=settings.previous_secret_keys.get_secret_value(),
@@ -121,7 +121,7 @@ async def build_security_handlers(
 async def bootstrap(settings: OpsSettings, *, clock: Clock = system_clock) -> OpsApp:
     nats_client = await connect(settings.nats_url, name="ops")
     js = nats_client.jetstream()
-    await ensure_layout(js)
+    await ensure_layout(js, JetStreamLayout(replicas=settings.jetstream_replicas))
     security = await build_security_handlers(js, settings, clock=clock)
     handlers = OpsHandlers(
         units=UnitRepository(await js.key_value(UNITS_BUCKET)),

@@ -51,11 +51,7 @@ PLACEHOLDER = "REPLACE_ME"
 # Settings the manifests already set for the step to a cluster, which the code does not read yet.
 # Each entry says what the app must add; remove it once the setting exists (the tests then check
 # the name against the settings class like every other).
-PENDING_APP_SETTINGS = {
-    "TROLYAO_JETSTREAM_REPLICAS": (
-        "shared setting (trolyao/settings.py) passed as JetStreamLayout(replicas=...) to ensure_layout"
-    ),
-}
+PENDING_APP_SETTINGS: dict[str, str] = {}
 
 Manifest = dict[str, Any]
 Manifests = list[tuple[str, Manifest]]  # (file, object) in kustomization order

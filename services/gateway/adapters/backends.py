@@ -31,7 +31,7 @@ from services.gateway.domain.problems import (
     ProblemKind,
 )
 from trolyao.logs import get_logger
-from trolyao.messaging import connect, ensure_layout
+from trolyao.messaging import JetStreamLayout, connect, ensure_layout
 from trolyao.rpc import async_channel, check_health
 from trolyao.telemetry import record_ask_outcome
 from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc, snapshots_pb2_grpc
@@ -94,7 +94,16 @@ def _retry_after(error: grpc.aio.AioRpcError) -> str:
 class Backends:
     """Channels and stubs, opened in the app's lifespan and closed with it."""
 
-    def __init__(self, *, retrieval_addr: str, ops_addr: str, nats_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        retrieval_addr: str,
+        ops_addr: str,
+        nats_url: str,
+        timeout: float,
+        jetstream_replicas: int = 1,
+    ) -> None:
+        self._layout = JetStreamLayout(replicas=jetstream_replicas)
         self.timeout = timeout
         self._retrieval_addr = retrieval_addr
         self._ops_addr = ops_addr
@@ -117,7 +126,7 @@ class Backends:
         while True:
             try:
                 client = await connect(self._nats_url, name="gateway")
-                await ensure_layout(client.jetstream())
+                await ensure_layout(client.jetstream(), self._layout)
             except Exception as error:  # NATS not up yet: keep trying, /readyz says so meanwhile
                 log.warning("nats_connect_retry", error=type(error).__name__)
                 await asyncio.sleep(NATS_RETRY_SECONDS)

@@ -75,6 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ops_addr=settings.ops_addr,
         nats_url=settings.nats_url,
         timeout=settings.rpc_timeout_seconds,
+        jetstream_replicas=settings.jetstream_replicas,
     )
     gateway = Gateway(settings=settings, backends=backends)
     limiter = RateLimiter(rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
