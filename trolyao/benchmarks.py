@@ -398,7 +398,8 @@ def render_stage(stage: StageReport) -> str:
         for level, values in stage.ask.items()
     )
     return (
-        f"  {stage.chunks:,} chunks in {stage.documents:,} documents | ingest {stage.ingest_documents_per_second} docs/s, "
+        f"  {stage.chunks:,} chunks in {stage.documents:,} documents | "
+        f"ingest {stage.ingest_documents_per_second} docs/s, "
         f"{stage.ingest_chunks_per_second} chunks/s | freshness p50 {stage.freshness_p50_ms} ms, "
         f"p95 {stage.freshness_p95_ms} ms\n  ask {asks}\n  RSS MB {stage.rss_mb} | disk MB {stage.disk_mb} "
         f"({stage.disk_mb_per_1k_chunks} MB per 1k chunks)"
@@ -408,31 +409,37 @@ def render_stage(stage: StageReport) -> str:
 def render_table(report: dict[str, Any]) -> str:
     header = (
         "| chunks | docs | ingest docs/s | ingest chunks/s | fresh p50/p95 ms | ask c=1 p50/p95/p99 ms "
-        "| ask c=4 req/s | ask c=16 p50/p99 ms, req/s | RSS retrieval MB | RSS gateway MB | disk MB/1k chunks |"
+        "| ask c=4 req/s | ask c=16 p50/p99 ms, req/s | RSS retrieval MB | RSS gateway MB "
+        "| disk MB/1k chunks |"
     )
     lines = [header, "|" + "|".join("---" for _ in range(header.count("|") - 1)) + "|"]
     for stage in report["stages"]:
         ask1, ask4, ask16 = (stage["ask"].get(str(level), {}) for level in ASK_CONCURRENCIES)
         lines.append(
             f"| {stage['chunks']:,} | {stage['documents']:,} | {stage['ingest_documents_per_second']} "
-            f"| {stage['ingest_chunks_per_second']} | {stage['freshness_p50_ms']}/{stage['freshness_p95_ms']} "
-            f"| {ask1.get('p50_ms')}/{ask1.get('p95_ms')}/{ask1.get('p99_ms')} | {ask4.get('requests_per_second')} "
+            f"| {stage['ingest_chunks_per_second']} "
+            f"| {stage['freshness_p50_ms']}/{stage['freshness_p95_ms']} "
+            f"| {ask1.get('p50_ms')}/{ask1.get('p95_ms')}/{ask1.get('p99_ms')} "
+            f"| {ask4.get('requests_per_second')} "
             f"| {ask16.get('p50_ms')}/{ask16.get('p99_ms')}, {ask16.get('requests_per_second')} "
-            f"| {stage['rss_mb'].get('retrieval')} | {stage['rss_mb'].get('gateway')} | {stage['disk_mb_per_1k_chunks']} |"
+            f"| {stage['rss_mb'].get('retrieval')} | {stage['rss_mb'].get('gateway')} "
+            f"| {stage['disk_mb_per_1k_chunks']} |"
         )
     snapshots = [stage for stage in report["stages"] if stage.get("snapshot")]
     if snapshots:
         lines += [
             "",
-            "| chunks | snapshot s (chunks/s) | snapshot MB | restore s (chunks/s) | rebuild from originals s "
-            "| restore vs rebuild | chunks back |",
+            "| chunks | snapshot s (chunks/s) | snapshot MB | restore s (chunks/s) "
+            "| rebuild from originals s | restore vs rebuild | chunks back |",
             "|---|---|---|---|---|---|---|",
         ]
         for stage in snapshots:
             snap = stage["snapshot"]
             lines.append(
-                f"| {snap['chunks']:,} | {snap['snapshot_seconds']} ({snap['snapshot_chunks_per_second']:,}) "
-                f"| {snap['snapshot_mb']} | {snap['restore_seconds']} ({snap['restore_chunks_per_second']:,}) "
+                f"| {snap['chunks']:,} "
+                f"| {snap['snapshot_seconds']} ({snap['snapshot_chunks_per_second']:,}) "
+                f"| {snap['snapshot_mb']} "
+                f"| {snap['restore_seconds']} ({snap['restore_chunks_per_second']:,}) "
                 f"| {snap['rebuild_from_originals_seconds']} | {snap['restore_vs_rebuild']}× "
                 f"| {snap['chunks_after_restore'] == snap['chunks']} |"
             )

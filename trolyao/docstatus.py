@@ -104,7 +104,7 @@ async def list_statuses(bucket: KeyValue, unit: str | None = None) -> list[Docum
     statuses: list[DocumentStatus] = []
     try:
         while True:
-            entry = await watcher.updates(timeout=WATCH_TIMEOUT_SECONDS)
+            entry = await watcher.updates(timeout=WATCH_TIMEOUT_SECONDS)  # type: ignore[no-untyped-call]
             if entry is None:  # the marker after the last current value
                 break
             if entry.value:
@@ -112,5 +112,5 @@ async def list_statuses(bucket: KeyValue, unit: str | None = None) -> list[Docum
             if entry.delta == 0:
                 break
     finally:
-        await watcher.stop()
+        await watcher.stop()  # type: ignore[no-untyped-call]
     return sorted(statuses, key=lambda status: (status.unit, status.document_id))

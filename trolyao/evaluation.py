@@ -16,7 +16,6 @@ import asyncio
 import json
 import platform
 import random
-import statistics
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -326,14 +325,6 @@ def write_results(reports: Sequence[SetReport], output: Path, *, settings: dict[
                 "machine": machine_description(),
                 "settings": settings,
                 "sets": [asdict(report) for report in reports],
-                "median_latency_ms": statistics.median(
-                    [
-                        r.metrics["latency_p50_ms"]
-                        for r in reports
-                        if isinstance(r.metrics.get("latency_p50_ms"), float | int)
-                    ]
-                    or [0.0]
-                ),
             },
             ensure_ascii=False,
             indent=2,

@@ -141,7 +141,7 @@ class JetStreamLayout:
     replicas: int = 1
 
     def streams(self) -> list[StreamConfig]:
-        limits = {"num_replicas": self.replicas, "storage": StorageType.FILE}
+        replicas, storage = self.replicas, StorageType.FILE
         return [
             StreamConfig(
                 name=DOCS_STREAM,
@@ -150,12 +150,25 @@ class JetStreamLayout:
                 max_age=DOCS_RETENTION_DAYS * SECONDS_PER_DAY,
                 max_msg_size=MAX_MESSAGE_BYTES,
                 duplicate_window=120,
-                **limits,
+                num_replicas=replicas,
+                storage=storage,
             ),
-            StreamConfig(name=STATUS_STREAM, subjects=["status.>"], max_age=30 * SECONDS_PER_DAY, **limits),
-            StreamConfig(name=DEADLETTER_STREAM, subjects=["deadletter.>"], **limits),
-            StreamConfig(name=QUESTIONS_STREAM, subjects=["questions.>"], **limits),
-            StreamConfig(name=FEEDBACK_STREAM, subjects=["feedback.>"], **limits),
+            StreamConfig(
+                name=STATUS_STREAM,
+                subjects=["status.>"],
+                max_age=30 * SECONDS_PER_DAY,
+                num_replicas=replicas,
+                storage=storage,
+            ),
+            StreamConfig(
+                name=DEADLETTER_STREAM, subjects=["deadletter.>"], num_replicas=replicas, storage=storage
+            ),
+            StreamConfig(
+                name=QUESTIONS_STREAM, subjects=["questions.>"], num_replicas=replicas, storage=storage
+            ),
+            StreamConfig(
+                name=FEEDBACK_STREAM, subjects=["feedback.>"], num_replicas=replicas, storage=storage
+            ),
         ]
 
     def key_value_buckets(self) -> list[KeyValueConfig]:
@@ -208,7 +221,7 @@ async def ensure_layout(js: JetStreamContext, layout: JetStreamLayout | None = N
         try:
             await js.object_store(os_config.bucket or "")
         except (BucketNotFoundError, NotFoundError):
-            await js.create_object_store(os_config.bucket, os_config)
+            await js.create_object_store(os_config.bucket or ORIGINALS_BUCKET, os_config)
 
 
 __all__ = [

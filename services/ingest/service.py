@@ -224,18 +224,18 @@ class IngestHandlers:
         await self._publish(status_subject(unit), json_format.MessageToJson(event).encode())
 
     async def dead_letter_for(self, command: UpsertDocument, code: str, message: str) -> None:
-        payload = json_format.MessageToJson(
-            events_pb2.DocumentUpserted(
-                schema_version=SCHEMA_VERSION,
-                event_id=command.event_id,
-                unit=command.unit,
-                document_id=command.document_id,
-                version=command.version,
-                content_hash=command.content_hash,
-                filename=command.filename,
-                object_name=command.object_name or None,
-            )
-        ).encode()
+        event = events_pb2.DocumentUpserted(
+            schema_version=SCHEMA_VERSION,
+            event_id=command.event_id,
+            unit=command.unit,
+            document_id=command.document_id,
+            version=command.version,
+            content_hash=command.content_hash,
+            filename=command.filename,
+        )
+        if command.object_name:
+            event.object_name = command.object_name
+        payload = json_format.MessageToJson(event).encode()
         await self.dead_letter(command.unit, f"docs.{command.unit}.upsert", code, message, payload, 0)
 
     async def dead_letter(

@@ -146,7 +146,7 @@ async def dead_letters(nats_url: str, unit: str) -> list[dict[str, object]]:
         while True:
             message = await subscription.next_msg(timeout=1.0)
             letters.append(json.loads(message.data))
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         pass
     await client.close()
     return letters

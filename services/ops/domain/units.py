@@ -24,7 +24,9 @@ class Unit:
 def validate_unit(unit_id: str, name: str) -> tuple[str, str]:
     """Return the id and the trimmed name, or raise InvalidUnit with the reason."""
     if not UNIT_ID_PATTERN.match(unit_id):
-        raise InvalidUnit("unit id must be 1-63 lower-case letters, digits or '-', starting with a letter or digit")
+        raise InvalidUnit(
+            "unit id must be 1-63 lower-case letters, digits or '-', starting with a letter or digit"
+        )
     name = " ".join(name.split())
     if not name or len(name) > MAX_UNIT_NAME_CHARS:
         raise InvalidUnit("unit name must have 1 to 200 characters")

@@ -95,13 +95,17 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
             await context.abort(status, str(error))
             raise
 
-    async def PutUnit(self, request: ops_pb2.PutUnitRequest, context: grpc.aio.ServicerContext) -> ops_pb2.Unit:
+    async def PutUnit(
+        self, request: ops_pb2.PutUnitRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.Unit:
         async def work() -> ops_pb2.Unit:
             return unit_to_proto(await self._handlers.put_unit(request.unit_id, request.name))
 
         return await self._call(context, "PutUnit", work)
 
-    async def GetUnit(self, request: ops_pb2.GetUnitRequest, context: grpc.aio.ServicerContext) -> ops_pb2.Unit:
+    async def GetUnit(
+        self, request: ops_pb2.GetUnitRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.Unit:
         async def work() -> ops_pb2.Unit:
             return unit_to_proto(await self._handlers.get_unit(request.unit_id))
 
