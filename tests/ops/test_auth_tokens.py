@@ -118,6 +118,24 @@ def test_changing_roles_needs_a_recent_otp(auth_stack: AuthStack, admin: User) -
     )
 
 
+def test_deleting_a_document_needs_a_recent_otp_for_people_not_for_unit_systems(
+    auth_stack: AuthStack, admin: User
+) -> None:
+    unit = auth_stack.new_unit()
+    editor = auth_stack.create_user(admin, role="unit_editor", units=[unit])
+    auth_stack.clock.advance(STEP_UP_MAX_AGE_SECONDS + 1)
+    with auth_stack.client() as http:
+        stale = http.delete(f"/v1/units/{unit}/documents/nd-13-2023", headers=editor.headers)
+        assert stale.status_code == 401, stale.text
+        assert stale.json()["code"] == "step_up_required"
+    auth_stack.step_up(editor)
+    with auth_stack.client() as http:
+        fresh = http.delete(f"/v1/units/{unit}/documents/nd-13-2023", headers=editor.headers)
+    # past the step-up gate: the document simply does not exist
+    assert fresh.status_code == 404, fresh.text
+    assert fresh.json()["code"] == "document_not_found"
+
+
 def test_ops_enforces_step_up_even_if_the_gateway_check_is_bypassed(
     auth_stack: AuthStack, admin: User
 ) -> None:
@@ -280,3 +298,4 @@ def test_concurrent_rotations_leave_exactly_one_active_key(auth_stack: AuthStack
 
     active = auth_stack.run(rotate_twice())
     assert active[0] == active[1], "every replica signs with the same newest key"
+

@@ -169,7 +169,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
             raise ApiProblem(FORBIDDEN, detail) from error
 
-    context = RouteContext(gateway=gateway, principal=current_principal, require=require)
+    context = RouteContext(
+        gateway=gateway,
+        principal=current_principal,
+        require=require,
+        clock=lambda: app.state.access_token_verifier.clock(),
+    )
     for module in (
         routes_units,
         routes_documents,

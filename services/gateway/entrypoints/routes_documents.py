@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import UploadFile
 
+from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FAQ_DOCUMENT_PREFIX, FaqEntry
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
@@ -215,8 +216,10 @@ def build_router(ctx: RouteContext) -> APIRouter:
         document_id: Annotated[str, DOCUMENT_PATH],
     ) -> DocumentStatusOut:
         """Phát sự kiện xóa; mọi đoạn của văn bản bị gỡ khỏi chỉ mục (trạng thái chuyển sang
-        `deleted`), ví dụ `DELETE /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
+        `deleted`), ví dụ `DELETE /v1/units/cuc-bao-chi/documents/nd-13-2023`. Cán bộ cần xác nhận
+        OTP trong vài phút gần nhất (step-up); khóa API của hệ thống đơn vị không cần."""
         require(principal, unit, Scope.WRITE)
+        require_fresh_otp(principal, allow_api_keys=True, now=ctx.clock())
         _refuse_faq_document(document_id)
         return status_out(await gateway.delete_document(unit, document_id))
 

@@ -3,6 +3,8 @@ authorisation check, path parameters and the documented error responses."""
 
 from __future__ import annotations
 
+import time
+
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -91,6 +93,8 @@ class RouteContext:
     gateway: Gateway
     principal: Callable[..., Awaitable[Principal]]
     require: Callable[[Principal, str | None, Scope], None]
+    # The clock access tokens are judged by (step-up freshness); tests give it a fake one.
+    clock: Callable[[], float] = time.time
 
 
 __all__ = [

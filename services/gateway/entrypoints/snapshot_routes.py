@@ -337,7 +337,7 @@ def build_router(
         Chỉ quản trị cấp Bộ, đăng nhập bằng mật khẩu + OTP và vừa xác nhận OTP (`POST /v1/auth/step-up`);
         các đơn vị khác vẫn trả lời bình thường trong lúc khôi phục. Mọi lần khôi phục được ghi nhật ký."""
         require(principal, None, Scope.ADMIN)
-        require_fresh_otp(principal, max_age_seconds=step_up_max_age_seconds)
+        require_fresh_otp(principal, max_age_seconds=step_up_max_age_seconds, now=ctx.clock())
         reply: snapshots_pb2.RestoreReport = await _call_snapshots(
             _stub(ctx).RestoreSnapshot(
                 snapshots_pb2.RestoreSnapshotRequest(

@@ -46,7 +46,7 @@ from services.retrieval.domain.unit_model import (
     UnitLanguageModel,
     UnitModelRepository,
 )
-from services.retrieval.domain.verifier import AnswerVerifier
+from services.retrieval.domain.verifier import HYBRID_WEIGHTS, LEXICAL_WEIGHTS, AnswerVerifier
 from trolyao.vietnamese import has_diacritics, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,9 @@ class AnswerEngine:
         self._embedder = embedder
         self._settings = settings or AnswerSettings()
         self._unit_models: UnitModelRepository = unit_models or InMemoryUnitModelRepository()
-        self._verifier = verifier or AnswerVerifier()
+        self._verifier = verifier or AnswerVerifier(
+            HYBRID_WEIGHTS if embedder is not None else LEXICAL_WEIGHTS
+        )
         self._searcher = HybridSearcher(store, embedder, self._settings.search)
 
     # -- keeping per-unit state in step with the index -------------------------------------

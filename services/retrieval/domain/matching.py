@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.retrieval.domain.lexical import BIGRAM_JOINER, term_bag
 from services.retrieval.domain.unit_model import UnitLanguageModel
@@ -68,16 +69,27 @@ class Coverage:
     missing_count: int
 
 
+TERM_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=TERM_CACHE_SIZE)
+def _terms_of(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    bag = term_bag(text)
+    return frozenset(bag.unigrams), frozenset(bag.bigrams), frozenset(bag.special)
+
+
 def text_terms(texts: Iterable[str]) -> tuple[set[str], set[str], set[str]]:
-    """Folded syllables, pairs and special tokens occurring in the texts."""
+    """Folded syllables, pairs and special tokens occurring in the texts (cached per text)."""
     unigrams: set[str] = set()
     bigrams: set[str] = set()
     special: set[str] = set()
     for text in texts:
-        bag = term_bag(text)
-        unigrams.update(bag.unigrams)
-        bigrams.update(bag.bigrams)
-        special.update(bag.special)
+        if not text:
+            continue
+        found = _terms_of(text)
+        unigrams |= found[0]
+        bigrams |= found[1]
+        special |= found[2]
     return unigrams, bigrams, special
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.retrieval.domain.lexical import BIGRAM_JOINER, idf, term_bag
+from services.retrieval.domain.lexical import BIGRAM_JOINER, idf, syllables, term_bag
 from trolyao.vietnamese import fold_diacritics
 
 FORMAT_VERSION = 1
@@ -59,8 +59,6 @@ class UnitLanguageModel:
             self._update_accents(text, sign)
 
     def _update_accents(self, text: str, sign: int) -> None:
-        from services.retrieval.domain.lexical import syllables
-
         marked = syllables(text)
         for syllable in marked:
             folded = fold_diacritics(syllable)

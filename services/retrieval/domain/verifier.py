@@ -16,11 +16,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.retrieval.domain import verifier_weights, verifier_weights_lexical
 from services.retrieval.domain.composer import AnswerType, ComposedAnswer, answer_type
 from services.retrieval.domain.lexical import folded_syllables
 from services.retrieval.domain.search import chunk_texts
 from services.retrieval.domain.unit_model import UnitLanguageModel
-from services.retrieval.domain.verifier_weights import FITTED_BIAS, FITTED_WEIGHTS
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A capitalised word not at the start of the question: a name the passage should mention.
@@ -59,8 +59,14 @@ class VerifierWeights:
     weights: Mapping[str, float]
 
 
-# Fitted on dev questions by scripts/fit_verifier.py (see docs/retrieval-quality.md).
-DEFAULT_WEIGHTS = VerifierWeights(bias=FITTED_BIAS, weights=FITTED_WEIGHTS)
+# Fitted on dev questions by scripts/fit_verifier.py (see docs/retrieval-quality.md): one set for
+# the hybrid engine (sparse + dense signals), one for an engine without an embedder, whose dense
+# features are always 0 and would otherwise pull every confidence down.
+HYBRID_WEIGHTS = VerifierWeights(bias=verifier_weights.FITTED_BIAS, weights=verifier_weights.FITTED_WEIGHTS)
+LEXICAL_WEIGHTS = VerifierWeights(
+    bias=verifier_weights_lexical.FITTED_BIAS, weights=verifier_weights_lexical.FITTED_WEIGHTS
+)
+DEFAULT_WEIGHTS = HYBRID_WEIGHTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,8 @@ class AnswerVerifier:
 __all__ = [
     "DEFAULT_WEIGHTS",
     "FEATURE_NAMES",
+    "HYBRID_WEIGHTS",
+    "LEXICAL_WEIGHTS",
     "AnswerVerifier",
     "Verdict",
     "VerifierWeights",
