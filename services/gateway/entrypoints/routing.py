@@ -3,9 +3,8 @@ authorisation check, path parameters and the documented error responses."""
 
 from __future__ import annotations
 
-import time
-
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
