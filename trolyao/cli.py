@@ -161,6 +161,8 @@ def command_eval(args: argparse.Namespace) -> int:
         ports=StackPorts.free(),
         extra_env={
             "TROLYAO_RETRIEVAL_EMBEDDER": args.embedder,
+            # One embedding cache for every eval run (and the dev harness): re-runs are fast.
+            "TROLYAO_RETRIEVAL_EMBED_CACHE_DIR": str(REPO_ROOT / "data" / "embed-cache"),
             "TROLYAO_LOG_LEVEL": "WARNING",
             "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
             "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Before numpy loads: BLAS threads spinning beside the gRPC workers made embedding 3x slower on
+# two cores (OFFLINE-NLP notes). Deployments may still override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import signal
 import threading
 

