@@ -19,6 +19,7 @@ from trolyao.logs import configure_logging, get_logger
 from trolyao.telemetry import configure_telemetry
 
 FLUSH_INTERVAL_SECONDS = 5.0
+UNIT_MODEL_FLUSH_EVERY_TICKS = 24  # two minutes: a crash loses at most that much of these statistics
 
 
 def main() -> None:
@@ -35,9 +36,11 @@ def main() -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    ticks = 0
     while not stopping.wait(FLUSH_INTERVAL_SECONDS):
+        ticks += 1
         try:
-            app.flush()
+            app.flush(unit_models=ticks % UNIT_MODEL_FLUSH_EVERY_TICKS == 0)
         except Exception:  # one damaged unit must not stop the service (a restore repairs it)
             log.exception("periodic_flush_failed")
     app.stop()

@@ -64,11 +64,16 @@ class RetrievalApp:
         self.server.start()
         return self.port
 
-    def flush(self) -> None:
-        """Make index writes and per-unit models durable (called periodically and at stop)."""
+    def flush(self, *, unit_models: bool = True) -> None:
+        """Make index writes durable, and (unless told not to) the per-unit language models.
+
+        The unit models are derived statistics, serialised whole: the periodic loop writes them far
+        less often than the index (measured: every 5 s they took 60% of retrieval's CPU at 80k
+        chunks and blocked indexing on their lock).
+        """
         self.store.flush()
         flush_models = getattr(self.engine, "flush", None)
-        if callable(flush_models):
+        if unit_models and callable(flush_models):
             flush_models()
 
     def stop(self, grace: float = 2.0) -> None:
