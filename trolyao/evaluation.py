@@ -35,6 +35,7 @@ GOLD_REMOVAL_SEED = 2026
 ASK_CONCURRENCY = 4
 ASK_TIMEOUT_SECONDS = 60.0
 MRR_DEPTH = 10
+HTTP_UNPROCESSABLE = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Asked:
     answer: str
     citations: tuple[str, ...]
     latency_ms: float
+    refused: bool = False
 
 
 @dataclass
@@ -151,6 +153,7 @@ def metrics(asked: Sequence[Asked]) -> dict[str, float | int | None]:
         )
         if with_gold
         else None,
+        "refused_by_api": sum(1 for a in asked if a.refused),
         "latency_p50_ms": percentile(latencies, 0.5),
         "latency_p95_ms": percentile(latencies, 0.95),
     }
@@ -174,6 +177,16 @@ class GatewayClient:
         started = time.perf_counter()
         reply = await self._http.post(f"/v1/units/{unit}/ask", json={"question": question.question})
         latency = (time.perf_counter() - started) * 1000
+        if reply.status_code == HTTP_UNPROCESSABLE:
+            # The API refused the question itself (e.g. an empty one in the data): not answered.
+            return Asked(
+                question=question,
+                answered=False,
+                answer="",
+                citations=(),
+                latency_ms=round(latency, 1),
+                refused=True,
+            )
         reply.raise_for_status()
         body = reply.json()
         return Asked(
