@@ -203,18 +203,10 @@ async def create_units(stack: Stack, units: Sequence[str]) -> None:
             (await client.put(f"/v1/units/{unit}", json={"name": f"Đơn vị đo {unit}"})).raise_for_status()
 
 
-async def unit_chunks(stack: Stack, units: Sequence[str]) -> int:
-    from trolyao.rpc import async_channel
-    from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
+def unit_chunks(stack: Stack, units: Sequence[str]) -> int:
+    from services.ops.snapshot_bench import unit_chunk_counts
 
-    channel = async_channel(f"127.0.0.1:{stack.ports.retrieval}")
-    stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
-    total = 0
-    for unit in units:
-        stats = await stub.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit))
-        total += stats.chunks
-    await channel.close()
-    return total
+    return sum(unit_chunk_counts(stack, list(units)).values())
 
 
 def measure_embedding(sample: Sequence[str]) -> dict[str, float]:
@@ -247,9 +239,9 @@ def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second:
     index from the originals at the ingest throughput measured in this run."""
     from services.ops.snapshot_bench import snapshot_and_restore, wipe_indexes
 
-    before = asyncio.run(unit_chunks(stack, units))
+    before = unit_chunks(stack, units)
     timings = asyncio.run(snapshot_and_restore(stack, lambda: wipe_indexes(stack)))
-    after = asyncio.run(unit_chunks(stack, units))
+    after = unit_chunks(stack, units)
     rebuild_seconds = before / ingest_chunks_per_second if ingest_chunks_per_second else None
     return {
         "chunks": before,
@@ -333,7 +325,7 @@ def run(
                     )
 
                 asyncio.run(ingest_all())
-                chunks = asyncio.run(unit_chunks(stack, units))
+                chunks = unit_chunks(stack, units)
             elapsed = time.perf_counter() - started
             ingest_seconds.append(elapsed)
             placed += batch

@@ -8,15 +8,19 @@ version, so racing writers cannot lose or reorder an update.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from trolyao.messaging import document_key
+from trolyao.messaging import SCHEMA_VERSION, document_key
+from trolyao.v1 import documents_pb2, events_pb2
 
 CAS_ATTEMPTS = 10
+REINDEX_SOURCE = "reindex"
+_METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
 WATCH_TIMEOUT_SECONDS = 10.0
 
 
@@ -114,3 +118,27 @@ async def list_statuses(bucket: KeyValue, unit: str | None = None) -> list[Docum
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
     return sorted(statuses, key=lambda status: (status.unit, status.document_id))
+
+
+def reindex_event(status: DocumentStatus) -> events_pb2.DocumentUpserted:
+    """The upsert event that rebuilds `status`'s document from its kept original (same version)."""
+    event = events_pb2.DocumentUpserted(
+        schema_version=SCHEMA_VERSION,
+        event_id=str(uuid.uuid4()),
+        unit=status.unit,
+        document_id=status.document_id,
+        version=status.version,
+        content_hash=status.content_hash,
+        occurred_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        source=REINDEX_SOURCE,
+        object_name=status.object_name,
+        filename=status.filename,
+        media_type=status.media_type,
+        reindex=True,
+    )
+    for key, value in status.metadata.items():
+        if key in _METADATA_FIELDS:
+            setattr(event.metadata, key, str(value))
+    if status.title and not event.metadata.title:
+        event.metadata.title = status.title
+    return event

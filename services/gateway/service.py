@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from services.gateway.adapters.activity_log import ActivityLog, AskedQuestion
 from services.gateway.adapters.backends import Backends
 from services.gateway.adapters.faq_workbook import FAQ_MEDIA_TYPE, faq_filename, faq_workbook
-from services.gateway.adapters.kv_stores import NatsConversationStore, NatsFaqStore, keys_matching
+from services.gateway.adapters.kv_stores import NatsConversationStore, NatsFaqStore
 from services.gateway.domain.authorization import Principal
 from services.gateway.domain.conversations import (
     Conversation,
@@ -48,14 +48,13 @@ from services.gateway.domain.reports import (
     problem_questions,
 )
 from services.gateway.settings import GatewaySettings
-from trolyao.docstatus import DocumentStatus, read_status, write_status
+from trolyao.docstatus import DocumentStatus, list_statuses, read_status, write_status
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     delete_subject,
-    document_id_from_key,
     original_object_name,
     upsert_subject,
 )
@@ -308,15 +307,8 @@ class Gateway:
     async def list_documents(self, unit: str, *, include_deleted: bool = False) -> list[DocumentStatus]:
         """Every document of the unit with its status, by id."""
         bucket = await self.backends.js.key_value(DOC_STATUS_BUCKET)
-        documents = []
-        for key in await keys_matching(bucket, f"{unit}.>"):
-            key_unit, document_id = document_id_from_key(key)
-            if key_unit != unit:
-                continue
-            status = await read_status(bucket, unit, document_id)
-            if status is not None and (include_deleted or status.status != "deleted"):
-                documents.append(status)
-        return sorted(documents, key=lambda d: d.document_id)
+        statuses = await list_statuses(bucket, unit)
+        return [status for status in statuses if include_deleted or status.status != "deleted"]
 
     # ------------------------------------------------------------------ FAQ
 

@@ -63,7 +63,7 @@ def synthetic_document(unit_index: int, document_index: int, articles: int) -> s
     return "\n\n".join(lines)
 
 
-def _unit_chunks(stack: Stack, units: list[str]) -> dict[str, int]:
+def unit_chunk_counts(stack: Stack, units: list[str]) -> dict[str, int]:
     with grpc.insecure_channel(f"127.0.0.1:{stack.ports.retrieval}") as channel:
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         return {
@@ -223,9 +223,9 @@ def bench_snapshots(
         stack.start()
         loader = _load_direct if load == LOAD_DIRECT else _load
         rebuild_seconds = loader(stack, unit_ids, documents_per_unit, articles_per_document)
-        chunks_before = _unit_chunks(stack, unit_ids)
+        chunks_before = unit_chunk_counts(stack, unit_ids)
         timings = asyncio.run(snapshot_and_restore(stack, lambda: wipe_indexes(stack)))
-        chunks_after = _unit_chunks(stack, unit_ids)
+        chunks_after = unit_chunk_counts(stack, unit_ids)
     finally:
         stack.stop()
     if owned:  # kept when the run failed, for its logs

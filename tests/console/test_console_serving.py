@@ -9,8 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.gateway.entrypoints.console import ASSETS_DIR, CONSOLE_PREFIX, load_assets, mount_console
-from services.gateway.entrypoints.routes_document_index import reindex_event
-from trolyao.docstatus import DocumentStatus
+from trolyao.docstatus import DocumentStatus, reindex_event
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,8 +11,6 @@
 Both go through the one authentication dependency and the one `require` check of `RouteContext`.
 """
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -25,21 +23,19 @@ from services.gateway.domain.problems import DOCUMENT_NOT_FOUND, INVALID_REQUEST
 from services.gateway.entrypoints.routes_documents import status_out
 from services.gateway.entrypoints.routing import DOCUMENT_PATH, UNIT_PATH, RouteContext, problem_responses
 from services.gateway.entrypoints.schemas import DocumentStatusOut
-from trolyao.docstatus import DocumentStatus
+from trolyao.docstatus import reindex_event
 from trolyao.logs import get_logger
-from trolyao.messaging import SCHEMA_VERSION, upsert_subject
-from trolyao.v1 import documents_pb2, events_pb2, retrieval_pb2
+from trolyao.messaging import upsert_subject
+from trolyao.v1 import documents_pb2, retrieval_pb2
 
 log = get_logger("gateway")
 
 TAG_DOCUMENTS = "văn bản"
-REINDEX_SOURCE = "reindex"
 REINDEXABLE_STATES = frozenset({"indexed", "failed"})
 _CHUNK_KINDS = {
     documents_pb2.CHUNK_KIND_PASSAGE: "passage",
     documents_pb2.CHUNK_KIND_FAQ: "faq",
 }
-_METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
 
 
 class ChunkOut(BaseModel):
@@ -92,30 +88,6 @@ def _chunks_out(unit: str, reply: retrieval_pb2.GetDocumentChunksResponse) -> Do
             for chunk in sorted(reply.chunks, key=lambda c: c.ordinal)
         ],
     )
-
-
-def reindex_event(status: DocumentStatus) -> events_pb2.DocumentUpserted:
-    """The upsert event that rebuilds `status`'s document from its kept original (same version)."""
-    event = events_pb2.DocumentUpserted(
-        schema_version=SCHEMA_VERSION,
-        event_id=str(uuid.uuid4()),
-        unit=status.unit,
-        document_id=status.document_id,
-        version=status.version,
-        content_hash=status.content_hash,
-        occurred_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        source=REINDEX_SOURCE,
-        object_name=status.object_name,
-        filename=status.filename,
-        media_type=status.media_type,
-        reindex=True,
-    )
-    for key, value in status.metadata.items():
-        if key in _METADATA_FIELDS:
-            setattr(event.metadata, key, str(value))
-    if status.title and not event.metadata.title:
-        event.metadata.title = status.title
-    return event
 
 
 def build_router(ctx: RouteContext) -> APIRouter:
@@ -186,4 +158,4 @@ def build_router(ctx: RouteContext) -> APIRouter:
     return router
 
 
-__all__ = ["ChunkOut", "DocumentChunksOut", "build_router", "reindex_event"]
+__all__ = ["ChunkOut", "DocumentChunksOut", "build_router"]

@@ -25,7 +25,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from tqdm import tqdm
 
-from trolyao.docstatus import DocumentStatus, list_statuses
+from trolyao.docstatus import DocumentStatus, list_statuses, reindex_event
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
@@ -226,26 +226,7 @@ async def reindex(
         for status in statuses:
             by_unit.setdefault(status.unit, []).append(status)
         for unit_id, unit_statuses_ in sorted(by_unit.items()):
-            events = []
-            for status in unit_statuses_:
-                event = events_pb2.DocumentUpserted(
-                    schema_version=SCHEMA_VERSION,
-                    event_id=str(uuid.uuid4()),
-                    unit=unit_id,
-                    document_id=status.document_id,
-                    version=status.version,
-                    content_hash=status.content_hash,
-                    occurred_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    source="reindex",
-                    object_name=status.object_name,
-                    filename=status.filename,
-                    media_type=status.media_type,
-                    reindex=True,
-                )
-                for key, value in status.metadata.items():
-                    if key in event.metadata.DESCRIPTOR.fields_by_name:
-                        setattr(event.metadata, key, value)
-                events.append((event, None))
+            events = [(reindex_event(status), None) for status in unit_statuses_]
             reports[unit_id] = await _publish_and_wait(
                 client, unit_id, events, total=len(events), show_progress=show_progress, timeout=timeout
             )
