@@ -31,7 +31,11 @@ def main() -> None:
     observe_vector_store_size(app.store)
     port = app.start()
     log.info(
-        "retrieval_started", port=port, embedder=settings.embedder, qdrant_server=bool(settings.qdrant_url)
+        "retrieval_started",
+        port=port,
+        embedder=settings.embedder,
+        generator=settings.generator,
+        qdrant_server=bool(settings.qdrant_url),
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

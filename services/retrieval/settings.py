@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from trolyao.settings import CommonSettings
@@ -24,6 +24,22 @@ class RetrievalSettings(CommonSettings):
     embeddings_model: str = Field(default="", description="Model name sent to the embeddings endpoint.")
     embeddings_api_key: str = Field(default="", description="Bearer key of the embeddings endpoint.")
     embeddings_dimension: int = Field(default=384, description="Dimension of the endpoint's vectors.")
+    generator: str = Field(
+        default="none",
+        pattern="^(none|openai)$",
+        description="Answer mode: 'none' (extractive quotes, the default) or 'openai' (an OpenAI-compatible "
+        "/v1/chat/completions endpoint rewrites answers by quoting the retrieved passages; an answer that is "
+        "not grounded in them falls back to the extractive one).",
+    )
+    generator_url: str = Field(default="", description="Base URL of the /v1/chat/completions endpoint.")
+    generator_model: str = Field(default="", description="Model name sent to the chat endpoint.")
+    generator_api_key: str = Field(default="", description="Bearer key of the chat endpoint.")
+    generator_timeout_s: float = Field(
+        default=8.0,
+        gt=0,
+        description="Seconds to wait for the chat endpoint before answering extractively (keep it "
+        "under the gateway's TROLYAO_GATEWAY_RPC_TIMEOUT_SECONDS).",
+    )
     qdrant_url: str = Field(
         default="",
         validation_alias=AliasChoices("QDRANT_URL"),
@@ -36,6 +52,15 @@ class RetrievalSettings(CommonSettings):
         description="Embedding cache (by model id and text hash); default <data dir>/retrieval/embed-cache. "
         "Several stacks (e.g. make eval runs) may share one.",
     )
+
+    @model_validator(mode="after")
+    def _generator_is_reachable(self) -> RetrievalSettings:
+        if self.generator == "openai" and not (self.generator_url and self.generator_model):
+            raise ValueError(
+                "TROLYAO_RETRIEVAL_GENERATOR=openai needs TROLYAO_RETRIEVAL_GENERATOR_URL and "
+                "TROLYAO_RETRIEVAL_GENERATOR_MODEL"
+            )
+        return self
 
     @property
     def root(self) -> Path:

@@ -25,6 +25,7 @@ from services.retrieval.domain.composer import ANSWER_MAX_CHARS, ComposedAnswer,
 from services.retrieval.domain.conversation import CONTEXT_WEIGHT, ResolvedQuestion, resolve
 from services.retrieval.domain.diacritics import DiacriticRestorer
 from services.retrieval.domain.faq import FAQ_MATCH_THRESHOLD, FaqMatch, best_faq_match
+from services.retrieval.domain.generation import GroundedGeneration
 from services.retrieval.domain.matching import QuestionTerms, question_terms
 from services.retrieval.domain.model import (
     Answer,
@@ -33,7 +34,7 @@ from services.retrieval.domain.model import (
     ScoredChunk,
     StoredChunk,
 )
-from services.retrieval.domain.ports import Embedder, VectorStore
+from services.retrieval.domain.ports import Embedder, Generator, VectorStore
 from services.retrieval.domain.search import (
     Candidate,
     HybridSearcher,
@@ -92,7 +93,9 @@ class AnswerEngine:
         settings: AnswerSettings | None = None,
         unit_models: UnitModelRepository | None = None,
         verifier: AnswerVerifier | None = None,
+        generator: Generator | None = None,
     ) -> None:
+        """`generator` turns on the optional generative mode (`domain.generation`); None: extractive."""
         self._store = store
         self._embedder = embedder
         self._settings = settings or AnswerSettings()
@@ -101,6 +104,16 @@ class AnswerEngine:
             HYBRID_WEIGHTS if embedder is not None else LEXICAL_WEIGHTS
         )
         self._searcher = HybridSearcher(store, embedder, self._settings.search)
+        self._generation = (
+            GroundedGeneration(
+                generator,
+                citation_limit=self._settings.citation_limit,
+                snippet_chars=self._settings.snippet_chars,
+                answer_max_chars=self._settings.answer_max_chars,
+            )
+            if generator is not None
+            else None
+        )
 
     # -- keeping per-unit state in step with the index -------------------------------------
 
@@ -225,7 +238,7 @@ class AnswerEngine:
         if verdict.confidence < self._settings.abstain_below:
             return self._abstain(candidates, resolved, verdict.confidence, verdict.features)
         ordered = [composed.candidate, *candidates]
-        return Answer(
+        answer = Answer(
             answered=True,
             text=composed.text,
             citations=self._citations(ordered, composed),
@@ -234,6 +247,9 @@ class AnswerEngine:
             resolved_question=resolved.display,
             signals=verdict.features,
         )
+        if self._generation is None:
+            return answer
+        return self._generation.rewrite(answer, composed, resolved.display)
 
     def _abstain(
         self,

@@ -68,6 +68,17 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class GenerationPassage:
+    """One numbered passage shown to a `Generator`: the model cites it as `[number]`."""
+
+    number: int
+    text: str
+    title: str = ""
+    document_number: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The assistant's reply: answered with citations, or an abstention (answered=False)."""
 
@@ -87,6 +98,7 @@ __all__ = [
     "Citation",
     "DocumentMetadata",
     "DocumentRecord",
+    "GenerationPassage",
     "ScoredChunk",
     "SparseVector",
     "StoredChunk",

@@ -8,6 +8,7 @@ from typing import Protocol
 from services.retrieval.domain.model import (
     ChunkKind,
     DocumentRecord,
+    GenerationPassage,
     ScoredChunk,
     SparseVector,
     StoredChunk,
@@ -70,6 +71,18 @@ class Embedder(Protocol):
     def embed_passages(self, texts: Sequence[str]) -> list[tuple[float, ...]]: ...
 
     def embed_query(self, text: str) -> tuple[float, ...]: ...
+
+
+class Generator(Protocol):
+    """A chat model that answers a question from numbered passages (optional generative mode).
+
+    Implementation: `adapters.generator_openai.OpenAICompatibleGenerator`. Its output is never
+    trusted: `domain.generation` checks every sentence against the passages it cites and keeps the
+    extractive answer when the check fails. May raise on any transport or server failure.
+    """
+
+    def generate(self, question: str, passages: Sequence[GenerationPassage]) -> str:
+        """The model's answer text, citing passages as `[n]`, or the fixed abstention token."""
 
 
 class DocumentRegistry(Protocol):
