@@ -333,11 +333,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     temporary = tempfile.TemporaryDirectory(prefix="dev-eval-")
     store = build_store(args.store, Path(temporary.name), embedder.dimension if embedder else None)
-    settings = (
-        AnswerSettings(abstain_below=args.abstain_below)
-        if args.abstain_below is not None
-        else AnswerSettings()
-    )
+    settings = AnswerSettings(rerank=not args.no_rerank)
+    if args.abstain_below is not None:
+        settings = replace(settings, abstain_below=args.abstain_below)
     engine = AnswerEngine(store, embedder, settings=settings)
     for chunks in documents.values():
         store.upsert_chunks(UNIT, chunks)
@@ -438,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-accents", action="store_true", help="ask questions without diacritics")
     parser.add_argument("--faq-bank", choices=("none", "split"), default="none")
     parser.add_argument("--abstain-below", type=float, default=None)
+    parser.add_argument("--no-rerank", action="store_true", help="fused order (no HYBRID_RERANKER)")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-gold-removal", action="store_true")
     parser.add_argument("--dump", help="write per-question rows (JSONL) here")

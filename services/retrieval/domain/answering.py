@@ -16,12 +16,19 @@ Per-unit state (corpus statistics for IDF features and diacritic restoration) li
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from services.retrieval.domain.composer import ANSWER_MAX_CHARS, ComposedAnswer, compose
+from services.retrieval.domain.composer import (
+    ANSWER_MAX_CHARS,
+    PASSAGE_RANK_WEIGHT,
+    RERANKED_PASSAGE_RANK_WEIGHT,
+    ComposedAnswer,
+    compose,
+)
 from services.retrieval.domain.conversation import CONTEXT_WEIGHT, ResolvedQuestion, resolve
 from services.retrieval.domain.diacritics import DiacriticRestorer
 from services.retrieval.domain.faq import FAQ_MATCH_THRESHOLD, FaqMatch, best_faq_match
@@ -36,6 +43,7 @@ from services.retrieval.domain.model import (
 )
 from services.retrieval.domain.ports import Embedder, Generator, VectorStore
 from services.retrieval.domain.search import (
+    HYBRID_RERANKER,
     Candidate,
     HybridSearcher,
     SearchQuery,
@@ -71,6 +79,8 @@ class AnswerSettings:
     citation_limit: int = CITATION_LIMIT
     snippet_chars: int = SNIPPET_CHARS
     restore_diacritics: bool = True
+    # With an embedder and no reranker of its own, rerank with `HYBRID_RERANKER`.
+    rerank: bool = True
 
 
 ChunkLike = StoredChunk | ScoredChunk
@@ -103,7 +113,13 @@ class AnswerEngine:
         self._verifier = verifier or AnswerVerifier(
             HYBRID_WEIGHTS if embedder is not None else LEXICAL_WEIGHTS
         )
-        self._searcher = HybridSearcher(store, embedder, self._settings.search)
+        search = self._settings.search
+        if self._settings.rerank and search.reranker is None and embedder is not None:
+            search = dataclasses.replace(search, reranker=HYBRID_RERANKER)
+        self._searcher = HybridSearcher(store, embedder, search)
+        self._passage_rank_weight = (
+            RERANKED_PASSAGE_RANK_WEIGHT if search.reranker is not None else PASSAGE_RANK_WEIGHT
+        )
         self._generation = (
             GroundedGeneration(
                 generator,
@@ -168,11 +184,20 @@ class AnswerEngine:
         vector = self._searcher.embed(search_query)
         return as_scored(self._searcher.candidates(unit, search_query, dense_vector=vector), limit)
 
-    def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+    def ask(
+        self,
+        unit: str,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        abstain_below: float | None = None,
+    ) -> Answer:
         """Answer a question from the unit's knowledge, or abstain.
 
         `history` is the conversation so far, oldest first, as (question, answer) turns or as
         (role, text) messages; it is used to read follow-ups such as "còn lợi nhuận thì sao?".
+        `abstain_below` is the unit's own threshold for composed answers (None: the setting's);
+        FAQ answers are matched by similarity and do not depend on it.
         """
         started = time.perf_counter()
         text = normalize_text(question)
@@ -184,7 +209,11 @@ class AnswerEngine:
         vector = self._searcher.embed(query)
         candidates = self._searcher.candidates(unit, query, dense_vector=vector)
         faq = self._faq_answer(unit, query, vector, model, resolved)
-        answer = faq if faq is not None else self._extractive_answer(candidates, query, model, resolved)
+        answer = (
+            faq
+            if faq is not None
+            else self._extractive_answer(candidates, query, model, resolved, abstain_below=abstain_below)
+        )
         logger.info(
             "answer.done",
             extra={
@@ -230,12 +259,21 @@ class AnswerEngine:
         query: SearchQuery,
         model: UnitLanguageModel,
         resolved: ResolvedQuestion,
+        *,
+        abstain_below: float | None = None,
     ) -> Answer:
-        composed = compose(candidates, query.terms, resolved.combined, budget=self._settings.answer_max_chars)
+        composed = compose(
+            candidates,
+            query.terms,
+            resolved.combined,
+            budget=self._settings.answer_max_chars,
+            passage_rank_weight=self._passage_rank_weight,
+        )
         if composed is None:
             return self._abstain(candidates, resolved, 0.0, {})
         verdict = self._verifier.verify(composed, model)
-        if verdict.confidence < self._settings.abstain_below:
+        threshold = self._settings.abstain_below if abstain_below is None else abstain_below
+        if verdict.confidence < threshold:
             return self._abstain(candidates, resolved, verdict.confidence, verdict.features)
         ordered = [composed.candidate, *candidates]
         answer = Answer(

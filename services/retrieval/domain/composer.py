@@ -24,6 +24,8 @@ SENTENCE_UNIGRAM_WEIGHT = 1.0
 SENTENCE_BIGRAM_WEIGHT = 0.5
 ANSWER_TYPE_WEIGHT = 0.25
 PASSAGE_RANK_WEIGHT = 0.35
+# After the hybrid reranker the passage order is worth more (dev sweep, docs/retrieval-quality.md).
+RERANKED_PASSAGE_RANK_WEIGHT = 1.0
 HEADING_MAX_CHARS = 60
 ELLIPSIS = "…"
 
@@ -103,7 +105,11 @@ class ComposedAnswer:
 
 
 def score_sentences(
-    candidates: Sequence[Candidate], terms: QuestionTerms, question: str
+    candidates: Sequence[Candidate],
+    terms: QuestionTerms,
+    question: str,
+    *,
+    passage_rank_weight: float = PASSAGE_RANK_WEIGHT,
 ) -> list[ScoredSentence]:
     """Every sentence of the top passages, best first."""
     kind = answer_type(question)
@@ -120,7 +126,7 @@ def score_sentences(
                 SENTENCE_UNIGRAM_WEIGHT * found.unigram
                 + SENTENCE_BIGRAM_WEIGHT * found.bigram
                 + ANSWER_TYPE_WEIGHT * (1.0 if type_match else 0.0)
-                + PASSAGE_RANK_WEIGHT / (1.0 + index)
+                + passage_rank_weight / (1.0 + index)
             )
             if len(sentence.text) <= HEADING_MAX_CHARS and sentence.index == 0:
                 score -= ANSWER_TYPE_WEIGHT
@@ -164,9 +170,10 @@ def compose(
     question: str,
     *,
     budget: int = ANSWER_MAX_CHARS,
+    passage_rank_weight: float = PASSAGE_RANK_WEIGHT,
 ) -> ComposedAnswer | None:
     """The extractive answer from the best passages, or None when they hold no sentence."""
-    ranked = score_sentences(candidates, terms, question)
+    ranked = score_sentences(candidates, terms, question, passage_rank_weight=passage_rank_weight)
     if not ranked:
         return None
     best = ranked[0]
@@ -186,6 +193,8 @@ def compose(
 
 __all__ = [
     "ANSWER_MAX_CHARS",
+    "PASSAGE_RANK_WEIGHT",
+    "RERANKED_PASSAGE_RANK_WEIGHT",
     "AnswerType",
     "ComposedAnswer",
     "ScoredSentence",
