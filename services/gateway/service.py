@@ -22,6 +22,7 @@ from services.gateway.adapters.backends import Backends
 from services.gateway.adapters.faq_workbook import FAQ_MEDIA_TYPE, faq_filename, faq_workbook
 from services.gateway.adapters.kv_stores import NatsConversationStore, NatsFaqStore
 from services.gateway.domain.authorization import Principal
+from services.gateway.domain.calibration import Calibration, rated_answers, suggest_threshold
 from services.gateway.domain.conversations import (
     Conversation,
     ConversationStore,
@@ -62,10 +63,17 @@ from trolyao.v1 import documents_pb2, events_pb2
 
 log = get_logger("gateway")
 
-UNIT_CACHE_SECONDS = 30.0
+# How long a unit (its existence and its answer threshold) is remembered: a threshold set through
+# another gateway replica takes effect within this.
+UNIT_CACHE_SECONDS = 5.0
+THRESHOLD_CHANGED_ACTION = "unit.answer_threshold_changed"
 MILLISECONDS = 1000.0
 FAQ_ID_BYTES = 6
 _METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
+
+
+def _threshold_text(value: float | None) -> str:
+    return "default" if value is None else f"{value:g}"
 
 
 def now_iso() -> str:
@@ -107,21 +115,47 @@ class Gateway:
         self.conversations: ConversationStore = conversations or NatsConversationStore(lambda: backends.js)
         self.faq: FaqStore = faq or NatsFaqStore(lambda: backends.js)
         self.activity = activity or ActivityLog(lambda: backends.js)
-        self._known_units: dict[str, float] = {}
+        self._known_units: dict[str, tuple[float, UnitInfo]] = {}
 
     # ------------------------------------------------------------------ units
 
-    async def ensure_unit(self, unit: str) -> None:
-        """ApiProblem(unit_not_found) unless the unit exists (remembered for a short while)."""
-        if self._known_units.get(unit, 0.0) > time.monotonic():
-            return
-        await self.backends.get_unit(unit)
-        self._known_units[unit] = time.monotonic() + UNIT_CACHE_SECONDS
+    async def ensure_unit(self, unit: str) -> UnitInfo:
+        """The unit, or ApiProblem(unit_not_found) (remembered for a few seconds)."""
+        known = self._known_units.get(unit)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        return self._remember(await self.backends.get_unit(unit))
+
+    def _remember(self, info: UnitInfo) -> UnitInfo:
+        self._known_units[info.unit_id] = (time.monotonic() + UNIT_CACHE_SECONDS, info)
+        return info
 
     async def put_unit(self, unit: str, name: str) -> UnitInfo:
-        """Create or rename a unit."""
-        info = await self.backends.put_unit(unit, name)
-        self._known_units[unit] = time.monotonic() + UNIT_CACHE_SECONDS
+        """Create or rename a unit (its answer threshold is kept)."""
+        return self._remember(await self.backends.put_unit(unit, name))
+
+    async def set_answer_threshold(
+        self, principal: Principal, unit: str, min_confidence: float | None, *, client_address: str
+    ) -> UnitInfo:
+        """Set the unit's abstention threshold (None: the retrieval service's default), audited."""
+        before = await self.ensure_unit(unit)
+        info = self._remember(await self.backends.set_unit_threshold(unit, min_confidence))
+        try:
+            await self.backends.record_audit_event(
+                actor=principal.subject,
+                action=THRESHOLD_CHANGED_ACTION,
+                unit=unit,
+                client_address=client_address,
+                details={
+                    "previous": _threshold_text(before.min_confidence),
+                    "min_confidence": _threshold_text(info.min_confidence),
+                },
+            )
+        except Exception as error:  # the change is made; a lost audit entry must at least be loud
+            log.error(
+                "audit_record_failed", unit=unit, action=THRESHOLD_CHANGED_ACTION, error=type(error).__name__
+            )
+        log.info("answer_threshold_set", unit=unit, min_confidence=info.min_confidence)
         return info
 
     # ------------------------------------------------------------------ asking
@@ -139,8 +173,9 @@ class Gateway:
         """Answer from the unit's knowledge; with a conversation, earlier turns travel as history.
 
         Explicit `history` wins over the remembered one (clients that keep their own transcript).
+        The unit's own answer threshold, if it has one, travels with the question.
         """
-        await self.ensure_unit(unit)
+        info = await self.ensure_unit(unit)
         conversation: Conversation | None = None
         key = ""
         if remember:
@@ -153,7 +188,7 @@ class Gateway:
             if not history:
                 history = conversation.history()
         started = time.perf_counter()
-        answer = await self.backends.ask(unit, question, history)
+        answer = await self.backends.ask(unit, question, history, min_confidence=info.min_confidence)
         question_id = str(uuid.uuid4())
         await self._record(
             AskedQuestion(
@@ -389,6 +424,16 @@ class Gateway:
         feedback = await self.activity.feedback(window, unit)
         problems = problem_questions(questions, feedback)
         return len(problems), group_similar_questions(problems)
+
+    async def calibration(
+        self, unit: str, window: TimeWindow, *, target_wrong_rate: float
+    ) -> tuple[UnitInfo, Calibration]:
+        """The unit (with its threshold in force) and the threshold its rated answers suggest."""
+        info = await self.backends.get_unit(unit)
+        questions = await self.activity.questions(window, unit)
+        feedback = await self.activity.feedback(window, unit)
+        samples = rated_answers(questions, feedback)
+        return info, suggest_threshold(samples, target_wrong_rate=target_wrong_rate)
 
     async def ministry_answer_rates(self, window: TimeWindow) -> MinistryAnswerRates:
         """Every unit's answer rate against the target."""

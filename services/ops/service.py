@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from services.ops.domain.api_keys import (
     parse_api_key,
     secret_matches,
 )
-from services.ops.domain.units import Unit, validate_unit
+from services.ops.domain.units import (
+    SERVICE_DEFAULT_CONFIDENCE,
+    Unit,
+    validate_min_confidence,
+    validate_unit,
+)
 
 PUT_UNIT_ATTEMPTS = 5
 
@@ -37,21 +43,41 @@ class OpsHandlers:
         self._units = units
         self._api_keys = api_keys
 
-    async def put_unit(self, unit_id: str, name: str) -> Unit:
-        """Create the unit, or rename it; retried on concurrent updates (revision checks)."""
-        unit_id, name = validate_unit(unit_id, name)
+    async def put_unit(self, unit_id: str, name: str, *, min_confidence: float | None = None) -> Unit:
+        """Create the unit, rename it, or set its answer threshold; retried on concurrent updates.
+
+        An empty `name` keeps an existing unit's name; `min_confidence` None keeps its threshold
+        (0 sets it back to the service default).
+        """
+        if min_confidence is not None:
+            min_confidence = validate_min_confidence(min_confidence)
+        keep_name = not name.strip()
+        if not keep_name:
+            unit_id, name = validate_unit(unit_id, name)
         for _ in range(PUT_UNIT_ATTEMPTS):
             current = await self._units.get_for_update(unit_id)
             stamp = now_iso()
             try:
                 if current is None:
-                    unit = Unit(unit_id=unit_id, name=name, created_at=stamp, updated_at=stamp)
+                    unit_id, name = validate_unit(unit_id, name)
+                    unit = Unit(
+                        unit_id=unit_id,
+                        name=name,
+                        created_at=stamp,
+                        updated_at=stamp,
+                        min_confidence=min_confidence or SERVICE_DEFAULT_CONFIDENCE,
+                    )
                     await self._units.put(unit, expected_revision=None)
                 else:
                     existing, revision = current
-                    if existing.name == name:
+                    changed = replace(
+                        existing,
+                        name=existing.name if keep_name else name,
+                        min_confidence=existing.min_confidence if min_confidence is None else min_confidence,
+                    )
+                    if changed == existing:
                         return existing
-                    unit = Unit(unit_id=unit_id, name=name, created_at=existing.created_at, updated_at=stamp)
+                    unit = replace(changed, updated_at=stamp)
                     await self._units.put(unit, expected_revision=revision)
                 return unit
             except ConcurrentUpdate:

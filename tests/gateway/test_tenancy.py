@@ -69,6 +69,7 @@ def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
     question = {"question": f"{b.secret} là gì?", "conversation_id": b.conversation_id}
     bodies: dict[str, dict[str, Any]] = {
         "/v1/units/{unit}": {"name": "Đổi tên trái phép"},
+        "/v1/units/{unit}/answer-threshold": {"min_confidence": 0.99},
         "/v1/api-keys": {"name": "chiếm quyền", "units": [b.unit], "scopes": ["read", "write", "admin"]},
         "/v1/units/{unit}/documents/{document_id}": {"title": "ghi đè", "text": "nội dung ghi đè"},
         "/v1/units/{unit}/faq": {"question": "câu hỏi", "answer": "trả lời"},

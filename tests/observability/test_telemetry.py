@@ -221,7 +221,14 @@ def test_async_grpc_server_continues_the_callers_trace_and_measures_calls(teleme
 
 
 class _FakeEngine:
-    def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+    def ask(
+        self,
+        unit: str,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        abstain_below: float | None = None,
+    ) -> Answer:
         return Answer(answered=True, text="30 ngày", confidence=0.9, source="extractive")
 
     def rebuild_unit_model(self, unit: str, chunks: object) -> str:

@@ -211,3 +211,29 @@ def test_cli_creates_the_first_admin_and_prints_the_qr_code(auth_stack: AuthStac
         auth_stack.run(
             create_admin(refused, settings=auth_stack.settings, read_password=lambda: password, out=out)
         )
+
+
+def test_unit_admin_sets_the_threshold_and_the_change_is_audited(auth_stack: AuthStack, admin: User) -> None:
+    unit = auth_stack.new_unit()
+    unit_admin = auth_stack.create_user(admin, role="unit_admin", units=[unit])
+    viewer = auth_stack.create_user(admin, role="viewer", units=[unit])
+    with auth_stack.client() as http:
+        path = f"/v1/units/{unit}/answer-threshold"
+        assert http.put(path, headers=viewer.headers, json={"min_confidence": 0.7}).status_code == 403
+        reply = http.put(path, headers=unit_admin.headers, json={"min_confidence": 0.7})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["min_confidence"] == pytest.approx(0.7)
+        assert http.put(path, headers=unit_admin.headers, json={"min_confidence": None}).status_code == 200
+        page = http.get(
+            "/v1/audit",
+            headers=admin.headers,
+            params={"action": "unit.answer_threshold_changed", "unit": unit},
+        )
+        assert page.status_code == 200, page.text
+    events = page.json()["events"]
+    assert [(e["details"]["previous"], e["details"]["min_confidence"]) for e in events] == [
+        ("default", "0.7"),
+        ("0.7", "default"),
+    ]
+    assert all(e["actor"] == f"user:{unit_admin.username}" and e["outcome"] == "success" for e in events)
+    assert events[0]["target"] == f"unit:{unit}" and events[0]["client_address"] == "127.0.0.1"

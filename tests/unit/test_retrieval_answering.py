@@ -174,3 +174,16 @@ def test_diacritics_are_restored_from_the_unit_corpus() -> None:
     model = UnitLanguageModel()
     model.add(["Các nhà mạng tắt sóng 2G từ tháng 9.", "Người dân cần đổi máy trước khi tắt sóng."])
     assert DiacriticRestorer(model).restore("tat song 2G") == "tắt sóng 2G"
+
+
+def test_a_unit_threshold_replaces_the_default_for_composed_answers_only(engine: AnswerEngine) -> None:
+    question = "Doanh thu năm 2023 của công ty là bao nhiêu?"
+    default = engine.ask("unit-a", question)
+    assert default.answered and default.source != "faq"
+    strict = engine.ask("unit-a", question, abstain_below=min(0.999, default.confidence + 0.01))
+    assert not strict.answered and strict.source == "none"
+    assert strict.confidence == pytest.approx(default.confidence)
+    assert engine.ask("unit-a", question, abstain_below=default.confidence).answered
+    # A curated FAQ answer is matched by similarity and does not depend on the threshold.
+    faq = engine.ask("unit-a", "tat song 2g khi nao", abstain_below=0.999)
+    assert faq.answered and faq.source == "faq"

@@ -14,6 +14,8 @@ OUTCOME = "trolyao.outcome"
 ANSWERED = "trolyao.answer.answered"
 ANSWER_SOURCE = "trolyao.answer.source"
 ANSWER_CONFIDENCE = "trolyao.answer.confidence"
+# The unit's own abstention threshold, when it has one.
+ABSTAIN_BELOW = "trolyao.answer.abstain_below"
 CITATION_COUNT = "trolyao.answer.citations"
 RESULT_COUNT = "trolyao.results"
 LIMIT = "trolyao.limit"

@@ -182,7 +182,7 @@ class OpsServiceServicer:
     """
 
     def PutUnit(self, request, context):
-        """Create or rename a unit.
+        """Create or rename a unit, or set its answer threshold (min_confidence).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

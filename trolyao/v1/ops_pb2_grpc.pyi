@@ -34,7 +34,7 @@ class OpsServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OpsServiceAsyncStub: ...
     PutUnit: _grpc.UnaryUnaryMultiCallable[_ops_pb2.PutUnitRequest, _ops_pb2.Unit]
-    """Create or rename a unit."""
+    """Create or rename a unit, or set its answer threshold (min_confidence)."""
     GetUnit: _grpc.UnaryUnaryMultiCallable[_ops_pb2.GetUnitRequest, _ops_pb2.Unit]
     ListUnits: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ListUnitsRequest, _ops_pb2.ListUnitsResponse]
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_ops_pb2.CreateApiKeyRequest, _ops_pb2.CreateApiKeyResponse]
@@ -96,7 +96,7 @@ class OpsServiceAsyncStub(OpsServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     PutUnit: _aio.UnaryUnaryMultiCallable[_ops_pb2.PutUnitRequest, _ops_pb2.Unit]  # type: ignore[assignment]
-    """Create or rename a unit."""
+    """Create or rename a unit, or set its answer threshold (min_confidence)."""
     GetUnit: _aio.UnaryUnaryMultiCallable[_ops_pb2.GetUnitRequest, _ops_pb2.Unit]  # type: ignore[assignment]
     ListUnits: _aio.UnaryUnaryMultiCallable[_ops_pb2.ListUnitsRequest, _ops_pb2.ListUnitsResponse]  # type: ignore[assignment]
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_ops_pb2.CreateApiKeyRequest, _ops_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
@@ -161,7 +161,7 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ops_pb2.PutUnitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ops_pb2.Unit, _abc.Awaitable[_ops_pb2.Unit]]:
-        """Create or rename a unit."""
+        """Create or rename a unit, or set its answer threshold (min_confidence)."""
 
     @_abc_1.abstractmethod
     def GetUnit(

@@ -201,9 +201,14 @@ class AskRequest(_message.Message):
     QUESTION_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
     MAX_CITATIONS_FIELD_NUMBER: _builtins.int
+    MIN_CONFIDENCE_FIELD_NUMBER: _builtins.int
     unit: _builtins.str
     question: _builtins.str
     max_citations: _builtins.int
+    min_confidence: _builtins.float
+    """Abstain when the composed answer's confidence is below this (the unit's own threshold);
+    0 = the service's default. FAQ answers are not affected.
+    """
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConversationTurn]:
         """Earlier turns, oldest first, for follow-up questions."""
@@ -215,10 +220,11 @@ class AskRequest(_message.Message):
         question: _builtins.str = ...,
         history: _abc.Iterable[Global___ConversationTurn] | None = ...,
         max_citations: _builtins.int = ...,
+        min_confidence: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "max_citations", b"max_citations", "question", b"question", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "max_citations", b"max_citations", "min_confidence", b"min_confidence", "question", b"question", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -43,6 +43,7 @@ API_KEY_CACHE_SECONDS = 30.0
 MAX_CACHED_API_KEYS = 10_000
 NATS_RETRY_SECONDS = 0.5
 DEFAULT_RETRY_AFTER_SECONDS = "5"
+THRESHOLD_DIGITS = 6
 
 _DEPENDENCY_NAMES = {"retrieval": "dịch vụ tìm kiếm (retrieval)", "ops": "dịch vụ vận hành (ops)"}
 
@@ -209,12 +210,23 @@ class Backends:
 
     # ---- typed calls: protobuf stops here --------------------------------------------------
 
-    async def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]]) -> Answer:
-        """Retrieval's answer to `question` in `unit`, with earlier (question, answer) turns."""
+    async def ask(
+        self,
+        unit: str,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        *,
+        min_confidence: float | None = None,
+    ) -> Answer:
+        """Retrieval's answer to `question` in `unit`, with earlier (question, answer) turns.
+
+        `min_confidence` is the unit's abstention threshold (None: retrieval's default).
+        """
         request = retrieval_pb2.AskRequest(
             unit=unit,
             question=question,
             history=[retrieval_pb2.ConversationTurn(question=q, answer=a) for q, a in history],
+            min_confidence=min_confidence or 0.0,
         )
         started = time.perf_counter()
         reply = await call_backend("retrieval", self.retrieval.Ask(request, timeout=self.timeout))
@@ -264,6 +276,38 @@ class Backends:
         )
         return _unit(reply)
 
+    async def set_unit_threshold(self, unit: str, min_confidence: float | None) -> UnitInfo:
+        """Set the unit's abstention threshold (None: back to retrieval's default); name unchanged."""
+        request = ops_pb2.PutUnitRequest(unit_id=unit, min_confidence=min_confidence or 0.0)
+        reply = await call_backend(
+            "ops", self.ops.PutUnit(request, timeout=self.timeout), not_found=UNIT_NOT_FOUND
+        )
+        return _unit(reply)
+
+    async def record_audit_event(
+        self,
+        *,
+        actor: str,
+        action: str,
+        unit: str,
+        client_address: str,
+        details: dict[str, str],
+    ) -> None:
+        """Append a successful change made through the gateway to ops' audit trail."""
+        event = ops_pb2.AuditEvent(
+            actor=actor,
+            action=action,
+            outcome="success",
+            client_address=client_address,
+            target=f"unit:{unit}",
+            unit=unit,
+            details=details,
+        )
+        await call_backend(
+            "ops",
+            self.ops.RecordAuditEvent(ops_pb2.RecordAuditEventRequest(event=event), timeout=self.timeout),
+        )
+
     async def create_api_key(
         self, *, name: str, units: Sequence[str], all_units: bool, scopes: Sequence[str]
     ) -> IssuedApiKey:
@@ -286,5 +330,10 @@ class Backends:
 
 def _unit(reply: ops_pb2.Unit) -> UnitInfo:
     return UnitInfo(
-        unit_id=reply.unit_id, name=reply.name, created_at=reply.created_at, updated_at=reply.updated_at
+        unit_id=reply.unit_id,
+        name=reply.name,
+        created_at=reply.created_at,
+        updated_at=reply.updated_at,
+        # proto float is 32-bit: 0.62 arrives as 0.6200000047...; six places give it back.
+        min_confidence=round(reply.min_confidence, THRESHOLD_DIGITS) if reply.min_confidence > 0 else None,
     )

@@ -49,6 +49,8 @@ class UnitInfo:
     name: str
     created_at: str
     updated_at: str
+    # The unit's abstention threshold, or None for the retrieval service's default.
+    min_confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

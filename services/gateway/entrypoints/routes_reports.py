@@ -1,11 +1,12 @@
 """Reports: a unit's answer rate and trend, its questions to work on, and the ministry-wide table."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from services.gateway.domain.authorization import Principal, Scope
+from services.gateway.domain.calibration import DEFAULT_TARGET_WRONG_RATE
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.domain.reports import (
     DEFAULT_WINDOW_DAYS,
@@ -18,11 +19,13 @@ from services.gateway.domain.reports import (
 from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
 from services.gateway.entrypoints.schemas import (
     AnswerRateOut,
+    CalibrationOut,
     DailyRateOut,
     MinistryAnswerRatesOut,
     ProblemQuestionOut,
     QuestionGroupOut,
     QuestionGroupsOut,
+    ThresholdRowOut,
     UnitAnswerRateOut,
 )
 
@@ -30,6 +33,9 @@ TAG_REPORTS = "báo cáo"
 RATE_DIGITS = 4
 DEFAULT_GROUPS = 50
 MAX_GROUPS = 500
+DEFAULT_CALIBRATION_DAYS = 90
+MIN_TARGET_WRONG_RATE = 0.001
+MAX_TARGET_WRONG_RATE = 0.5
 
 SINCE_QUERY = Query(
     description=(
@@ -156,6 +162,62 @@ def build_router(ctx: RouteContext) -> APIRouter:
                     examples=[_problem_out(item) for item in g.examples],
                 )
                 for g in groups[:limit]
+            ],
+        )
+
+    @router.get(
+        "/v1/units/{unit}/reports/calibration",
+        response_model=CalibrationOut,
+        tags=[TAG_REPORTS],
+        summary="Ngưỡng tin cậy đang áp dụng và ngưỡng đề xuất theo đánh giá của cán bộ",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def calibration(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        days: Annotated[
+            int,
+            Query(ge=1, le=MAX_WINDOW_DAYS, description="Số ngày gần nhất được tính.", examples=[90]),
+        ] = DEFAULT_CALIBRATION_DAYS,
+        target_wrong_rate: Annotated[
+            float,
+            Query(
+                ge=MIN_TARGET_WRONG_RATE,
+                le=MAX_TARGET_WRONG_RATE,
+                description="Tỉ lệ câu trả lời sai (bị đánh giá chưa hữu ích) chấp nhận được.",
+                examples=[0.05],
+            ),
+        ] = DEFAULT_TARGET_WRONG_RATE,
+    ) -> CalibrationOut:
+        """Với mỗi ngưỡng 0,05 … 0,95: trong các câu trả lời tổng hợp đã được đánh giá, bao nhiêu câu
+        vẫn được trả lời và bao nhiêu câu bị đánh giá chưa hữu ích; ngưỡng đề xuất là ngưỡng thấp nhất
+        mà tỉ lệ sai (cận trên 95%) không vượt `target_wrong_rate` và giữ lại ít nhất 10 câu. Cần ít
+        nhất 30 đánh giá. Câu dưới ngưỡng đang áp dụng chưa từng được trả lời nên không có đánh giá:
+        đề xuất thấp hơn ngưỡng hiện tại chỉ là ước lượng. Ví dụ
+        `GET /v1/units/cuc-bao-chi/reports/calibration?days=90`; đặt ngưỡng bằng
+        `PUT /v1/units/{unit}/answer-threshold`."""
+        require(principal, unit, Scope.READ)
+        until = datetime.now(UTC)
+        window = TimeWindow(since=until - timedelta(days=days), until=until)
+        info, result = await gateway.calibration(unit, window, target_wrong_rate=target_wrong_rate)
+        return CalibrationOut(
+            unit=unit,
+            since=window.since.isoformat(),
+            until=window.until.isoformat(),
+            min_confidence=info.min_confidence,
+            target_wrong_rate=target_wrong_rate,
+            rated=result.rated,
+            suggested=result.suggested,
+            reason=result.reason,  # type: ignore[arg-type]
+            rows=[
+                ThresholdRowOut(
+                    threshold=row.threshold,
+                    answered=row.answered,
+                    wrong=row.wrong,
+                    wrong_rate=_rate(row.wrong_rate) or 0.0,
+                    wrong_rate_upper=_rate(row.wrong_rate_upper) or 0.0,
+                )
+                for row in result.rows
             ],
         )
 

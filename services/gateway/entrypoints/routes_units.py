@@ -1,14 +1,22 @@
-"""Units (list, read, create or rename) and API keys (issue, ministry admins only)."""
+"""Units (list, read, create or rename, answer threshold) and API keys (issue, ministry admins only)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.model import UnitInfo
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.auth_routes import client_address
 from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
-from services.gateway.entrypoints.schemas import ApiKeyIn, ApiKeyOut, UnitIn, UnitList, UnitOut
+from services.gateway.entrypoints.schemas import (
+    AnswerThresholdIn,
+    ApiKeyIn,
+    ApiKeyOut,
+    UnitIn,
+    UnitList,
+    UnitOut,
+)
 from trolyao.messaging import UNIT_ID_PATTERN
 
 TAG_UNITS = "đơn vị"
@@ -17,7 +25,11 @@ TAG_KEYS = "khóa API"
 
 def _unit_out(unit: UnitInfo) -> UnitOut:
     return UnitOut(
-        unit_id=unit.unit_id, name=unit.name, created_at=unit.created_at, updated_at=unit.updated_at
+        unit_id=unit.unit_id,
+        name=unit.name,
+        created_at=unit.created_at,
+        updated_at=unit.updated_at,
+        min_confidence=unit.min_confidence,
     )
 
 
@@ -72,6 +84,30 @@ def build_router(ctx: RouteContext) -> APIRouter:
         tổ chức thì chỉ cần gọi lại API này."""
         require(principal, None, Scope.ADMIN)
         return _unit_out(await gateway.put_unit(unit, body.name))
+
+    @router.put(
+        "/v1/units/{unit}/answer-threshold",
+        response_model=UnitOut,
+        tags=[TAG_UNITS],
+        summary="Đặt ngưỡng tin cậy riêng của đơn vị",
+        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
+    )
+    async def put_answer_threshold(
+        principal: CurrentPrincipal,
+        request: Request,
+        unit: Annotated[str, UNIT_PATH],
+        body: AnswerThresholdIn,
+    ) -> UnitOut:
+        """Đặt ngưỡng tin cậy mà dưới đó trợ lý của đơn vị từ chối trả lời (quản trị đơn vị hoặc cấp
+        Bộ), ví dụ `PUT /v1/units/cuc-bao-chi/answer-threshold` với `{"min_confidence": 0.62}`;
+        `{"min_confidence": null}` quay về ngưỡng mặc định. Ngưỡng đề xuất theo đánh giá của cán bộ có ở
+        `GET /v1/units/{unit}/reports/calibration`. Thay đổi được ghi vào nhật ký kiểm toán
+        (`unit.answer_threshold_changed`) và có hiệu lực trong vài giây."""
+        require(principal, unit, Scope.ADMIN)
+        info = await gateway.set_answer_threshold(
+            principal, unit, body.min_confidence, client_address=client_address(request)
+        )
+        return _unit_out(info)
 
     @router.post(
         "/v1/api-keys",

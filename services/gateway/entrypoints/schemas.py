@@ -41,6 +41,25 @@ class UnitOut(BaseModel):
     name: str = Field(examples=["Cục Báo chí"])
     created_at: str = Field(examples=["2026-11-27T08:00:00+00:00"])
     updated_at: str = Field(examples=["2026-11-27T08:00:00+00:00"])
+    min_confidence: float | None = Field(
+        default=None,
+        description="Ngưỡng tin cậy riêng của đơn vị: dưới ngưỡng này trợ lý từ chối trả lời; "
+        "null là dùng ngưỡng mặc định của hệ thống.",
+        examples=[0.62],
+    )
+
+
+class AnswerThresholdIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"min_confidence": 0.62}, {"min_confidence": None}]}
+    )
+    min_confidence: float | None = Field(
+        gt=0.0,
+        lt=1.0,
+        description="Ngưỡng tin cậy (lớn hơn 0, nhỏ hơn 1): câu trả lời tổng hợp có độ tin cậy thấp hơn "
+        "sẽ bị từ chối. null: quay về ngưỡng mặc định của hệ thống. "
+        "Câu hỏi thường gặp (FAQ) không bị ảnh hưởng.",
+    )
 
 
 class UnitList(BaseModel):
@@ -472,3 +491,42 @@ class ModelOut(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelOut]
+
+
+class ThresholdRowOut(BaseModel):
+    threshold: float = Field(examples=[0.6])
+    answered: int = Field(
+        description="Số câu trả lời đã được đánh giá có độ tin cậy ≥ ngưỡng.", examples=[120]
+    )
+    wrong: int = Field(description="Trong số đó, số câu bị đánh giá chưa hữu ích.", examples=[3])
+    wrong_rate: float = Field(examples=[0.025])
+    wrong_rate_upper: float = Field(
+        description="Cận trên (Wilson, độ tin cậy 95%) của tỉ lệ sai.", examples=[0.071]
+    )
+
+
+class CalibrationOut(BaseModel):
+    unit: str = Field(examples=["cuc-bao-chi"])
+    since: str = Field(examples=["2026-08-29T08:00:00+00:00"])
+    until: str = Field(examples=["2026-11-27T08:00:00+00:00"])
+    min_confidence: float | None = Field(
+        description="Ngưỡng đang áp dụng cho đơn vị; null là ngưỡng mặc định của hệ thống.", examples=[None]
+    )
+    target_wrong_rate: float = Field(description="Tỉ lệ trả lời sai chấp nhận được.", examples=[0.05])
+    rated: int = Field(
+        description="Số câu trả lời tổng hợp (không tính FAQ và câu từ chối) đã được đánh giá.",
+        examples=[240],
+    )
+    suggested: float | None = Field(
+        description="Ngưỡng đề xuất: ngưỡng thấp nhất mà cận trên tỉ lệ sai không vượt mục tiêu; "
+        "null khi chưa đủ đánh giá hoặc không ngưỡng nào đạt.",
+        examples=[0.55],
+    )
+    reason: Literal["ok", "too_few_ratings", "target_unreachable"] = Field(
+        description="`ok`; `too_few_ratings` (cần ít nhất 30 đánh giá); `target_unreachable` "
+        "(không ngưỡng nào đạt mục tiêu).",
+        examples=["ok"],
+    )
+    rows: list[ThresholdRowOut] = Field(
+        description="Mỗi ngưỡng 0,05 … 0,95 sẽ giữ lại bao nhiêu câu, sai bao nhiêu."
+    )

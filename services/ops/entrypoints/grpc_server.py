@@ -62,7 +62,11 @@ Reply = TypeVar("Reply")
 
 def unit_to_proto(unit: Unit) -> ops_pb2.Unit:
     return ops_pb2.Unit(
-        unit_id=unit.unit_id, name=unit.name, created_at=unit.created_at, updated_at=unit.updated_at
+        unit_id=unit.unit_id,
+        name=unit.name,
+        created_at=unit.created_at,
+        updated_at=unit.updated_at,
+        min_confidence=unit.min_confidence,
     )
 
 
@@ -99,7 +103,9 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
         self, request: ops_pb2.PutUnitRequest, context: grpc.aio.ServicerContext
     ) -> ops_pb2.Unit:
         async def work() -> ops_pb2.Unit:
-            return unit_to_proto(await self._handlers.put_unit(request.unit_id, request.name))
+            min_confidence = request.min_confidence if request.HasField("min_confidence") else None
+            unit = await self._handlers.put_unit(request.unit_id, request.name, min_confidence=min_confidence)
+            return unit_to_proto(unit)
 
         return await self._call(context, "PutUnit", work)
 

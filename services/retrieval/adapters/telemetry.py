@@ -34,12 +34,21 @@ class TracedAnswering:
         self._engine = engine
         self._tracer = trace.get_tracer(TRACER_NAME)
 
-    def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+    def ask(
+        self,
+        unit: str,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        abstain_below: float | None = None,
+    ) -> Answer:
         """`engine.ask` in an `answer` span that records the outcome, never the text."""
         with self._tracer.start_as_current_span("answer", attributes={attr.UNIT: unit}) as span:
             if content_tracing_enabled():
                 span.set_attribute(attr.QUESTION_TEXT, question)
-            answer: Answer = self._engine.ask(unit, question, history)
+            if abstain_below is not None:
+                span.set_attribute(attr.ABSTAIN_BELOW, abstain_below)
+            answer: Answer = self._engine.ask(unit, question, history, abstain_below=abstain_below)
             span.set_attribute(attr.ANSWERED, answer.answered)
             span.set_attribute(attr.ANSWER_SOURCE, answer.source)
             span.set_attribute(attr.ANSWER_CONFIDENCE, float(answer.confidence))

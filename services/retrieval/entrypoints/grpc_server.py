@@ -54,7 +54,14 @@ class DocumentNotFound(LookupError):
 class Answering(Protocol):
     """What the servicer needs from the answer engine (see domain.answering.AnswerEngine)."""
 
-    def ask(self, unit: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer: ...
+    def ask(
+        self,
+        unit: str,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        abstain_below: float | None = None,
+    ) -> Answer: ...
 
     def search(self, unit: str, query: str, *, limit: int) -> list[ScoredChunk]: ...
 
@@ -82,6 +89,15 @@ def _unit(unit: str) -> str:
     if not UNIT_ID_PATTERN.match(unit):
         raise InvalidRequest(f"invalid unit id {unit!r}")
     return unit
+
+
+def _threshold(min_confidence: float) -> float | None:
+    """The unit's abstention threshold, or None (0) for the engine's default."""
+    if min_confidence == 0:
+        return None
+    if not 0.0 < min_confidence < 1.0:
+        raise InvalidRequest("min_confidence must be 0 (the default) or strictly between 0 and 1")
+    return min_confidence
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
@@ -170,7 +186,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             if not question or len(question) > MAX_QUESTION_CHARS:
                 raise InvalidRequest("question must have 1 to 2000 characters")
             history = [(turn.question, turn.answer) for turn in request.history]
-            answer = self._engine.ask(_unit(request.unit), question, history)
+            answer = self._engine.ask(
+                _unit(request.unit), question, history, abstain_below=_threshold(request.min_confidence)
+            )
             limit = request.max_citations or len(answer.citations)
             return retrieval_pb2.AskResponse(
                 answered=answer.answered,
