@@ -13,6 +13,7 @@ from services.retrieval.domain.diacritics import DiacriticRestorer
 from services.retrieval.domain.lexical import document_sparse_vector
 from services.retrieval.domain.model import StoredChunk
 from services.retrieval.domain.unit_model import UnitLanguageModel
+from services.retrieval.domain.verifier import MIN_PASSAGE_COVERAGE, AnswerVerifier, VerifierWeights
 from trolyao.documents import Chunk, ChunkKind, DocumentMetadata
 
 pytestmark = pytest.mark.timeout(60)
@@ -187,3 +188,19 @@ def test_a_unit_threshold_replaces_the_default_for_composed_answers_only(engine:
     # A curated FAQ answer is matched by similarity and does not depend on the threshold.
     faq = engine.ask("unit-a", "tat song 2g khi nao", abstain_below=0.999)
     assert faq.answered and faq.source == "faq"
+
+
+def test_a_passage_that_does_not_cover_the_question_is_never_confident(tmp_path: Path) -> None:
+    # A verifier that would answer everything: the coverage gate alone must stop the unrelated one.
+    store = EdgeVectorStore(tmp_path / "store", dense_dimension=DENSE_DIMENSION)
+    engine = AnswerEngine(store, None, verifier=AnswerVerifier(VerifierWeights(bias=10.0, weights={})))
+    chunks = _stored("unit-a", UNIT_A_DOCUMENTS)
+    store.upsert_chunks("unit-a", chunks)
+    engine.on_document_changed("unit-a", added=chunks)
+    unrelated = engine.ask("unit-a", "Thủ tục đăng ký kết hôn gồm những giấy tờ gì?")
+    assert not unrelated.answered
+    assert unrelated.confidence < MIN_PASSAGE_COVERAGE
+    related = engine.ask("unit-a", "Doanh thu năm 2023 là bao nhiêu?")
+    assert related.answered
+    assert "120 tỷ đồng" in related.text
+    store.close()
