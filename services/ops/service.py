@@ -16,12 +16,8 @@ from services.ops.domain.api_keys import (
     parse_api_key,
     secret_matches,
 )
-from services.ops.domain.units import (
-    SERVICE_DEFAULT_CONFIDENCE,
-    Unit,
-    validate_min_confidence,
-    validate_unit,
-)
+from services.ops.domain.units import Unit, validate_min_confidence, validate_unit
+from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
 
 PUT_UNIT_ATTEMPTS = 5
 
@@ -65,7 +61,7 @@ class OpsHandlers:
                         name=name,
                         created_at=stamp,
                         updated_at=stamp,
-                        min_confidence=min_confidence or SERVICE_DEFAULT_CONFIDENCE,
+                        min_confidence=min_confidence or SERVICE_DEFAULT_MIN_CONFIDENCE,
                     )
                     await self._units.put(unit, expected_revision=None)
                 else:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from trolyao.messaging import UNIT_ID_PATTERN
+from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE, is_valid_min_confidence
 
 MAX_UNIT_NAME_CHARS = 200
-# A unit's min_confidence of 0 means "the retrieval service's default threshold".
-SERVICE_DEFAULT_CONFIDENCE = 0.0
 
 
 class InvalidUnit(ValueError):
@@ -24,7 +22,7 @@ class Unit:
     updated_at: str
     # The unit's abstention threshold (0 < x < 1), or 0 for the service default. Records written
     # before it existed read as 0.
-    min_confidence: float = SERVICE_DEFAULT_CONFIDENCE
+    min_confidence: float = SERVICE_DEFAULT_MIN_CONFIDENCE
 
 
 def validate_unit(unit_id: str, name: str) -> tuple[str, str]:
@@ -41,6 +39,6 @@ def validate_unit(unit_id: str, name: str) -> tuple[str, str]:
 
 def validate_min_confidence(value: float) -> float:
     """Return the threshold, or raise InvalidUnit unless it is 0 (the default) or strictly between 0 and 1."""
-    if not math.isfinite(value) or not (value == SERVICE_DEFAULT_CONFIDENCE or 0.0 < value < 1.0):
+    if not is_valid_min_confidence(value):
         raise InvalidUnit("min_confidence must be 0 (the service default) or strictly between 0 and 1")
     return value

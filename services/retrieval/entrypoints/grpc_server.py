@@ -24,6 +24,7 @@ from trolyao.conversions import (
 from trolyao.documents import ChunkKind
 from trolyao.logs import get_logger
 from trolyao.messaging import UNIT_ID_PATTERN
+from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE, is_valid_min_confidence
 from trolyao.v1 import documents_pb2, retrieval_pb2, retrieval_pb2_grpc
 
 log = get_logger("retrieval")
@@ -93,11 +94,9 @@ def _unit(unit: str) -> str:
 
 def _threshold(min_confidence: float) -> float | None:
     """The unit's abstention threshold, or None (0) for the engine's default."""
-    if min_confidence == 0:
-        return None
-    if not 0.0 < min_confidence < 1.0:
+    if not is_valid_min_confidence(min_confidence):
         raise InvalidRequest("min_confidence must be 0 (the default) or strictly between 0 and 1")
-    return min_confidence
+    return None if min_confidence == SERVICE_DEFAULT_MIN_CONFIDENCE else min_confidence
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
