@@ -1,6 +1,6 @@
 """Reports: a unit's answer rate and trend, its questions to work on, and the ministry-wide table."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -197,8 +197,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         `GET /v1/units/cuc-bao-chi/reports/calibration?days=90`; đặt ngưỡng bằng
         `PUT /v1/units/{unit}/answer-threshold`."""
         require(principal, unit, Scope.READ)
-        until = datetime.now(UTC)
-        window = TimeWindow(since=until - timedelta(days=days), until=until)
+        window = resolve_window(None, None, now=datetime.now(UTC), default_days=days)
         info, result = await gateway.calibration(unit, window, target_wrong_rate=target_wrong_rate)
         return CalibrationOut(
             unit=unit,
