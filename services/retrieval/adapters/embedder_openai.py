@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from services.retrieval.adapters.embedding_cache import EmbeddingCache, cache_key
+from services.retrieval.adapters.openai_http import bearer_client, endpoint_url
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ class OpenAICompatibleEmbedder:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`base_url` is the server root or its `/v1`; `dimension` is probed when not given."""
-        root = base_url.rstrip("/")
-        self._url = root + ("/embeddings" if root.endswith("/v1") else "/v1/embeddings")
+        self._url = endpoint_url(base_url, "embeddings")
         self._model = model
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
@@ -57,8 +57,7 @@ class OpenAICompatibleEmbedder:
         self._batch_size = batch_size
         self._dimension = dimension
         self._cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
+        self._client = bearer_client(api_key, timeout=timeout, transport=transport)
 
     @property
     def model_id(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from services.retrieval.adapters.openai_http import bearer_client, endpoint_url
 from services.retrieval.domain.composer import ANSWER_MAX_CHARS
 from services.retrieval.domain.generation import ABSTENTION_TOKEN
 from services.retrieval.domain.model import GenerationPassage
@@ -70,13 +71,11 @@ class OpenAICompatibleGenerator:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`base_url` is the server root or its `/v1`; `api_key` is sent as a bearer token when set."""
-        root = base_url.rstrip("/")
-        self._url = root + ("/chat/completions" if root.endswith("/v1") else "/v1/chat/completions")
+        self._url = endpoint_url(base_url, "chat/completions")
         self._model = model
         self._max_tokens = max_tokens
         self._system_prompt = SYSTEM_PROMPT.format(max_chars=answer_max_chars, token=ABSTENTION_TOKEN)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
+        self._client = bearer_client(api_key, timeout=timeout, transport=transport)
 
     @property
     def model_id(self) -> str:
