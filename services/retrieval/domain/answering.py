@@ -27,6 +27,7 @@ from services.retrieval.domain.composer import (
     PASSAGE_RANK_WEIGHT,
     RERANKED_PASSAGE_RANK_WEIGHT,
     ComposedAnswer,
+    cite,
     compose,
 )
 from services.retrieval.domain.conversation import CONTEXT_WEIGHT, ResolvedQuestion, resolve
@@ -325,31 +326,10 @@ class AnswerEngine:
             if hit.document_id in seen:
                 continue
             seen.add(hit.document_id)
-            snippet = self._snippet(candidate, composed)
-            citations.append(
-                Citation(
-                    document_id=hit.document_id,
-                    title=hit.metadata.title,
-                    snippet=snippet,
-                    path=hit.chunk.path,
-                    number=hit.metadata.number,
-                    source_url=hit.metadata.source_url,
-                    chunk_ordinal=hit.chunk.ordinal,
-                    score=candidate.score,
-                )
-            )
+            citations.append(cite(candidate, composed, snippet_chars=self._settings.snippet_chars))
             if len(citations) >= self._settings.citation_limit:
                 break
         return tuple(citations)
-
-    def _snippet(self, candidate: Candidate, composed: ComposedAnswer | None) -> str:
-        limit = self._settings.snippet_chars
-        text = candidate.hit.chunk.text
-        if composed is not None and composed.candidate.key == candidate.key:
-            text = composed.best.sentence.text
-        if len(text) <= limit:
-            return text
-        return text[: limit - 1].rstrip() + "…"
 
 
 def _with_context(focus: QuestionTerms, context: QuestionTerms) -> QuestionTerms:

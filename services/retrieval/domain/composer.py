@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.retrieval.domain.matching import QuestionTerms, sentence_coverage, text_terms
+from services.retrieval.domain.model import Citation
 from services.retrieval.domain.search import Candidate
 from services.retrieval.domain.sentences import Sentence, split_sentences
 from trolyao.vietnamese import fold_diacritics
@@ -188,6 +189,27 @@ def compose(
     )
 
 
+def cite(candidate: Candidate, composed: ComposedAnswer | None, *, snippet_chars: int) -> Citation:
+    """The citation of a candidate passage; its snippet is the quoted sentence when the composed
+    answer comes from this passage, else the passage's start, at most `snippet_chars` long."""
+    hit = candidate.hit
+    snippet = hit.chunk.text
+    if composed is not None and composed.candidate.key == candidate.key:
+        snippet = composed.best.sentence.text
+    if len(snippet) > snippet_chars:
+        snippet = snippet[: snippet_chars - len(ELLIPSIS)].rstrip() + ELLIPSIS
+    return Citation(
+        document_id=hit.document_id,
+        title=hit.metadata.title,
+        snippet=snippet,
+        path=hit.chunk.path,
+        number=hit.metadata.number,
+        source_url=hit.metadata.source_url,
+        chunk_ordinal=hit.chunk.ordinal,
+        score=candidate.score,
+    )
+
+
 __all__ = [
     "ANSWER_MAX_CHARS",
     "PASSAGE_RANK_WEIGHT",
@@ -196,6 +218,7 @@ __all__ = [
     "ComposedAnswer",
     "ScoredSentence",
     "answer_type",
+    "cite",
     "compose",
     "holds_answer_type",
     "quote_window",

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.retrieval.domain.composer import ANSWER_MAX_CHARS, ComposedAnswer
+from services.retrieval.domain.composer import ANSWER_MAX_CHARS, ComposedAnswer, cite
 from services.retrieval.domain.lexical import syllables
 from services.retrieval.domain.model import Answer, Citation, GenerationPassage
 from services.retrieval.domain.ports import Generator
@@ -332,7 +332,7 @@ class GroundedGeneration:
         self, cited: Sequence[Candidate], composed: ComposedAnswer, extractive: Sequence[Citation]
     ) -> tuple[Citation, ...]:
         """One citation per cited passage in marker order, then the extractive ones of other documents."""
-        citations = [self._citation(candidate, composed) for candidate in cited]
+        citations = [cite(candidate, composed, snippet_chars=self._snippet_chars) for candidate in cited]
         cited_documents = {citation.document_id for citation in citations}
         for citation in extractive:
             if len(citations) >= max(self._citation_limit, len(cited)):
@@ -341,24 +341,6 @@ class GroundedGeneration:
                 cited_documents.add(citation.document_id)
                 citations.append(citation)
         return tuple(citations)
-
-    def _citation(self, candidate: Candidate, composed: ComposedAnswer) -> Citation:
-        hit = candidate.hit
-        snippet = hit.chunk.text
-        if candidate.key == composed.candidate.key:
-            snippet = composed.best.sentence.text
-        if len(snippet) > self._snippet_chars:
-            snippet = snippet[: self._snippet_chars - len(ELLIPSIS)].rstrip() + ELLIPSIS
-        return Citation(
-            document_id=hit.document_id,
-            title=hit.metadata.title,
-            snippet=snippet,
-            path=hit.chunk.path,
-            number=hit.metadata.number,
-            source_url=hit.metadata.source_url,
-            chunk_ordinal=hit.chunk.ordinal,
-            score=candidate.score,
-        )
 
 
 __all__ = [
