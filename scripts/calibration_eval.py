@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.05, help="wrong-answer rate to stay under")
     args = parser.parse_args(argv)
     rows = load(args.dumps)
-    x, _ = matrix(rows)
+    x, y = matrix(rows)
     for name in sorted({row["set"] for row in rows}):
         train = np.array([row["set"] != name for row in rows])
         bias, weights = fit(
             x[train],
-            _labels(rows, train),
+            y[train],
             balanced_weights([r for r, t in zip(rows, train, strict=True) if t]),
         )
         own = [r for r, t in zip(rows, train, strict=True) if not t]
@@ -71,10 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(result))
     return 0
-
-
-def _labels(rows: list[dict[str, Any]], mask: np.ndarray) -> np.ndarray:
-    return np.array([1.0 if r["would_be_correct"] else 0.0 for r, m in zip(rows, mask, strict=True) if m])
 
 
 def _metrics(rows: list[dict[str, Any]], confidence: np.ndarray, threshold: float) -> dict[str, float]:
