@@ -34,6 +34,7 @@ from trolyao.logs import get_logger
 from trolyao.messaging import JetStreamLayout, connect, ensure_layout
 from trolyao.rpc import async_channel, check_health
 from trolyao.telemetry import record_ask_outcome
+from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
 from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc, snapshots_pb2_grpc
 
 log = get_logger("gateway")
@@ -226,7 +227,7 @@ class Backends:
             unit=unit,
             question=question,
             history=[retrieval_pb2.ConversationTurn(question=q, answer=a) for q, a in history],
-            min_confidence=min_confidence or 0.0,
+            min_confidence=min_confidence or SERVICE_DEFAULT_MIN_CONFIDENCE,
         )
         started = time.perf_counter()
         reply = await call_backend("retrieval", self.retrieval.Ask(request, timeout=self.timeout))
@@ -278,7 +279,9 @@ class Backends:
 
     async def set_unit_threshold(self, unit: str, min_confidence: float | None) -> UnitInfo:
         """Set the unit's abstention threshold (None: back to retrieval's default); name unchanged."""
-        request = ops_pb2.PutUnitRequest(unit_id=unit, min_confidence=min_confidence or 0.0)
+        request = ops_pb2.PutUnitRequest(
+            unit_id=unit, min_confidence=min_confidence or SERVICE_DEFAULT_MIN_CONFIDENCE
+        )
         reply = await call_backend(
             "ops", self.ops.PutUnit(request, timeout=self.timeout), not_found=UNIT_NOT_FOUND
         )
@@ -335,5 +338,7 @@ def _unit(reply: ops_pb2.Unit) -> UnitInfo:
         created_at=reply.created_at,
         updated_at=reply.updated_at,
         # proto float is 32-bit: 0.62 arrives as 0.6200000047...; six places give it back.
-        min_confidence=round(reply.min_confidence, THRESHOLD_DIGITS) if reply.min_confidence > 0 else None,
+        min_confidence=round(reply.min_confidence, THRESHOLD_DIGITS)
+        if reply.min_confidence > SERVICE_DEFAULT_MIN_CONFIDENCE
+        else None,
     )
