@@ -39,23 +39,23 @@ system-deps:
 	fi
 
 run: setup
-	$(PY) -m trolyao.cli run
+	$(PY) -m stack.cli run
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 eval: setup
-	$(PY) -m trolyao.cli eval --eval-dir $(EVAL_DIR) --embedder $(EVAL_EMBEDDER)
+	$(PY) -m stack.cli eval --eval-dir $(EVAL_DIR) --embedder $(EVAL_EMBEDDER)
 
 bench: setup
-	$(PY) -m trolyao.cli bench
+	$(PY) -m stack.cli bench
 
 proto: $(STAMP)
 	PYTHON=$(PY) bash scripts/gen_proto.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy services trolyao
+	$(VENV)/bin/mypy services trolyao stack
 
 # Headless Chromium (Debian's, from deploy/apt-packages.txt) drives the console against the real stack.
 screenshots: setup

@@ -5,7 +5,7 @@
     # quick, rebuilt through gateway and ingest:
     .venv/bin/python scripts/bench_snapshots.py --units 4 --documents 10 --articles 50
 
-Prints a table and the JSON of `services.ops.snapshot_bench.bench_snapshots`.
+Prints a table and the JSON of `stack.bench.snapshots.bench_snapshots`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.ops.snapshot_bench import bench_snapshots
+from stack.bench.snapshots import bench_snapshots
 
 
 def main() -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from trolyao.launcher import Stack, StackPorts
-from trolyao.natsserver import free_port, start_nats_server
+from stack.launcher import Stack, StackPorts
+from stack.natsserver import free_port, start_nats_server
 
 
 @pytest.fixture(scope="session")

@@ -256,7 +256,7 @@ def command_drill(args: argparse.Namespace) -> int:
 
 
 def hook_into_cli(commands: Any) -> None:
-    """Add `drill` to `trolyao`'s subcommands (the `add_subparsers()` object of trolyao/cli.py)."""
+    """Add `drill` to `trolyao`'s subcommands (the `add_subparsers()` object of stack/cli.py)."""
     drill = commands.add_parser("drill", help="run a recovery drill on one unit and time each phase")
     add_arguments(drill)
     drill.set_defaults(handler=command_drill)

@@ -28,8 +28,8 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from stack.launcher import REPO_ROOT, Stack
 from tests.support import unique_unit
-from trolyao.launcher import REPO_ROOT, Stack
 
 CHROMIUM = Path(os.environ.get("TROLYAO_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

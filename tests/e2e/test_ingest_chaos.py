@@ -16,8 +16,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from stack.launcher import Stack, StackPorts
 from tests.support import unique_unit
-from trolyao.launcher import Stack, StackPorts
 from trolyao.messaging import DEADLETTER_STREAM, DOCS_STREAM, INGEST_DURABLE, connect
 from trolyao.rpc import sync_channel
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from services.ingest.entrypoints.operator_commands import bulk_import, corpus_items, folder_items, reindex
+from stack.launcher import Stack
 from tests.support import unique_unit
-from trolyao.launcher import Stack
 from trolyao.rpc import sync_channel
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from stack.launcher import Stack, StackPorts
+from stack.natsserver import free_port
 from tests.support import unique_unit
-from trolyao.launcher import Stack, StackPorts
 from trolyao.messaging import connect
-from trolyao.natsserver import free_port
 from trolyao.rpc import sync_channel
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from stack.launcher import Stack
 from tests.support import unique_unit
-from trolyao.launcher import Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from stack.launcher import Stack
 from tests.support import unique_unit
-from trolyao.launcher import Stack
 
 HTTP_TIMEOUT_SECONDS = 60.0
 INDEX_TIMEOUT_SECONDS = 180.0

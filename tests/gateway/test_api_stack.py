@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from services.gateway.bench import run_ask_benchmark
+from stack.bench.asks import run_ask_benchmark
 from tests.gateway.conftest import (
     FAQ_ANSWER,
     FAQ_QUESTION,

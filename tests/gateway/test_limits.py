@@ -15,9 +15,9 @@ import pytest
 
 from services.gateway.entrypoints.app import create_app
 from services.gateway.settings import GatewaySettings
+from stack.launcher import Stack
+from stack.natsserver import free_port
 from tests.gateway.conftest import bearer
-from trolyao.launcher import Stack
-from trolyao.natsserver import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trolyao.launcher import Stack, StackPorts
-from trolyao.natsserver import free_port
+from stack.launcher import Stack, StackPorts
+from stack.natsserver import free_port
 from trolyao.telemetry.span_files import RecordedSpan, read_span_files
 
 POLL_SECONDS = 0.2

@@ -30,8 +30,8 @@ from services.gateway.settings import GatewaySettings
 from services.ops.bootstrap import OpsApp, bootstrap
 from services.ops.security_service import SecurityHandlers
 from services.ops.settings import OpsSettings
+from stack.natsserver import free_port
 from tests.support import unique_unit
-from trolyao.natsserver import free_port
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ import httpx
 import pyotp
 import pytest
 
-from trolyao.launcher import REPO_ROOT, Stack, StackPorts
+from stack.launcher import REPO_ROOT, Stack, StackPorts
 
 POLL_SECONDS = 0.1
 INDEX_TIMEOUT_SECONDS = 60.0

@@ -20,6 +20,7 @@ import pytest
 
 from services.ops.drill import run_drill
 from services.ops.snapshot_settings import SnapshotSettings
+from stack.launcher import Stack
 from tests.snapshots.conftest import (
     LoggedInAdmin,
     ask,
@@ -28,7 +29,6 @@ from tests.snapshots.conftest import (
     wait_for_status,
 )
 from tests.support import unique_unit
-from trolyao.launcher import Stack
 from trolyao.v1 import ops_pb2, retrieval_pb2, retrieval_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]

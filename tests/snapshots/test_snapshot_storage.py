@@ -13,7 +13,7 @@ import pytest
 
 from services.ops.adapters.snapshot_storage import LocalSnapshotStorage, S3SnapshotStorage, build_s3_client
 from services.ops.domain.snapshot_ports import PartMissing, SnapshotStorage
-from trolyao.natsserver import free_port
+from stack.natsserver import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

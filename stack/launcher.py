@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from trolyao.natsserver import free_port, nats_server_command, port_open
+from stack.natsserver import free_port, nats_server_command, port_open
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_ORDER = ("nats", "retrieval", "ops", "ingest", "gateway")

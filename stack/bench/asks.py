@@ -2,7 +2,7 @@
 
 `run_ask_benchmark(base_url, api_key, unit)` returns, for each concurrency, p50/p95/p99 latency (ms),
 throughput (answers per second), and counts of errors and rate-limited replies. `make bench` calls
-it against a running stack; `python -m services.gateway.bench --url ... --key ... --unit ...` does
+it against a running stack; `python -m stack.bench.asks --url ... --key ... --unit ...` does
 the same by hand. Every level sends a bounded number of requests, then stops.
 """
 
@@ -120,7 +120,7 @@ def run_ask_benchmark(base_url: str, api_key: str, unit: str, **options: Any) ->
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m services.gateway.bench --url URL --key KEY --unit UNIT`: prints JSON."""
+    """`python -m stack.bench.asks --url URL --key KEY --unit UNIT`: prints JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)

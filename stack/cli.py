@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from trolyao.launcher import REPO_ROOT, Stack, StackPorts
+from stack.launcher import REPO_ROOT, Stack, StackPorts
 
 DEMO_UNIT = "demo"
 DEMO_UNIT_NAME = "Đơn vị trình diễn"
@@ -141,7 +141,7 @@ def command_reindex(args: argparse.Namespace) -> int:
 
 def command_eval(args: argparse.Namespace) -> int:
     """Start a private embedded stack, evaluate every set, print the table, write the JSON."""
-    from trolyao.evaluation import GatewayClient, SetReport, evaluate_set, render_table, write_results
+    from stack.evaluation import GatewayClient, SetReport, evaluate_set, render_table, write_results
 
     eval_dir = Path(args.eval_dir).resolve()
     folders = sorted(
@@ -205,7 +205,7 @@ def command_eval(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     import logging
 
-    from trolyao import benchmarks
+    from stack.bench import stack as benchmarks
 
     # nats-py warns on every filtered key listing against servers it cannot version-check.
     logging.getLogger("nats.js.kv").setLevel(logging.ERROR)

@@ -27,7 +27,7 @@ import httpx
 
 from services.ops.snapshot_bootstrap import build_snapshot_runtime
 from services.ops.snapshot_settings import SnapshotSettings
-from trolyao.launcher import Stack, StackPorts
+from stack.launcher import Stack, StackPorts
 from trolyao.messaging import connect, ensure_layout
 from trolyao.v1 import documents_pb2, retrieval_pb2, retrieval_pb2_grpc
 

@@ -39,7 +39,7 @@ import httpx
 import psutil
 
 from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
-from trolyao.launcher import Stack, StackPorts
+from stack.launcher import Stack, StackPorts
 
 UNITS = 34
 DEFAULT_STAGES = (1_000, 10_000, 100_000)
@@ -204,7 +204,7 @@ async def create_units(stack: Stack, units: Sequence[str]) -> None:
 
 
 def unit_chunks(stack: Stack, units: Sequence[str]) -> int:
-    from services.ops.snapshot_bench import unit_chunk_counts
+    from stack.bench.snapshots import unit_chunk_counts
 
     return sum(unit_chunk_counts(stack, list(units)).values())
 
@@ -237,7 +237,7 @@ def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second:
     """Snapshot everything, wipe every unit's index (retrieval killed, its files deleted), restore,
     and check every chunk is back; beside it, the time the pipeline would take to rebuild the same
     index from the originals at the ingest throughput measured in this run."""
-    from services.ops.snapshot_bench import snapshot_and_restore, wipe_indexes
+    from stack.bench.snapshots import snapshot_and_restore, wipe_indexes
 
     before = unit_chunks(stack, units)
     timings = asyncio.run(snapshot_and_restore(stack, lambda: wipe_indexes(stack)))

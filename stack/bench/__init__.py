@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (`make bench`): the staged stack run, the ask load driver, snapshots."""
