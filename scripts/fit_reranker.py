@@ -6,7 +6,7 @@ For each set: index the corpus (the same path as scripts/dev_eval.py), take each
 fused candidates with their `RERANK_FEATURES`, and fit a logistic model of "this candidate's
 document is gold" with every question weighing the same. Reported: recall@1 / MRR@10 of fused
 order vs reranked order, leave-one-set-out (fit on the other sets). `--write` pins weights fitted
-on all given sets in `services/retrieval/domain/reranker_weights.py`. Dev questions only.
+on all given sets in `services/retrieval/fitted/reranker.py`. Dev questions only.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from services.retrieval.domain.conversation import resolve
 from services.retrieval.domain.search import RERANK_FEATURES, RerankerWeights, SearchSettings
 from trolyao.vietnamese import normalize_text
 
-WEIGHTS_MODULE = Path(__file__).resolve().parent.parent / "services/retrieval/domain/reranker_weights.py"
+WEIGHTS_MODULE = Path(__file__).resolve().parent.parent / "services/retrieval/fitted/reranker.py"
 
 
 def collect(name: str, dense: bool, faq_bank: bool) -> list[list[tuple[list[float], bool]]]:

@@ -7,8 +7,8 @@ Each row holds the verifier's features (`signals`) of the answer the engine woul
 that answer would be correct (`would_be_correct`; gold-removal rows are negatives). The script
 reports leave-one-set-out figures (fit on the other sets, score this one) so the numbers are not
 measured on the data they were fitted on, then fits on all rows; `--write` pins the weights in
-`services/retrieval/domain/verifier_weights.py` (dumps made with `--dense`: the hybrid engine) or,
-with `--output …/verifier_weights_lexical.py`, the weights used when there is no embedder (dumps
+`services/retrieval/fitted/verifier_hybrid.py` (dumps made with `--dense`: the hybrid engine) or,
+with `--output …/verifier_lexical.py`, the weights used when there is no embedder (dumps
 made without `--dense`). Dev questions only.
 """
 
@@ -28,7 +28,7 @@ L2 = 1.0
 ITERATIONS = 60
 THRESHOLD = 0.5
 SWEEP = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-WEIGHTS_MODULE = Path(__file__).resolve().parent.parent / "services/retrieval/domain/verifier_weights.py"
+WEIGHTS_MODULE = Path(__file__).resolve().parent.parent / "services/retrieval/fitted/verifier_hybrid.py"
 
 
 def load(paths: list[str]) -> list[dict[str, Any]]:
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output",
         default=str(WEIGHTS_MODULE),
-        help="module to write: verifier_weights.py (hybrid dumps) or verifier_weights_lexical.py",
+        help="module to write: verifier_hybrid.py (hybrid dumps) or verifier_lexical.py",
     )
     parser.add_argument("--sweep", action="store_true", help="leave-one-set-out figures per threshold")
     args = parser.parse_args(argv)

@@ -9,11 +9,11 @@ from grpc_health.v1 import health
 
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.telemetry import TracedAnswering, traced_embedder, traced_search_store
+from services.retrieval.adapters.unit_transfer import build_unit_transfer
 from services.retrieval.domain.indexing import Indexer
 from services.retrieval.domain.ports import Embedder, Generator, VectorStore
 from services.retrieval.entrypoints.grpc_server import Answering, RetrievalServicer
 from services.retrieval.settings import RetrievalSettings
-from services.retrieval.unit_transfer import build_unit_transfer
 from trolyao.rpc import build_sync_server
 from trolyao.telemetry.component_tracing import OTHER, traced_component
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc

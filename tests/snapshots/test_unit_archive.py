@@ -20,6 +20,7 @@ from qdrant_client import QdrantClient
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.unit_archive import ArchiveRejected, copy_sparse, data_extents
 from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
+from services.retrieval.adapters.unit_transfer import ExportedArchive, UnitTransfer, build_unit_transfer
 from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
 from services.retrieval.adapters.vectorstore_qdrant import QdrantServerVectorStore
 from services.retrieval.domain.answering import AnswerEngine
@@ -27,7 +28,6 @@ from services.retrieval.domain.indexing import Indexer
 from services.retrieval.domain.lexical import document_sparse_vector
 from services.retrieval.domain.model import Chunk, ChunkKind, DocumentMetadata
 from services.retrieval.domain.ports import VectorStore
-from services.retrieval.unit_transfer import ExportedArchive, UnitTransfer, build_unit_transfer
 
 pytestmark = pytest.mark.timeout(120)
 

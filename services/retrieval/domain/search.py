@@ -7,12 +7,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.retrieval.domain import reranker_weights
 from services.retrieval.domain.lexical import weighted_query_sparse_vector
 from services.retrieval.domain.matching import QuestionTerms, coverage, sentence_coverage, text_terms
 from services.retrieval.domain.model import ChunkKind, ScoredChunk
 from services.retrieval.domain.ports import Embedder, VectorStore
 from services.retrieval.domain.sentences import split_sentences
+from services.retrieval.fitted import reranker as reranker_weights
 from trolyao.documents import Chunk, DocumentMetadata
 
 logger = logging.getLogger(__name__)

@@ -16,11 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.retrieval.domain import verifier_weights, verifier_weights_lexical
 from services.retrieval.domain.composer import AnswerType, ComposedAnswer, answer_type
 from services.retrieval.domain.lexical import folded_syllables
 from services.retrieval.domain.search import chunk_texts
 from services.retrieval.domain.unit_model import UnitLanguageModel
+from services.retrieval.fitted import verifier_hybrid as verifier_weights
+from services.retrieval.fitted import verifier_lexical as verifier_weights_lexical
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A capitalised word not at the start of the question: a name the passage should mention.

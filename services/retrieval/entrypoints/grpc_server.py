@@ -11,10 +11,10 @@ from typing import Protocol, TypeVar
 import grpc
 
 from services.retrieval.adapters.unit_archive import ArchiveInfo, ArchiveRejected, read_blocks
+from services.retrieval.adapters.unit_transfer import UnitTransfer
 from services.retrieval.domain.indexing import Indexer, IndexOutcome, IndexResult
 from services.retrieval.domain.model import Answer, ScoredChunk
 from services.retrieval.domain.ports import DocumentRegistry, VectorStore
-from services.retrieval.unit_transfer import UnitTransfer
 from trolyao.conversions import (
     chunk_from_proto,
     chunk_to_proto,
