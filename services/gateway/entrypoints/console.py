@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
 CONSOLE_PREFIX = "/console"
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "console_static"
+ASSETS_DIR = Path(__file__).resolve().parent / "console_static"
 INDEX_FILE = "index.html"
 GZIP_LEVEL = 9
 # Compressing a tiny file costs more header than it saves.
