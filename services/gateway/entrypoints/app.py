@@ -35,7 +35,8 @@ from services.gateway.entrypoints import (
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
 from services.gateway.entrypoints.routing import RouteContext
-from services.gateway.entrypoints.schemas import HealthOut, Problem, ReadinessOut
+from services.gateway.entrypoints.schemas.common import Problem
+from services.gateway.entrypoints.schemas.health import HealthOut, ReadinessOut
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
 from trolyao.logs import get_logger

@@ -33,14 +33,16 @@ from services.gateway.domain.problems import (
     UNAUTHENTICATED,
     ApiProblem,
 )
-from services.gateway.entrypoints.auth_schemas import (
+from services.gateway.entrypoints.schemas.accounts import (
     AccountCreatedOut,
     AccountIn,
     AccountList,
     AccountOut,
     AccountStatusIn,
-    AuditEventOut,
-    AuditPageOut,
+    RoleIn,
+)
+from services.gateway.entrypoints.schemas.audit import AuditEventOut, AuditPageOut
+from services.gateway.entrypoints.schemas.login import (
     EnrolmentConfirmedOut,
     EnrolmentConfirmIn,
     EnrolmentOut,
@@ -55,7 +57,6 @@ from services.gateway.entrypoints.auth_schemas import (
     PolicyOut,
     RecoveryCodeIn,
     RefreshIn,
-    RoleIn,
     StepUpIn,
     TokensOut,
 )

@@ -17,7 +17,7 @@ from services.gateway.entrypoints.routing import (
     sse_response_doc,
     sse_stream,
 )
-from services.gateway.entrypoints.schemas import AskIn, AskOut, CitationOut, FeedbackIn, FeedbackOut
+from services.gateway.entrypoints.schemas.answers import AskIn, AskOut, CitationOut, FeedbackIn, FeedbackOut
 
 TAG_ASK = "hỏi đáp"
 TAG_FEEDBACK = "đánh giá"

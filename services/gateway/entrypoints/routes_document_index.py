@@ -15,14 +15,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
 
 from services.gateway.adapters.backends import call_backend
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import DOCUMENT_NOT_FOUND, INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.routes_documents import status_out
 from services.gateway.entrypoints.routing import DOCUMENT_PATH, UNIT_PATH, RouteContext, problem_responses
-from services.gateway.entrypoints.schemas import DocumentStatusOut
+from services.gateway.entrypoints.schemas.document_index import ChunkOut, DocumentChunksOut
+from services.gateway.entrypoints.schemas.documents import DocumentStatusOut
 from trolyao.docstatus import reindex_event
 from trolyao.logs import get_logger
 from trolyao.messaging import upsert_subject
@@ -36,32 +36,6 @@ _CHUNK_KINDS = {
     documents_pb2.CHUNK_KIND_PASSAGE: "passage",
     documents_pb2.CHUNK_KIND_FAQ: "faq",
 }
-
-
-class ChunkOut(BaseModel):
-    """One indexed passage of a document."""
-
-    ordinal: int = Field(description="Thứ tự đoạn trong văn bản; khớp `chunk_ordinal` của trích dẫn.")
-    text: str = Field(examples=["Thời hạn cấp giấy phép là 30 ngày kể từ ngày nhận đủ hồ sơ hợp lệ."])
-    path: str = Field(default="", examples=["Chương II, Điều 5, Khoản 2"])
-    kind: str = Field(description="passage | faq", examples=["passage"])
-    question: str = Field(default="", description="Với đoạn hỏi–đáp: câu hỏi (và các cách hỏi khác).")
-
-
-class DocumentChunksOut(BaseModel):
-    """A document's metadata and its passages, as indexed."""
-
-    unit: str = Field(examples=["cuc-bao-chi"])
-    document_id: str = Field(examples=["nd-13-2023"])
-    version: int = Field(examples=[1732694400000000])
-    title: str = Field(default="", examples=["Nghị định 13/2023/NĐ-CP về bảo vệ dữ liệu cá nhân"])
-    number: str = Field(default="", examples=["13/2023/NĐ-CP"])
-    issuer: str = ""
-    issued_date: str = ""
-    effective_date: str = ""
-    doc_type: str = ""
-    source_url: str = ""
-    chunks: list[ChunkOut]
 
 
 def _chunks_out(unit: str, reply: retrieval_pb2.GetDocumentChunksResponse) -> DocumentChunksOut:

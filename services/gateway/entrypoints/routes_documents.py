@@ -20,7 +20,7 @@ from services.gateway.entrypoints.routing import (
     RouteContext,
     problem_responses,
 )
-from services.gateway.entrypoints.schemas import (
+from services.gateway.entrypoints.schemas.documents import (
     DocumentIn,
     DocumentList,
     DocumentStatusOut,

@@ -32,9 +32,9 @@ from services.gateway.entrypoints.routing import (
     sse_response_doc,
     sse_stream,
 )
-from services.gateway.entrypoints.schemas import (
-    MAX_HISTORY_TURNS,
-    MAX_QUESTION_CHARS,
+from services.gateway.entrypoints.schemas.answers import MAX_HISTORY_TURNS
+from services.gateway.entrypoints.schemas.common import MAX_QUESTION_CHARS
+from services.gateway.entrypoints.schemas.openai import (
     ChatChoiceOut,
     ChatCompletionIn,
     ChatCompletionOut,

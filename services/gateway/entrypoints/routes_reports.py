@@ -17,7 +17,7 @@ from services.gateway.domain.reports import (
     resolve_window,
 )
 from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
-from services.gateway.entrypoints.schemas import (
+from services.gateway.entrypoints.schemas.reports import (
     AnswerRateOut,
     CalibrationOut,
     DailyRateOut,

@@ -9,14 +9,8 @@ from services.gateway.domain.model import UnitInfo
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.auth_routes import client_address
 from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
-from services.gateway.entrypoints.schemas import (
-    AnswerThresholdIn,
-    ApiKeyIn,
-    ApiKeyOut,
-    UnitIn,
-    UnitList,
-    UnitOut,
-)
+from services.gateway.entrypoints.schemas.api_keys import ApiKeyIn, ApiKeyOut
+from services.gateway.entrypoints.schemas.units import AnswerThresholdIn, UnitIn, UnitList, UnitOut
 from trolyao.messaging import UNIT_ID_PATTERN
 
 TAG_UNITS = "đơn vị"

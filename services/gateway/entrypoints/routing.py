@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FAQ_ID_PATTERN
-from services.gateway.entrypoints.schemas import Problem
+from services.gateway.entrypoints.schemas.common import Problem
 from services.gateway.service import Gateway
 from trolyao.messaging import UNIT_ID_PATTERN
 

@@ -13,11 +13,10 @@ Wiring: `app.include_router(snapshot_routes.build_router(context))` (this module
 """
 
 from collections.abc import Awaitable, Iterable
-from typing import Annotated, Self, TypeVar
+from typing import Annotated, TypeVar
 
 import grpc
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field, model_validator
 
 from services.gateway.adapters.access_tokens import (
     DEFAULT_STEP_UP_MAX_AGE_SECONDS,
@@ -28,6 +27,17 @@ from services.gateway.adapters.backends import call_backend
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import ApiProblem, ProblemKind
 from services.gateway.entrypoints.routing import RouteContext, problem_responses
+from services.gateway.entrypoints.schemas.snapshots import (
+    RestoreOut,
+    RestorePhaseOut,
+    SnapshotList,
+    SnapshotOut,
+    SnapshotPartOut,
+    SnapshotScopeIn,
+    UnitRestoreOut,
+    UnitSnapshotOut,
+    VerificationOut,
+)
 from trolyao.messaging import UNIT_ID_PATTERN
 from trolyao.v1 import ops_pb2, snapshots_pb2, snapshots_pb2_grpc
 
@@ -49,89 +59,6 @@ SNAPSHOT_PATH = Path(
     description="Mã bản chụp, ví dụ `20260101T120000Z-all-1a2b3c`.",
     examples=["20260101T120000Z-all-1a2b3c"],
 )
-
-
-class SnapshotScopeIn(BaseModel):
-    """Một đơn vị (`unit`) hoặc tất cả (`all_units: true`)."""
-
-    unit: str | None = Field(default=None, pattern=UNIT_ID_PATTERN.pattern, examples=["cuc-bao-chi"])
-    all_units: bool = False
-
-    @model_validator(mode="after")
-    def _one_scope(self) -> Self:
-        if bool(self.unit) == self.all_units:
-            raise ValueError("chọn một đơn vị (unit) hoặc tất cả đơn vị (all_units), không cả hai")
-        return self
-
-
-class SnapshotPartOut(BaseModel):
-    name: str
-    kind: str
-    unit: str
-    size: int
-    sha256: str
-
-
-class UnitSnapshotOut(BaseModel):
-    unit: str
-    stream_sequence: int
-    replay_from_sequence: int
-    documents: int
-    chunks: int
-    originals: int
-    index_format: str
-
-
-class SnapshotOut(BaseModel):
-    snapshot_id: str
-    scope: str
-    created_at: str
-    embedding_model: str
-    schema_version: int
-    stream_sequence: int
-    size_bytes: int
-    trigger: str
-    storage: str
-    seconds: float
-    units: list[UnitSnapshotOut]
-    parts: list[SnapshotPartOut]
-
-
-class SnapshotList(BaseModel):
-    snapshots: list[SnapshotOut]
-
-
-class VerificationOut(BaseModel):
-    ok: bool
-    code: str = ""
-    reason: str = ""
-
-
-class RestorePhaseOut(BaseModel):
-    name: str
-    seconds: float
-
-
-class UnitRestoreOut(BaseModel):
-    unit: str
-    documents: int
-    chunks: int
-    replay_from_sequence: int
-    replay_to_sequence: int
-    replayed_events: int
-    replay_complete: bool
-    replay_note: str
-    missing_originals: list[str]
-    restored_key_values: int
-    phases: list[RestorePhaseOut]
-
-
-class RestoreOut(BaseModel):
-    snapshot_id: str
-    units: list[UnitRestoreOut]
-    restored_buckets: list[str]
-    phases: list[RestorePhaseOut]
-    seconds: float
 
 
 def _snapshot_out(info: snapshots_pb2.SnapshotInfo) -> SnapshotOut:

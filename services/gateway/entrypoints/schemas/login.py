@@ -1,34 +1,31 @@
-"""Request and response bodies of the login, account and audit routes (OpenAPI, with examples)."""
+"""Request and response bodies of login with password + OTP, tokens and the login policy
+(`routes_login`)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from services.gateway.entrypoints.schemas.common import StrictBody
 
 MAX_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 256
 MAX_CODE_CHARS = 32
 MAX_TOKEN_CHARS = 4096
-MAX_DISPLAY_NAME_CHARS = 200
-MAX_UNITS = 64
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoginIn(_Strict):
+class LoginIn(StrictBody):
     username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS, examples=["nguyen.van.a"])
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS, examples=["mật-khẩu-đủ-dài"])
 
 
-class OtpIn(_Strict):
+class OtpIn(StrictBody):
     challenge_id: str = Field(min_length=1, max_length=MAX_CODE_CHARS * 2, description="Từ bước đăng nhập.")
     code: str = Field(
         min_length=1, max_length=MAX_CODE_CHARS, examples=["123456"], description="Mã OTP 6 chữ số."
     )
 
 
-class RecoveryCodeIn(_Strict):
+class RecoveryCodeIn(StrictBody):
     challenge_id: str = Field(min_length=1, max_length=MAX_CODE_CHARS * 2)
     recovery_code: str = Field(min_length=1, max_length=MAX_CODE_CHARS, examples=["7KQ4-M2ZD-9XHT-B6RN"])
 
@@ -58,7 +55,7 @@ class LoginStepOut(BaseModel):
     )
 
 
-class EnrolmentStartIn(_Strict):
+class EnrolmentStartIn(StrictBody):
     challenge_id: str | None = Field(
         default=None, max_length=MAX_CODE_CHARS * 2, description="Từ bước đăng nhập (khi `next` là `enrol`)."
     )
@@ -71,7 +68,7 @@ class EnrolmentOut(BaseModel):
     qr_png_base64: str = Field(description="Mã QR dạng PNG, mã hóa base64.")
 
 
-class EnrolmentConfirmIn(_Strict):
+class EnrolmentConfirmIn(StrictBody):
     challenge_id: str | None = Field(default=None, max_length=MAX_CODE_CHARS * 2)
     code: str = Field(min_length=1, max_length=MAX_CODE_CHARS, examples=["123456"])
 
@@ -81,19 +78,19 @@ class EnrolmentConfirmedOut(BaseModel):
     tokens: TokensOut | None = None
 
 
-class RefreshIn(_Strict):
+class RefreshIn(StrictBody):
     refresh_token: str = Field(min_length=1, max_length=MAX_TOKEN_CHARS)
 
 
-class LogoutIn(_Strict):
+class LogoutIn(StrictBody):
     refresh_token: str | None = Field(default=None, max_length=MAX_TOKEN_CHARS)
 
 
-class StepUpIn(_Strict):
+class StepUpIn(StrictBody):
     code: str = Field(min_length=1, max_length=MAX_CODE_CHARS, examples=["123456"])
 
 
-class PasswordChangeIn(_Strict):
+class PasswordChangeIn(StrictBody):
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
     new_password: str = Field(min_length=12, max_length=MAX_PASSWORD_CHARS)
 
@@ -108,49 +105,7 @@ class MeOut(BaseModel):
     amr: list[str] = Field(examples=[["pwd", "otp"]])
 
 
-class AccountOut(BaseModel):
-    username: str
-    display_name: str
-    role: str = Field(examples=["unit_editor"])
-    units: list[str] = Field(examples=[["cuc-bao-chi"]])
-    otp_enrolled: bool
-    disabled: bool
-    recovery_codes_left: int
-    created_at: str
-    updated_at: str
-    created_by: str
-
-
-class AccountList(BaseModel):
-    accounts: list[AccountOut]
-
-
-class AccountIn(_Strict):
-    username: str = Field(min_length=3, max_length=MAX_USERNAME_CHARS, examples=["tran.thi.b"])
-    display_name: str = Field(default="", max_length=MAX_DISPLAY_NAME_CHARS, examples=["Trần Thị B"])
-    role: str = Field(
-        examples=["unit_editor"], description="ministry_admin, unit_admin, unit_editor hoặc viewer."
-    )
-    units: list[str] = Field(default_factory=list, max_length=MAX_UNITS, examples=[["cuc-bao-chi"]])
-
-
-class AccountCreatedOut(BaseModel):
-    account: AccountOut
-    initial_password: str = Field(
-        description="Mật khẩu ban đầu, chỉ hiển thị lần này; người dùng đổi sau khi đăng nhập."
-    )
-
-
-class RoleIn(_Strict):
-    role: str = Field(examples=["viewer"])
-    units: list[str] = Field(default_factory=list, max_length=MAX_UNITS, examples=[["cuc-bao-chi"]])
-
-
-class AccountStatusIn(_Strict):
-    disabled: bool
-
-
-class PolicyIn(_Strict):
+class PolicyIn(StrictBody):
     otp_required_for_all: bool
 
 
@@ -158,23 +113,3 @@ class PolicyOut(BaseModel):
     otp_required_for_all: bool
     updated_at: str
     updated_by: str
-
-
-class AuditEventOut(BaseModel):
-    sequence: int
-    event_id: str
-    occurred_at: str
-    actor: str = Field(examples=["user:nguyen.van.a"])
-    action: str = Field(examples=["login.otp"])
-    outcome: str = Field(examples=["success"])
-    client_address: str
-    target: str
-    unit: str
-    reason: str
-    details: dict[str, str]
-
-
-class AuditPageOut(BaseModel):
-    events: list[AuditEventOut]
-    next_after: int = Field(description="Truyền vào `after` để lấy trang tiếp theo.")
-    more: bool

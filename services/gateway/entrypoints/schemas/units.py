@@ -1,0 +1,40 @@
+"""Request and response bodies of the unit routes (`routes_units`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class UnitIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Cục Báo chí"}]})
+    name: str = Field(min_length=1, max_length=200, description="Tên đầy đủ của đơn vị.")
+
+
+class UnitOut(BaseModel):
+    unit_id: str = Field(examples=["cuc-bao-chi"])
+    name: str = Field(examples=["Cục Báo chí"])
+    created_at: str = Field(examples=["2026-11-27T08:00:00+00:00"])
+    updated_at: str = Field(examples=["2026-11-27T08:00:00+00:00"])
+    min_confidence: float | None = Field(
+        default=None,
+        description="Ngưỡng tin cậy riêng của đơn vị: dưới ngưỡng này trợ lý từ chối trả lời; "
+        "null là dùng ngưỡng mặc định của hệ thống.",
+        examples=[0.62],
+    )
+
+
+class AnswerThresholdIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"min_confidence": 0.62}, {"min_confidence": None}]}
+    )
+    min_confidence: float | None = Field(
+        gt=0.0,
+        lt=1.0,
+        description="Ngưỡng tin cậy (lớn hơn 0, nhỏ hơn 1): câu trả lời tổng hợp có độ tin cậy thấp hơn "
+        "sẽ bị từ chối. null: quay về ngưỡng mặc định của hệ thống. "
+        "Câu hỏi thường gặp (FAQ) không bị ảnh hưởng.",
+    )
+
+
+class UnitList(BaseModel):
+    units: list[UnitOut]
