@@ -23,18 +23,22 @@ from services.gateway.domain.authorization import Forbidden, Principal, Scope, a
 from services.gateway.domain.problems import FORBIDDEN, RATE_LIMITED, UNAUTHENTICATED, ApiProblem
 from services.gateway.domain.rate_limit import RateLimiter, retry_after_header
 from services.gateway.entrypoints import (
-    auth_routes,
+    routes_accounts,
     routes_answers,
+    routes_api_keys,
+    routes_audit,
     routes_document_index,
     routes_documents,
+    routes_login,
     routes_openai,
     routes_reports,
+    routes_snapshots,
     routes_units,
-    snapshot_routes,
 )
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
 from services.gateway.entrypoints.routing import RouteContext
+from services.gateway.entrypoints.routing_accounts import AccountRouteContext
 from services.gateway.entrypoints.schemas.common import Problem
 from services.gateway.entrypoints.schemas.health import HealthOut, ReadinessOut
 from services.gateway.service import Gateway
@@ -178,15 +182,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     for module in (
         routes_units,
+        routes_api_keys,
         routes_documents,
         routes_document_index,
         routes_answers,
         routes_openai,
         routes_reports,
-        snapshot_routes,
+        routes_snapshots,
     ):
         app.include_router(module.build_router(context))
-    app.include_router(auth_routes.build_auth_router(backends, access_tokens))
+    # Routes that take people's access tokens (never API keys); they share the app's token verifier.
+    account_context = AccountRouteContext(backends=backends, tokens=access_tokens)
+    for account_module in (routes_login, routes_accounts, routes_audit):
+        app.include_router(account_module.build_router(account_context))
     mount_console(app)  # the web console's static files under /console (docs/console.md)
 
     # ---------------------------------------------------------------- health

@@ -1,4 +1,4 @@
-"""Units (list, read, create or rename, answer threshold) and API keys (issue, ministry admins only)."""
+"""Units: list, read, create or rename, and each unit's answer threshold."""
 
 from typing import Annotated
 
@@ -6,15 +6,10 @@ from fastapi import APIRouter, Depends, Request
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.model import UnitInfo
-from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
-from services.gateway.entrypoints.auth_routes import client_address
-from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
-from services.gateway.entrypoints.schemas.api_keys import ApiKeyIn, ApiKeyOut
+from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, client_address, problem_responses
 from services.gateway.entrypoints.schemas.units import AnswerThresholdIn, UnitIn, UnitList, UnitOut
-from trolyao.messaging import UNIT_ID_PATTERN
 
 TAG_UNITS = "đơn vị"
-TAG_KEYS = "khóa API"
 
 
 def _unit_out(unit: UnitInfo) -> UnitOut:
@@ -28,7 +23,7 @@ def _unit_out(unit: UnitInfo) -> UnitOut:
 
 
 def build_router(ctx: RouteContext) -> APIRouter:
-    """Routes under /v1/units and /v1/api-keys."""
+    """Routes under /v1/units."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
     gateway, require = ctx.gateway, ctx.require
@@ -102,37 +97,6 @@ def build_router(ctx: RouteContext) -> APIRouter:
             principal, unit, body.min_confidence, client_address=client_address(request)
         )
         return _unit_out(info)
-
-    @router.post(
-        "/v1/api-keys",
-        response_model=ApiKeyOut,
-        status_code=201,
-        tags=[TAG_KEYS],
-        summary="Cấp khóa API",
-        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
-    )
-    async def create_api_key(principal: CurrentPrincipal, body: ApiKeyIn) -> ApiKeyOut:
-        """Cấp khóa API cho cổng thông tin (chỉ quản trị cấp Bộ): gắn với một hoặc nhiều đơn vị
-        (hoặc mọi đơn vị) và quyền `read` / `write` / `admin`. Khóa bí mật chỉ hiển thị một lần,
-        ví dụ `{"name": "Cổng thông tin Cục Báo chí", "units": ["cuc-bao-chi"], "scopes": ["read"]}`."""
-        require(principal, None, Scope.ADMIN)
-        units = sorted(set(body.units))
-        if any(not UNIT_ID_PATTERN.match(unit) for unit in units) or (not units and not body.all_units):
-            raise ApiProblem(
-                INVALID_REQUEST,
-                "Khóa cần ít nhất một mã đơn vị hợp lệ trong `units`, hoặc `all_units: true`.",
-            )
-        issued = await gateway.backends.create_api_key(
-            name=body.name, units=units, all_units=body.all_units, scopes=sorted(set(body.scopes))
-        )
-        return ApiKeyOut(
-            key_id=issued.key_id,
-            api_key=issued.api_key,
-            name=issued.name,
-            units=list(issued.units),
-            all_units=issued.all_units,
-            scopes=list(issued.scopes),
-        )
 
     return router
 

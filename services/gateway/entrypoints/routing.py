@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Path
+from fastapi import Path, Request
 from fastapi.responses import StreamingResponse
 
 from services.gateway.domain.authorization import Principal, Scope
@@ -48,6 +48,11 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "description": _PROBLEM_DESCRIPTIONS[status]}
         for status in statuses or STANDARD_PROBLEMS
     }
+
+
+def client_address(request: Request) -> str:
+    """The peer address as the gateway sees it (behind a proxy: configure uvicorn's forwarded-allow-ips)."""
+    return request.client.host if request.client else ""
 
 
 def sse_response_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:
@@ -103,6 +108,7 @@ __all__ = [
     "STANDARD_PROBLEMS",
     "UNIT_PATH",
     "RouteContext",
+    "client_address",
     "problem_responses",
     "sse_event",
     "sse_response_doc",

@@ -8,7 +8,7 @@
   an OTP entered within the step-up window (`POST /v1/auth/step-up`); API keys are refused. Ops
   checks the forwarded access token again, and audits the restore.
 
-Wiring: `app.include_router(snapshot_routes.build_router(context))` (this module follows the
+Wiring: `app.include_router(routes_snapshots.build_router(context))` (this module follows the
 `build_router(RouteContext)` convention of the other route modules).
 """
 
@@ -282,6 +282,3 @@ def build_router(
         return _restore_out(reply)
 
     return router
-
-
-build_snapshot_router = build_router
