@@ -8,15 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from services.ops.adapters.kv_repositories import ApiKeyRepository, ConcurrentUpdate, UnitRepository
-from services.ops.domain.api_keys import (
+from services.ops.identity.adapters.kv_repositories import ApiKeyRepository, ConcurrentUpdate, UnitRepository
+from services.ops.identity.domain.api_keys import (
     ApiKeyRecord,
     Principal,
     new_api_key,
     parse_api_key,
     secret_matches,
 )
-from services.ops.domain.units import Unit, validate_min_confidence, validate_unit
+from services.ops.identity.domain.units import Unit, validate_min_confidence, validate_unit
 from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
 
 PUT_UNIT_ATTEMPTS = 5

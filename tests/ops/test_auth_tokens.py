@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal
 from services.gateway.domain.problems import ApiProblem
-from services.ops.bootstrap import build_security_handlers
+from services.ops.identity.bootstrap import build_security_handlers
 from tests.ops.conftest import ACCESS_TTL_SECONDS, STEP_UP_MAX_AGE_SECONDS, AuthStack, User
 from trolyao.rpc import async_channel
 from trolyao.v1 import ops_pb2, ops_pb2_grpc
@@ -298,4 +298,3 @@ def test_concurrent_rotations_leave_exactly_one_active_key(auth_stack: AuthStack
 
     active = auth_stack.run(rotate_twice())
     assert active[0] == active[1], "every replica signs with the same newest key"
-

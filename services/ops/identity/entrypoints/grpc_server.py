@@ -7,16 +7,16 @@ from typing import TypeVar
 
 import grpc
 
-from services.ops.adapters.kv_repositories import ConcurrentUpdate
-from services.ops.adapters.security_repositories import AlreadyExists
-from services.ops.domain.accounts import InvalidAccountRequest, PermissionDenied
-from services.ops.domain.api_keys import InvalidApiKeyRequest, Principal
-from services.ops.domain.audit import AuditEvent as AuditRecord
-from services.ops.domain.audit import InvalidAuditEvent, InvalidAuditQuery
-from services.ops.domain.login import ChallengeFailed
-from services.ops.domain.throttling import LockedOut
-from services.ops.domain.units import InvalidUnit, Unit
-from services.ops.entrypoints.security_conversions import (
+from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate
+from services.ops.identity.adapters.security_repositories import AlreadyExists
+from services.ops.identity.domain.accounts import InvalidAccountRequest, PermissionDenied
+from services.ops.identity.domain.api_keys import InvalidApiKeyRequest, Principal
+from services.ops.identity.domain.audit import AuditEvent as AuditRecord
+from services.ops.identity.domain.audit import InvalidAuditEvent, InvalidAuditQuery
+from services.ops.identity.domain.login import ChallengeFailed
+from services.ops.identity.domain.throttling import LockedOut
+from services.ops.identity.domain.units import InvalidUnit, Unit
+from services.ops.identity.entrypoints.security_conversions import (
     account_to_proto,
     audit_event_from_proto,
     audit_event_to_proto,
@@ -30,7 +30,7 @@ from services.ops.entrypoints.security_conversions import (
     session_state_to_proto,
     tokens_to_proto,
 )
-from services.ops.security_service import LoginFailed, SecurityHandlers, StepUpRequired
+from services.ops.identity.use_cases.security import LoginFailed, SecurityHandlers, StepUpRequired
 from services.ops.service import NotFound, OpsHandlers, Unauthenticated
 from trolyao.logs import get_logger
 from trolyao.v1 import ops_pb2, ops_pb2_grpc

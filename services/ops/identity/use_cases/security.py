@@ -17,9 +17,9 @@ from typing import NoReturn, TypeVar
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.ops.adapters.audit_stream import AuditTrail
-from services.ops.adapters.kv_repositories import ConcurrentUpdate, UnitRepository
-from services.ops.adapters.security_repositories import (
+from services.ops.identity.adapters.audit_stream import AuditTrail
+from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate, UnitRepository
+from services.ops.identity.adapters.security_repositories import (
     AccountRepository,
     AlreadyExists,
     ChallengeRepository,
@@ -28,7 +28,7 @@ from services.ops.adapters.security_repositories import (
     SigningKeyRepository,
     ThrottleRepository,
 )
-from services.ops.domain.accounts import (
+from services.ops.identity.domain.accounts import (
     USERNAME_PATTERN,
     Account,
     Actor,
@@ -48,7 +48,7 @@ from services.ops.domain.accounts import (
     validate_role_binding,
     validate_username,
 )
-from services.ops.domain.audit import (
+from services.ops.identity.domain.audit import (
     AuditAction,
     AuditEvent,
     AuditFilter,
@@ -57,23 +57,23 @@ from services.ops.domain.audit import (
     new_audit_event,
     validate_external_event,
 )
-from services.ops.domain.clock import Clock
-from services.ops.domain.login import (
+from services.ops.identity.domain.clock import Clock
+from services.ops.identity.domain.login import (
     ChallengeFailed,
     ChallengePurpose,
     LoginChallenge,
     new_challenge,
     valid_challenge_id,
 )
-from services.ops.domain.secret_box import SecretBox
-from services.ops.domain.throttling import (
+from services.ops.identity.domain.secret_box import SecretBox
+from services.ops.identity.domain.throttling import (
     FailureCounter,
     LockedOut,
     ThrottlePolicy,
     ThrottleScope,
     throttle_key,
 )
-from services.ops.domain.tokens import (
+from services.ops.identity.domain.tokens import (
     AMR_OTP,
     AMR_PASSWORD,
     AMR_RECOVERY_CODE,
@@ -90,7 +90,7 @@ from services.ops.domain.tokens import (
     rotate_session,
     verify_access_token,
 )
-from services.ops.domain.totp import (
+from services.ops.identity.domain.totp import (
     TotpCheck,
     check_totp,
     match_recovery_code,

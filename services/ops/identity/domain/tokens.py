@@ -23,7 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from services.ops.domain.accounts import Account
+from services.ops.identity.domain.accounts import Account
 
 ACCESS_TOKEN_ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"

@@ -8,8 +8,8 @@ from dataclasses import asdict
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.ops.domain.api_keys import ApiKeyRecord, Principal
-from services.ops.domain.units import Unit
+from services.ops.identity.domain.api_keys import ApiKeyRecord, Principal
+from services.ops.identity.domain.units import Unit
 
 
 class ConcurrentUpdate(RuntimeError):

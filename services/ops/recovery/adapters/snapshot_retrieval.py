@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from services.ops.domain.snapshot_ports import UnitArchiveHeader, UnitIndexStats
-from services.ops.domain.snapshots import RejectionCode, SnapshotRejected
+from services.ops.recovery.domain.snapshot_ports import UnitArchiveHeader, UnitIndexStats
+from services.ops.recovery.domain.snapshots import RejectionCode, SnapshotRejected
 from trolyao.rpc import async_channel
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 

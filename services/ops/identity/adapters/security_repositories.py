@@ -15,12 +15,12 @@ from typing import Any
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
-from services.ops.adapters.kv_repositories import ConcurrentUpdate
-from services.ops.domain.accounts import Account, Role, SecurityPolicy
-from services.ops.domain.login import ChallengePurpose, LoginChallenge
-from services.ops.domain.secret_box import SecretBox
-from services.ops.domain.throttling import FailureCounter
-from services.ops.domain.tokens import Session, SigningKey, load_signing_key
+from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate
+from services.ops.identity.domain.accounts import Account, Role, SecurityPolicy
+from services.ops.identity.domain.login import ChallengePurpose, LoginChallenge
+from services.ops.identity.domain.secret_box import SecretBox
+from services.ops.identity.domain.throttling import FailureCounter
+from services.ops.identity.domain.tokens import Session, SigningKey, load_signing_key
 
 SIGNING_KEY_PREFIX = "key."
 POLICY_KEY = "login"

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from services.ops.adapters.security_layout import (
+from services.ops.identity.adapters.security_layout import (
     ACCOUNTS_BUCKET,
     SECURITY_POLICY_BUCKET,
     SIGNING_KEYS_BUCKET,
 )
-from services.ops.domain.retention import RetentionPolicy, snapshots_to_delete
-from services.ops.domain.snapshot_ports import (
+from services.ops.recovery.domain.retention import RetentionPolicy, snapshots_to_delete
+from services.ops.recovery.domain.snapshot_ports import (
     EventReplayer,
     PartMissing,
     ReplayOutcome,
@@ -41,7 +41,7 @@ from services.ops.domain.snapshot_ports import (
     UnitArchiveHeader,
     UnitArchives,
 )
-from services.ops.domain.snapshots import (
+from services.ops.recovery.domain.snapshots import (
     INDEX_PART,
     KV_PART,
     MANIFEST_DIGEST_NAME,

@@ -18,10 +18,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from services.ops.adapters.audit_stream import AuditTrail
-from services.ops.domain.audit import Outcome, new_audit_event
-from services.ops.domain.snapshot_ports import ReplayOutcome, StreamState
-from services.ops.domain.snapshots import KeyValueShare, OriginalEntry, entries_to_write_back
+from services.ops.identity.adapters.audit_stream import AuditTrail
+from services.ops.identity.domain.audit import Outcome, new_audit_event
+from services.ops.recovery.domain.snapshot_ports import ReplayOutcome, StreamState
+from services.ops.recovery.domain.snapshots import KeyValueShare, OriginalEntry, entries_to_write_back
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,

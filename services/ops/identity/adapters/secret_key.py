@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.ops.domain.secret_box import SecretBox, decode_secret_key, generate_secret_key
+from services.ops.identity.domain.secret_box import SecretBox, decode_secret_key, generate_secret_key
 from trolyao.logs import get_logger
 
 log = get_logger("ops")

@@ -1,6 +1,6 @@
 """Recovery drill: snapshot, damage, restore, replay, and compare answers, timing each phase.
 
-    python -m services.ops.drill --unit cuc-bao-chi --questions drill-questions.txt
+    python -m services.ops.recovery.entrypoints.drill_cli --unit cuc-bao-chi --questions drill-questions.txt
 
 Run it beside the live stack with the stack's environment (TROLYAO_DATA_DIR, TROLYAO_NATS_URL,
 TROLYAO_RETRIEVAL_ADDR and the TROLYAO_OPS_SNAPSHOT_* settings), on the machine that holds the
@@ -36,9 +36,9 @@ from typing import Any
 
 import grpc
 
-from services.ops.domain.snapshots import SnapshotTrigger
-from services.ops.snapshot_bootstrap import build_snapshot_runtime
-from services.ops.snapshot_settings import SnapshotSettings
+from services.ops.recovery.bootstrap import build_snapshot_runtime
+from services.ops.recovery.domain.snapshots import SnapshotTrigger
+from services.ops.recovery.settings import SnapshotSettings
 from trolyao.logs import configure_logging
 from trolyao.messaging import UNIT_ID_PATTERN, connect, ensure_layout
 from trolyao.rpc import async_channel
@@ -195,7 +195,7 @@ async def run_drill(
 
 
 def _delete_snapshot(settings: SnapshotSettings, snapshot_id: str) -> None:
-    from services.ops.snapshot_bootstrap import build_storage
+    from services.ops.recovery.bootstrap import build_storage
 
     build_storage(settings).delete(snapshot_id)
 
@@ -232,7 +232,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command_drill(args: argparse.Namespace) -> int:
-    """Entry point of `python -m services.ops.drill` and `trolyao drill`."""
+    """Entry point of `python -m services.ops.recovery.entrypoints.drill_cli` and `trolyao drill`."""
     settings = SnapshotSettings()
     configure_logging(service="ops-drill", log_format=settings.log_format, level=settings.log_level)
     questions = read_questions(args.questions)
@@ -263,7 +263,9 @@ def hook_into_cli(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.ops.drill", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m services.ops.recovery.entrypoints.drill_cli", description=__doc__.split("\n")[0]
+    )
     add_arguments(parser)
     return command_drill(parser.parse_args(argv))
 

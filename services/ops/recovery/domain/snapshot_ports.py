@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.ops.domain.snapshots import KeyValueShare, OriginalEntry
+from services.ops.recovery.domain.snapshots import KeyValueShare, OriginalEntry
 
 
 class PartMissing(LookupError):

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from services.ops.bootstrap import build_security_handlers
-from services.ops.domain.accounts import InvalidAccountRequest
-from services.ops.domain.totp import print_qr
+from services.ops.identity.bootstrap import build_security_handlers
+from services.ops.identity.domain.accounts import InvalidAccountRequest
+from services.ops.identity.domain.totp import print_qr
 from services.ops.settings import OpsSettings
 from trolyao.logs import configure_logging
 from trolyao.messaging import connect, ensure_layout
@@ -27,7 +27,7 @@ EXIT_REFUSED = 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.ops.admin", description="trolyao ops administration"
+        prog="python -m services.ops.identity.entrypoints.admin_cli", description="trolyao ops administration"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser(
@@ -94,3 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidAccountRequest as error:
         sys.stderr.write(f"Không tạo được tài khoản: {error}\n")
         return EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

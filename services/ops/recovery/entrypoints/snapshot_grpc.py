@@ -14,9 +14,11 @@ from typing import Protocol, TypeVar
 
 import grpc
 
-from services.ops.domain.accounts import PermissionDenied, Role
-from services.ops.domain.snapshot_ports import SnapshotAudit
-from services.ops.domain.snapshots import (
+from services.ops.identity.domain.accounts import PermissionDenied, Role
+from services.ops.identity.domain.tokens import otp_is_fresh
+from services.ops.identity.use_cases.security import SecurityHandlers, StepUpRequired
+from services.ops.recovery.domain.snapshot_ports import SnapshotAudit
+from services.ops.recovery.domain.snapshots import (
     InvalidSnapshotRequest,
     RestoreBusy,
     RestorePhase,
@@ -25,10 +27,8 @@ from services.ops.domain.snapshots import (
     SnapshotRejected,
     SnapshotTrigger,
 )
-from services.ops.domain.tokens import otp_is_fresh
-from services.ops.security_service import SecurityHandlers, StepUpRequired
+from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
 from services.ops.service import Unauthenticated
-from services.ops.snapshots import SnapshotHandlers
 from trolyao.logs import get_logger
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
 

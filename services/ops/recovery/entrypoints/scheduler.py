@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.ops.domain.retention import snapshot_due
-from services.ops.domain.snapshots import SnapshotTrigger
-from services.ops.snapshots import SCHEDULER_ACTOR, SnapshotHandlers, _parse_time
+from services.ops.recovery.domain.retention import snapshot_due
+from services.ops.recovery.domain.snapshots import SnapshotTrigger
+from services.ops.recovery.use_cases.snapshots import SCHEDULER_ACTOR, SnapshotHandlers, _parse_time
 from trolyao.logs import get_logger
 
 log = get_logger("ops")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services.ops.domain.accounts import Account, SecurityPolicy
-from services.ops.domain.audit import AuditEvent, AuditFilter, InvalidAuditQuery, Outcome, parse_iso
-from services.ops.domain.tokens import ACCESS_TOKEN_ALGORITHM, SigningKey, jwk_json
-from services.ops.security_service import (
+from services.ops.identity.domain.accounts import Account, SecurityPolicy
+from services.ops.identity.domain.audit import AuditEvent, AuditFilter, InvalidAuditQuery, Outcome, parse_iso
+from services.ops.identity.domain.tokens import ACCESS_TOKEN_ALGORITHM, SigningKey, jwk_json
+from services.ops.identity.use_cases.security import (
     AuditPage,
     EnrolmentResult,
     EnrolmentStart,

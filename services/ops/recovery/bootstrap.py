@@ -11,18 +11,26 @@ import grpc
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.ops.adapters.audit_stream import AuditTrail
-from services.ops.adapters.security_layout import ensure_security_layout
-from services.ops.adapters.snapshot_nats import AuditTrailSink, NatsEventReplayer, NatsSnapshotSources
-from services.ops.adapters.snapshot_retrieval import GrpcUnitArchives
-from services.ops.adapters.snapshot_storage import LocalSnapshotStorage, S3SnapshotStorage, build_s3_client
-from services.ops.domain.retention import RetentionPolicy
-from services.ops.domain.snapshot_ports import SnapshotStorage
-from services.ops.entrypoints.snapshot_grpc import SnapshotServicer, StepUpRestoreAuthorizer
-from services.ops.security_service import SecurityHandlers
-from services.ops.snapshot_scheduler import SnapshotScheduler
-from services.ops.snapshot_settings import SnapshotSettings
-from services.ops.snapshots import SnapshotConfig, SnapshotHandlers
+from services.ops.identity.adapters.audit_stream import AuditTrail
+from services.ops.identity.adapters.security_layout import ensure_security_layout
+from services.ops.identity.use_cases.security import SecurityHandlers
+from services.ops.recovery.adapters.snapshot_nats import (
+    AuditTrailSink,
+    NatsEventReplayer,
+    NatsSnapshotSources,
+)
+from services.ops.recovery.adapters.snapshot_retrieval import GrpcUnitArchives
+from services.ops.recovery.adapters.snapshot_storage import (
+    LocalSnapshotStorage,
+    S3SnapshotStorage,
+    build_s3_client,
+)
+from services.ops.recovery.domain.retention import RetentionPolicy
+from services.ops.recovery.domain.snapshot_ports import SnapshotStorage
+from services.ops.recovery.entrypoints.scheduler import SnapshotScheduler
+from services.ops.recovery.entrypoints.snapshot_grpc import SnapshotServicer, StepUpRestoreAuthorizer
+from services.ops.recovery.settings import SnapshotSettings
+from services.ops.recovery.use_cases.snapshots import SnapshotConfig, SnapshotHandlers
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
 
 SNAPSHOT_SERVICE_NAME = snapshots_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.ops.domain.retention import DEFAULT_DAILY_DAYS, DEFAULT_HOURLY_HOURS, DEFAULT_KEEP_LAST
+from services.ops.recovery.domain.retention import DEFAULT_DAILY_DAYS, DEFAULT_HOURLY_HOURS, DEFAULT_KEEP_LAST
 from trolyao.settings import CommonSettings
 
 SECONDS_PER_HOUR = 3_600

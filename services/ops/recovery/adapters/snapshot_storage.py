@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from services.ops.domain.snapshot_ports import PartMissing
+from services.ops.recovery.domain.snapshot_ports import PartMissing
 from trolyao.logs import get_logger
 
 log = get_logger("ops")
