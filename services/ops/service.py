@@ -16,18 +16,11 @@ from services.ops.identity.domain.api_keys import (
     parse_api_key,
     secret_matches,
 )
+from services.ops.identity.domain.errors import NotFound, Unauthenticated
 from services.ops.identity.domain.units import Unit, validate_min_confidence, validate_unit
 from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
 
 PUT_UNIT_ATTEMPTS = 5
-
-
-class NotFound(LookupError):
-    """The unit or key does not exist."""
-
-
-class Unauthenticated(PermissionError):
-    """The credential is unknown, malformed or revoked."""
 
 
 def now_iso() -> str:

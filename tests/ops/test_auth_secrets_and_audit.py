@@ -19,9 +19,9 @@ from services.ops.identity.adapters.security_layout import AUDIT_STREAM, SECURIT
 from services.ops.identity.adapters.security_repositories import SigningKeyRepository
 from services.ops.identity.bootstrap import build_security_handlers
 from services.ops.identity.domain.accounts import InvalidAccountRequest
+from services.ops.identity.domain.errors import LoginFailed
 from services.ops.identity.domain.throttling import LockedOut
 from services.ops.identity.entrypoints.admin_cli import build_parser, create_admin
-from services.ops.identity.use_cases.security import LoginFailed
 from tests.ops.conftest import AuthStack, User
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from services.ops.identity.domain.accounts import Actor, PermissionDenied, Role
-from services.ops.identity.use_cases.security import StepUpRequired
+from services.ops.identity.domain.errors import StepUpRequired, Unauthenticated
 from services.ops.recovery.entrypoints.snapshot_grpc import StepUpRestoreAuthorizer
-from services.ops.service import Unauthenticated
 
 pytestmark = pytest.mark.timeout(10)
 

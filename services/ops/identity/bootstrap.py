@@ -31,7 +31,8 @@ from services.ops.identity.domain.accounts import PasswordHashing
 from services.ops.identity.domain.clock import Clock, system_clock
 from services.ops.identity.domain.throttling import ThrottlePolicy
 from services.ops.identity.domain.tokens import TokenSettings
-from services.ops.identity.use_cases.security import SecurityConfig, SecurityHandlers
+from services.ops.identity.use_cases.context import SecurityConfig
+from services.ops.identity.use_cases.security import SecurityHandlers
 from services.ops.settings import SECONDS_PER_DAY, OpsSettings
 from trolyao.messaging import UNITS_BUCKET
 

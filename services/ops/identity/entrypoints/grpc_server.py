@@ -13,6 +13,7 @@ from services.ops.identity.domain.accounts import InvalidAccountRequest, Permiss
 from services.ops.identity.domain.api_keys import InvalidApiKeyRequest, Principal
 from services.ops.identity.domain.audit import AuditEvent as AuditRecord
 from services.ops.identity.domain.audit import InvalidAuditEvent, InvalidAuditQuery
+from services.ops.identity.domain.errors import LoginFailed, NotFound, StepUpRequired, Unauthenticated
 from services.ops.identity.domain.login import ChallengeFailed
 from services.ops.identity.domain.throttling import LockedOut
 from services.ops.identity.domain.units import InvalidUnit, Unit
@@ -30,8 +31,8 @@ from services.ops.identity.entrypoints.security_conversions import (
     session_state_to_proto,
     tokens_to_proto,
 )
-from services.ops.identity.use_cases.security import LoginFailed, SecurityHandlers, StepUpRequired
-from services.ops.service import NotFound, OpsHandlers, Unauthenticated
+from services.ops.identity.use_cases.security import SecurityHandlers
+from services.ops.service import OpsHandlers
 from trolyao.logs import get_logger
 from trolyao.v1 import ops_pb2, ops_pb2_grpc
 

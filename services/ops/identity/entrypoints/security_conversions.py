@@ -5,14 +5,10 @@ from __future__ import annotations
 from services.ops.identity.domain.accounts import Account, SecurityPolicy
 from services.ops.identity.domain.audit import AuditEvent, AuditFilter, InvalidAuditQuery, Outcome, parse_iso
 from services.ops.identity.domain.tokens import ACCESS_TOKEN_ALGORITHM, SigningKey, jwk_json
-from services.ops.identity.use_cases.security import (
-    AuditPage,
-    EnrolmentResult,
-    EnrolmentStart,
-    IssuedTokens,
-    LoginResult,
-    SessionState,
-)
+from services.ops.identity.use_cases.audit_trail import AuditPage
+from services.ops.identity.use_cases.authentication import SessionState
+from services.ops.identity.use_cases.enrolment import EnrolmentResult, EnrolmentStart
+from services.ops.identity.use_cases.sessions import IssuedTokens, LoginResult
 from trolyao.v1 import ops_pb2
 
 TOKEN_TYPE = "Bearer"

@@ -15,8 +15,9 @@ from typing import Protocol, TypeVar
 import grpc
 
 from services.ops.identity.domain.accounts import PermissionDenied, Role
+from services.ops.identity.domain.errors import StepUpRequired, Unauthenticated
 from services.ops.identity.domain.tokens import otp_is_fresh
-from services.ops.identity.use_cases.security import SecurityHandlers, StepUpRequired
+from services.ops.identity.use_cases.security import SecurityHandlers
 from services.ops.recovery.domain.snapshot_ports import SnapshotAudit
 from services.ops.recovery.domain.snapshots import (
     InvalidSnapshotRequest,
@@ -28,7 +29,6 @@ from services.ops.recovery.domain.snapshots import (
     SnapshotTrigger,
 )
 from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
-from services.ops.service import Unauthenticated
 from trolyao.logs import get_logger
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
 
