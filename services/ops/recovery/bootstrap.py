@@ -30,7 +30,8 @@ from services.ops.recovery.domain.snapshot_ports import SnapshotStorage
 from services.ops.recovery.entrypoints.scheduler import SnapshotScheduler
 from services.ops.recovery.entrypoints.snapshot_grpc import SnapshotServicer, StepUpRestoreAuthorizer
 from services.ops.recovery.settings import SnapshotSettings
-from services.ops.recovery.use_cases.snapshots import SnapshotConfig, SnapshotHandlers
+from services.ops.recovery.use_cases.context import SnapshotConfig
+from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
 
 SNAPSHOT_SERVICE_NAME = snapshots_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name

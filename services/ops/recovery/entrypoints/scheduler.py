@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from services.ops.recovery.domain.retention import snapshot_due
 from services.ops.recovery.domain.snapshots import SnapshotTrigger
-from services.ops.recovery.use_cases.snapshots import SCHEDULER_ACTOR, SnapshotHandlers, _parse_time
+from services.ops.recovery.use_cases.context import SCHEDULER_ACTOR, parse_time
+from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
 from trolyao.logs import get_logger
 
 log = get_logger("ops")
@@ -53,7 +54,7 @@ class SnapshotScheduler:
     async def _last_scheduled(self) -> datetime:
         for manifest in await self._handlers.list_snapshots():
             if manifest.trigger is SnapshotTrigger.SCHEDULED:
-                created = _parse_time(manifest.created_at)
+                created = parse_time(manifest.created_at)
                 if created is not None:
                     return created
         return self._now()
