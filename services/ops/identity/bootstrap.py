@@ -31,7 +31,7 @@ from services.ops.identity.domain.accounts import PasswordHashing
 from services.ops.identity.domain.clock import Clock, system_clock
 from services.ops.identity.domain.throttling import ThrottlePolicy
 from services.ops.identity.domain.tokens import TokenSettings
-from services.ops.identity.use_cases.context import SecurityConfig
+from services.ops.identity.use_cases.context import IdentityContext, SecurityConfig
 from services.ops.identity.use_cases.security import SecurityHandlers
 from services.ops.settings import SECONDS_PER_DAY, OpsSettings
 from trolyao.messaging import UNITS_BUCKET
@@ -71,7 +71,7 @@ async def build_security_handlers(
         previous_keys=settings.previous_secret_keys.get_secret_value(),
         data_dir=settings.data_dir,
     )
-    handlers = SecurityHandlers(
+    context = IdentityContext(
         accounts=AccountRepository(await js.key_value(ACCOUNTS_BUCKET)),
         sessions=SessionRepository(await js.key_value(SESSIONS_BUCKET)),
         challenges=ChallengeRepository(await js.key_value(CHALLENGES_BUCKET)),
@@ -89,5 +89,6 @@ async def build_security_handlers(
         config=security_config(settings),
         clock=clock,
     )
+    handlers = SecurityHandlers(context)
     await handlers.ensure_signing_key()
     return handlers

@@ -30,7 +30,7 @@ from services.ops.recovery.domain.snapshot_ports import SnapshotStorage
 from services.ops.recovery.entrypoints.scheduler import SnapshotScheduler
 from services.ops.recovery.entrypoints.snapshot_grpc import SnapshotServicer, StepUpRestoreAuthorizer
 from services.ops.recovery.settings import SnapshotSettings
-from services.ops.recovery.use_cases.context import SnapshotConfig
+from services.ops.recovery.use_cases.context import RecoveryContext, SnapshotConfig
 from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
 
@@ -87,18 +87,20 @@ async def build_snapshot_runtime(
     audit = AuditTrailSink(AuditTrail(js))
     archives = GrpcUnitArchives(settings.retrieval_addr, timeout_seconds=settings.transfer_timeout_seconds)
     handlers = SnapshotHandlers(
-        storage=build_storage(settings),
-        archives=archives,
-        sources=NatsSnapshotSources(js),
-        replayer=NatsEventReplayer(nats_client, timeout_seconds=settings.replay_timeout_seconds),
-        audit=audit,
-        config=SnapshotConfig(
-            retention=RetentionPolicy(
-                hourly_hours=settings.keep_hourly_hours,
-                daily_days=settings.keep_daily_days,
-                keep_last=settings.keep_last,
-            )
-        ),
+        RecoveryContext(
+            storage=build_storage(settings),
+            archives=archives,
+            sources=NatsSnapshotSources(js),
+            replayer=NatsEventReplayer(nats_client, timeout_seconds=settings.replay_timeout_seconds),
+            audit=audit,
+            config=SnapshotConfig(
+                retention=RetentionPolicy(
+                    hourly_hours=settings.keep_hourly_hours,
+                    daily_days=settings.keep_daily_days,
+                    keep_last=settings.keep_last,
+                )
+            ),
+        )
     )
     runtime = SnapshotRuntime(handlers=handlers, archives=archives)
     if security is not None:

@@ -9,20 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-from services.ops.identity.adapters.audit_stream import AuditTrail
-from services.ops.identity.adapters.kv_repositories import UnitRepository
-from services.ops.identity.adapters.security_repositories import (
-    AccountRepository,
-    ChallengeRepository,
-    SecurityPolicyRepository,
-    SessionRepository,
-    SigningKeyRepository,
-    ThrottleRepository,
-)
-from services.ops.identity.domain.accounts import Account, Actor, PasswordHashing, SecurityPolicy
+from services.ops.identity.domain.accounts import Account, Actor, SecurityPolicy
 from services.ops.identity.domain.audit import AuditEvent, AuditFilter
-from services.ops.identity.domain.clock import Clock
-from services.ops.identity.domain.secret_box import SecretBox
 from services.ops.identity.domain.tokens import SigningKey
 from services.ops.identity.use_cases import (
     account_admin,
@@ -47,36 +35,8 @@ from services.ops.identity.use_cases.sessions import IssuedTokens, LoginResult
 class SecurityHandlers:
     """Use cases of the security domain. Wired once by `bootstrap` (and by the admin CLI)."""
 
-    def __init__(
-        self,
-        *,
-        accounts: AccountRepository,
-        sessions: SessionRepository,
-        challenges: ChallengeRepository,
-        throttle: ThrottleRepository,
-        signing_keys: SigningKeyRepository,
-        policy: SecurityPolicyRepository,
-        audit: AuditTrail,
-        units: UnitRepository,
-        passwords: PasswordHashing,
-        box: SecretBox,
-        config: SecurityConfig,
-        clock: Clock,
-    ) -> None:
-        self._ctx = IdentityContext(
-            accounts=accounts,
-            sessions=sessions,
-            challenges=challenges,
-            throttle=throttle,
-            signing_keys=signing_keys,
-            policy=policy,
-            audit=audit,
-            units=units,
-            passwords=passwords,
-            box=box,
-            config=config,
-            clock=clock,
-        )
+    def __init__(self, context: IdentityContext) -> None:
+        self._ctx = context
 
     @property
     def config(self) -> SecurityConfig:

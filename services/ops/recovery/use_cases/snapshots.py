@@ -6,44 +6,16 @@ prune); this class adds no logic of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-
-from services.ops.recovery.domain.snapshot_ports import (
-    EventReplayer,
-    SnapshotAudit,
-    SnapshotSources,
-    SnapshotStorage,
-    UnitArchives,
-)
 from services.ops.recovery.domain.snapshots import RestoreReport, SnapshotManifest, SnapshotTrigger
 from services.ops.recovery.use_cases import catalogue, prune, restore, take_snapshot
-from services.ops.recovery.use_cases.context import RecoveryContext, SnapshotConfig
+from services.ops.recovery.use_cases.context import RecoveryContext
 
 
 class SnapshotHandlers:
     """Take, list, verify and restore snapshots; prune scheduled ones by the retention policy."""
 
-    def __init__(
-        self,
-        *,
-        storage: SnapshotStorage,
-        archives: UnitArchives,
-        sources: SnapshotSources,
-        replayer: EventReplayer,
-        audit: SnapshotAudit,
-        config: SnapshotConfig | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._ctx = RecoveryContext(
-            storage=storage,
-            archives=archives,
-            sources=sources,
-            replayer=replayer,
-            audit=audit,
-            config=config,
-            now=now,
-        )
+    def __init__(self, context: RecoveryContext) -> None:
+        self._ctx = context
 
     @property
     def storage_kind(self) -> str:
