@@ -13,8 +13,8 @@ from pydantic_settings import BaseSettings
 
 from services.gateway.settings import GatewaySettings
 from services.ingest.settings import IngestSettings
+from services.ops.recovery.settings import SnapshotSettings
 from services.ops.settings import OpsSettings
-from services.ops.snapshot_settings import SnapshotSettings
 from services.retrieval.settings import RetrievalSettings
 from trolyao.settings import CommonSettings
 

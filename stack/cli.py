@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "bench-stack"))
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
     bench.set_defaults(handler=command_bench)
-    from services.ops.drill import hook_into_cli
+    from services.ops.recovery.entrypoints.drill_cli import hook_into_cli
 
     hook_into_cli(commands)
     args = parser.parse_args(argv)

@@ -1,37 +1,18 @@
-"""Ops handlers: plain async functions over repositories (no transport types here)."""
+"""Ops handlers for units and API keys, as one object for the gRPC servicer (no transport types here).
+
+Each method hands over to its identity use case module (identity/use_cases/units.py,
+identity/use_cases/key_admin.py); this class adds no logic of its own.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
-from services.ops.adapters.kv_repositories import ApiKeyRepository, ConcurrentUpdate, UnitRepository
-from services.ops.domain.api_keys import (
-    ApiKeyRecord,
-    Principal,
-    new_api_key,
-    parse_api_key,
-    secret_matches,
-)
-from services.ops.domain.units import Unit, validate_min_confidence, validate_unit
-from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
-
-PUT_UNIT_ATTEMPTS = 5
-
-
-class NotFound(LookupError):
-    """The unit or key does not exist."""
-
-
-class Unauthenticated(PermissionError):
-    """The credential is unknown, malformed or revoked."""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+from services.ops.identity.adapters.kv_repositories import ApiKeyRepository, UnitRepository
+from services.ops.identity.domain.api_keys import ApiKeyRecord, Principal
+from services.ops.identity.domain.units import Unit
+from services.ops.identity.use_cases import key_admin
+from services.ops.identity.use_cases import units as unit_use_cases
 
 
 class OpsHandlers:
@@ -45,83 +26,24 @@ class OpsHandlers:
         An empty `name` keeps an existing unit's name; `min_confidence` None keeps its threshold
         (0 sets it back to the service default).
         """
-        if min_confidence is not None:
-            min_confidence = validate_min_confidence(min_confidence)
-        keep_name = not name.strip()
-        if not keep_name:
-            unit_id, name = validate_unit(unit_id, name)
-        for _ in range(PUT_UNIT_ATTEMPTS):
-            current = await self._units.get_for_update(unit_id)
-            stamp = now_iso()
-            try:
-                if current is None:
-                    unit_id, name = validate_unit(unit_id, name)
-                    unit = Unit(
-                        unit_id=unit_id,
-                        name=name,
-                        created_at=stamp,
-                        updated_at=stamp,
-                        min_confidence=min_confidence or SERVICE_DEFAULT_MIN_CONFIDENCE,
-                    )
-                    await self._units.put(unit, expected_revision=None)
-                else:
-                    existing, revision = current
-                    changed = replace(
-                        existing,
-                        name=existing.name if keep_name else name,
-                        min_confidence=existing.min_confidence if min_confidence is None else min_confidence,
-                    )
-                    if changed == existing:
-                        return existing
-                    unit = replace(changed, updated_at=stamp)
-                    await self._units.put(unit, expected_revision=revision)
-                return unit
-            except ConcurrentUpdate:
-                continue
-            except Exception as error:  # create() on an existing key: someone created it first
-                if type(error).__name__ == "KeyWrongLastSequenceError":
-                    continue
-                raise
-        raise ConcurrentUpdate(unit_id)
+        return await unit_use_cases.put_unit(self._units, unit_id, name, min_confidence=min_confidence)
 
     async def get_unit(self, unit_id: str) -> Unit:
-        unit = await self._units.get(unit_id)
-        if unit is None:
-            raise NotFound(unit_id)
-        return unit
+        return await unit_use_cases.get_unit(self._units, unit_id)
 
     async def list_units(self) -> list[Unit]:
-        return await self._units.list()
+        return await unit_use_cases.list_units(self._units)
 
     async def seed_units(self, units_file: Path) -> int:
         """Create the configured units that do not exist yet; returns how many were created."""
-        if not units_file.exists():
-            return 0
-        entries = yaml.safe_load(units_file.read_text(encoding="utf-8")).get("units", [])
-        created = 0
-        for entry in entries:
-            if await self._units.get(str(entry["id"])) is None:
-                await self.put_unit(str(entry["id"]), str(entry["name"]))
-                created += 1
-        return created
+        return await unit_use_cases.seed_units(self._units, units_file)
 
     async def create_api_key(
         self, *, name: str, units: tuple[str, ...], all_units: bool, scopes: tuple[str, ...]
     ) -> tuple[str, ApiKeyRecord]:
-        for unit_id in units:
-            await self.get_unit(unit_id)
-        api_key, record = new_api_key(
-            name=name, units=units, all_units=all_units, scopes=scopes, created_at=now_iso()
+        return await key_admin.create_api_key(
+            self._api_keys, self._units, name=name, units=units, all_units=all_units, scopes=scopes
         )
-        await self._api_keys.create(record)
-        return api_key, record
 
     async def authenticate_api_key(self, api_key: str) -> Principal:
-        parsed = parse_api_key(api_key)
-        if parsed is None:
-            raise Unauthenticated("malformed key")
-        key_id, secret = parsed
-        record = await self._api_keys.get(key_id)
-        if record is None or not secret_matches(record, secret):
-            raise Unauthenticated("unknown key")
-        return record.principal
+        return await key_admin.authenticate_api_key(self._api_keys, api_key)

@@ -25,8 +25,8 @@ from typing import Any
 import grpc
 import httpx
 
-from services.ops.snapshot_bootstrap import build_snapshot_runtime
-from services.ops.snapshot_settings import SnapshotSettings
+from services.ops.recovery.bootstrap import build_snapshot_runtime
+from services.ops.recovery.settings import SnapshotSettings
 from stack.launcher import Stack, StackPorts
 from trolyao.messaging import connect, ensure_layout
 from trolyao.v1 import documents_pb2, retrieval_pb2, retrieval_pb2_grpc

@@ -157,7 +157,7 @@ class StaffDirectory:
             [
                 sys.executable,
                 "-m",
-                "services.ops.admin",
+                "services.ops.identity.entrypoints.admin_cli",
                 "create-admin",
                 "--username",
                 account.username,

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from services.gateway.entrypoints.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.ops.bootstrap import OpsApp, bootstrap
-from services.ops.security_service import SecurityHandlers
+from services.ops.identity.use_cases.security import SecurityHandlers
 from services.ops.settings import OpsSettings
 from stack.natsserver import free_port
 from tests.support import unique_unit

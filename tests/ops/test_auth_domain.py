@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.ops.domain.accounts import (
+from services.ops.identity.domain.accounts import (
     Account,
     Actor,
     InvalidAccountRequest,
@@ -26,9 +26,14 @@ from services.ops.domain.accounts import (
     validate_role_binding,
     validate_username,
 )
-from services.ops.domain.secret_box import SecretBox, SecretBoxError, decode_secret_key, generate_secret_key
-from services.ops.domain.throttling import FailureCounter, ThrottlePolicy
-from services.ops.domain.tokens import (
+from services.ops.identity.domain.secret_box import (
+    SecretBox,
+    SecretBoxError,
+    decode_secret_key,
+    generate_secret_key,
+)
+from services.ops.identity.domain.throttling import FailureCounter, ThrottlePolicy
+from services.ops.identity.domain.tokens import (
     InvalidToken,
     RefreshOutcome,
     TokenSettings,
@@ -40,7 +45,7 @@ from services.ops.domain.tokens import (
     rotate_session,
     verify_access_token,
 )
-from services.ops.domain.totp import (
+from services.ops.identity.domain.totp import (
     RECOVERY_CODE_COUNT,
     check_totp,
     match_recovery_code,

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ops.adapters.secret_key import load_secret_box
-from services.ops.adapters.security_layout import AUDIT_STREAM, SECURITY_BUCKETS, SIGNING_KEYS_BUCKET
-from services.ops.adapters.security_repositories import SigningKeyRepository
-from services.ops.bootstrap import build_security_handlers
-from services.ops.domain.accounts import InvalidAccountRequest
-from services.ops.domain.throttling import LockedOut
-from services.ops.entrypoints.admin_cli import build_parser, create_admin
-from services.ops.security_service import LoginFailed
+from services.ops.identity.adapters.secret_key import load_secret_box
+from services.ops.identity.adapters.security_layout import AUDIT_STREAM, SECURITY_BUCKETS, SIGNING_KEYS_BUCKET
+from services.ops.identity.adapters.security_repositories import SigningKeyRepository
+from services.ops.identity.bootstrap import build_security_handlers
+from services.ops.identity.domain.accounts import InvalidAccountRequest
+from services.ops.identity.domain.errors import LoginFailed
+from services.ops.identity.domain.throttling import LockedOut
+from services.ops.identity.entrypoints.admin_cli import build_parser, create_admin
 from tests.ops.conftest import AuthStack, User
 
 pytestmark = pytest.mark.timeout(60)

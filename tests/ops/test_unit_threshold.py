@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from services.ops.domain.units import InvalidUnit
+from services.ops.identity.domain.units import InvalidUnit
 from tests.ops.conftest import AuthStack
 from tests.support import unique_unit
 from trolyao.messaging import UNITS_BUCKET

@@ -73,7 +73,7 @@ def login_ministry_admin(stack: Stack) -> LoggedInAdmin:
         [
             sys.executable,
             "-m",
-            "services.ops.admin",
+            "services.ops.identity.entrypoints.admin_cli",
             "create-admin",
             "--username",
             username,

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from services.ops.domain.accounts import Actor, PermissionDenied, Role
-from services.ops.entrypoints.snapshot_grpc import StepUpRestoreAuthorizer
-from services.ops.security_service import StepUpRequired
-from services.ops.service import Unauthenticated
+from services.ops.identity.domain.accounts import Actor, PermissionDenied, Role
+from services.ops.identity.domain.errors import StepUpRequired, Unauthenticated
+from services.ops.recovery.entrypoints.snapshot_grpc import StepUpRestoreAuthorizer
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ops.domain.retention import (
+from services.ops.recovery.domain.retention import (
     RetentionPolicy,
     snapshot_due,
     snapshots_to_delete,

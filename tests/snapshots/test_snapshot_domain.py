@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ops.domain.snapshots import (
+from services.ops.recovery.domain.snapshots import (
     INDEX_PART,
     KV_PART,
     OriginalEntry,

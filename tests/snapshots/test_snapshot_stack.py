@@ -18,8 +18,8 @@ import grpc
 import httpx
 import pytest
 
-from services.ops.drill import run_drill
-from services.ops.snapshot_settings import SnapshotSettings
+from services.ops.recovery.settings import SnapshotSettings
+from services.ops.recovery.use_cases.drill import run_drill
 from stack.launcher import Stack
 from tests.snapshots.conftest import (
     LoggedInAdmin,

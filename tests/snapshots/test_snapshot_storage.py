@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
-from services.ops.adapters.snapshot_storage import LocalSnapshotStorage, S3SnapshotStorage, build_s3_client
-from services.ops.domain.snapshot_ports import PartMissing, SnapshotStorage
+from services.ops.recovery.adapters.snapshot_storage import (
+    LocalSnapshotStorage,
+    S3SnapshotStorage,
+    build_s3_client,
+)
+from services.ops.recovery.domain.snapshot_ports import PartMissing, SnapshotStorage
 from stack.natsserver import free_port
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,0 +1,86 @@
+"""Units and API keys in JetStream key-value buckets, with revision checks against lost updates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from services.ops.identity.domain.api_keys import ApiKeyRecord, Principal
+from services.ops.identity.domain.units import Unit
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Someone else changed the entry between our read and our write."""
+
+
+class UnitRepository:
+    def __init__(self, bucket: KeyValue) -> None:
+        self._bucket = bucket
+
+    async def get(self, unit_id: str) -> Unit | None:
+        found = await self._get_with_revision(unit_id)
+        return found[0] if found else None
+
+    async def _get_with_revision(self, unit_id: str) -> tuple[Unit, int] | None:
+        try:
+            entry = await self._bucket.get(unit_id)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        return Unit(**json.loads(entry.value)), int(entry.revision or 0)
+
+    async def put(self, unit: Unit, *, expected_revision: int | None) -> None:
+        """Create (expected_revision None) or update at exactly that revision."""
+        payload = json.dumps(asdict(unit), ensure_ascii=False).encode()
+        try:
+            if expected_revision is None:
+                await self._bucket.create(unit.unit_id, payload)
+            else:
+                await self._bucket.update(unit.unit_id, payload, last=expected_revision)
+        except KeyWrongLastSequenceError as error:
+            raise ConcurrentUpdate(unit.unit_id) from error
+
+    async def get_for_update(self, unit_id: str) -> tuple[Unit, int] | None:
+        return await self._get_with_revision(unit_id)
+
+    async def list(self) -> list[Unit]:
+        try:
+            keys = await self._bucket.keys()
+        except Exception as error:  # nats-py raises NoKeysError for an empty bucket
+            if type(error).__name__ == "NoKeysError":
+                return []
+            raise
+        units = [await self.get(key) for key in keys]
+        return sorted((unit for unit in units if unit is not None), key=lambda unit: unit.unit_id)
+
+
+class ApiKeyRepository:
+    def __init__(self, bucket: KeyValue) -> None:
+        self._bucket = bucket
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        try:
+            entry = await self._bucket.get(key_id)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        raw = json.loads(entry.value)
+        principal = raw.pop("principal")
+        return ApiKeyRecord(
+            **raw,
+            principal=Principal(
+                subject=principal["subject"],
+                kind=principal["kind"],
+                units=tuple(principal["units"]),
+                all_units=principal["all_units"],
+                scopes=tuple(principal["scopes"]),
+            ),
+        )
+
+    async def create(self, record: ApiKeyRecord) -> None:
+        await self._bucket.create(record.key_id, json.dumps(asdict(record)).encode())

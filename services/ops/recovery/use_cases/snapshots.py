@@ -1,0 +1,59 @@
+"""The recovery use cases as one object, for the gRPC servicer, the scheduler and the drill.
+
+Each method hands over to the use case module that owns it (take_snapshot, catalogue, restore,
+prune); this class adds no logic of its own.
+"""
+
+from __future__ import annotations
+
+from services.ops.recovery.domain.snapshots import RestoreReport, SnapshotManifest, SnapshotTrigger
+from services.ops.recovery.use_cases import catalogue, prune, restore, take_snapshot
+from services.ops.recovery.use_cases.context import RecoveryContext
+
+
+class SnapshotHandlers:
+    """Take, list, verify and restore snapshots; prune scheduled ones by the retention policy."""
+
+    def __init__(self, context: RecoveryContext) -> None:
+        self._ctx = context
+
+    @property
+    def storage_kind(self) -> str:
+        return self._ctx.storage.kind
+
+    async def take_snapshot(
+        self,
+        *,
+        unit: str | None,
+        trigger: SnapshotTrigger = SnapshotTrigger.MANUAL,
+        actor: str = "system",
+        client_address: str = "",
+    ) -> SnapshotManifest:
+        """Snapshot one unit (`unit`), or every unit and the ministry-wide buckets (None)."""
+        return await take_snapshot.take_snapshot(
+            self._ctx, unit=unit, trigger=trigger, actor=actor, client_address=client_address
+        )
+
+    async def list_snapshots(self, *, unit: str | None = None, limit: int = 0) -> list[SnapshotManifest]:
+        """Complete snapshots, newest first; with `unit`, those holding it."""
+        return await catalogue.list_snapshots(self._ctx, unit=unit, limit=limit)
+
+    async def load_manifest(self, snapshot_id: str) -> SnapshotManifest:
+        """The manifest, checked against its sha256; SnapshotRejected when missing or damaged."""
+        return await catalogue.load_manifest(self._ctx, snapshot_id)
+
+    async def verify_snapshot(self, snapshot_id: str, *, unit: str | None = None) -> SnapshotManifest:
+        """Check the manifest and every part a restore of `unit` (or of everything) needs."""
+        return await catalogue.verify_snapshot(self._ctx, snapshot_id, unit=unit)
+
+    async def restore_snapshot(
+        self, snapshot_id: str, *, unit: str | None, actor: str, client_address: str = ""
+    ) -> RestoreReport:
+        """Verify, load, replay. `unit` None restores every unit of a snapshot of everything."""
+        return await restore.restore_snapshot(
+            self._ctx, snapshot_id, unit=unit, actor=actor, client_address=client_address
+        )
+
+    async def apply_retention(self) -> list[str]:
+        """Delete scheduled snapshots the policy no longer keeps, and long-abandoned incomplete ones."""
+        return await prune.apply_retention(self._ctx)
