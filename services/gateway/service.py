@@ -251,6 +251,28 @@ class Gateway:
         """
         js = self.backends.js
         version = upload.version or now_version()
+        object_name = original_object_name(unit, document_id, version)
+        event_id = str(uuid.uuid4())
+        # The event is built before anything is written: a request it cannot carry (a version
+        # beyond the wire type) leaves no `pending` status behind.
+        event = events_pb2.DocumentUpserted(
+            schema_version=SCHEMA_VERSION,
+            event_id=event_id,
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            content_hash="sha256:" + hashlib.sha256(upload.data).hexdigest(),
+            occurred_at=now_iso(),
+            source="gateway",
+            object_name=object_name,
+            filename=upload.filename,
+            media_type=upload.media_type,
+        )
+        for key, value in (upload.metadata or {}).items():
+            if key in _METADATA_FIELDS:
+                setattr(event.metadata, key, str(value))
+        if upload.title:
+            event.metadata.title = upload.title
         status = DocumentStatus(
             unit=unit,
             document_id=document_id,
@@ -270,28 +292,8 @@ class Gateway:
                 )
             if current is not None:
                 return current
-        object_name = original_object_name(unit, document_id, version)
         store = await js.object_store(ORIGINALS_BUCKET)
         await store.put(object_name, upload.data)
-        event_id = str(uuid.uuid4())
-        event = events_pb2.DocumentUpserted(
-            schema_version=SCHEMA_VERSION,
-            event_id=event_id,
-            unit=unit,
-            document_id=document_id,
-            version=version,
-            content_hash="sha256:" + hashlib.sha256(upload.data).hexdigest(),
-            occurred_at=now_iso(),
-            source="gateway",
-            object_name=object_name,
-            filename=upload.filename,
-            media_type=upload.media_type,
-        )
-        for key, value in (upload.metadata or {}).items():
-            if key in _METADATA_FIELDS:
-                setattr(event.metadata, key, str(value))
-        if upload.title:
-            event.metadata.title = upload.title
         await js.publish(
             upsert_subject(unit), json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}
         )

@@ -8,28 +8,52 @@ goes to the dead-letter subject instead of being dropped or retried forever.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from google.protobuf import json_format
 
 from trolyao.conversions import metadata_from_proto
-from trolyao.documents import DocumentMetadata
+from trolyao.documents import METADATA_MAX_CHARS, DocumentMetadata, overlong_metadata_fields
 from trolyao.messaging import UNIT_ID_PATTERN
 from trolyao.v1 import events_pb2
 
 MAX_DOCUMENT_ID_CHARS = 256
 SUPPORTED_SCHEMA_VERSIONS = {0, 1}
 MICROSECONDS = 1_000_000
+# Longest accepted value of the event's own descriptive fields (characters); metadata limits are
+# `trolyao.documents.METADATA_MAX_CHARS`.
+EVENT_FIELD_MAX_CHARS = {
+    "event_id": 128,
+    "source": 64,
+    "content_hash": 128,
+    "filename": 255,
+    "media_type": 255,
+    "object_name": 1024,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """Which document an event is about, once that much of it could be read."""
+
+    unit: str
+    document_id: str
+    version: int
 
 
 class PoisonMessage(Exception):
-    """An event that can never be processed; it is dead-lettered with this reason."""
+    """An event that can never be processed; it is dead-lettered with this reason.
 
-    def __init__(self, code: str, message: str) -> None:
+    `document` names the document when the event identified it, so it can be marked failed and
+    its unit told (one outcome per event on `status.docs.<unit>`).
+    """
+
+    def __init__(self, code: str, message: str, *, document: DocumentRef | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.document = document
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +121,7 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         raise PoisonMessage(
             "missing_version", "Sự kiện cần có 'version' (số nguyên dương) hoặc 'occurred_at' (RFC 3339)."
         )
+    document = DocumentRef(unit=unit, document_id=document_id, version=version)
     if isinstance(message, events_pb2.DocumentDeleted):
         return DeleteDocument(
             event_id=message.event_id,
@@ -110,7 +135,13 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         raise PoisonMessage(
             "missing_content",
             "Sự kiện cập nhật văn bản cần một trong các trường text, data hoặc object_name.",
+            document=document,
         )
+    _check_field_lengths(message, document)
+    metadata = metadata_from_proto(message.metadata)
+    _check_metadata(metadata, document)
+    if content == "object_name":
+        _check_object_owner(message.object_name, document)
     text = message.text if content == "text" else None
     data = message.data if content == "data" else None
     content_hash = message.content_hash or _hash_of(text, data, message.object_name)
@@ -120,7 +151,7 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         document_id=document_id,
         version=version,
         content_hash=content_hash,
-        metadata=metadata_from_proto(message.metadata),
+        metadata=metadata,
         text=text,
         data=data,
         object_name=message.object_name if content == "object_name" else "",
@@ -129,6 +160,37 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         source=message.source,
         reindex=message.reindex,
     )
+
+
+def _check_field_lengths(message: events_pb2.DocumentUpserted, document: DocumentRef) -> None:
+    for name, limit in EVENT_FIELD_MAX_CHARS.items():
+        if len(getattr(message, name)) > limit:
+            raise PoisonMessage(
+                "field_too_long",
+                f"Trường '{name}' của sự kiện dài quá {limit} ký tự.",
+                document=document,
+            )
+
+
+def _check_metadata(metadata: DocumentMetadata, document: DocumentRef) -> None:
+    overlong = overlong_metadata_fields(asdict(metadata))
+    if overlong:
+        limits = ", ".join(f"{name} ≤ {METADATA_MAX_CHARS[name]}" for name in overlong)
+        raise PoisonMessage(
+            "metadata_too_long",
+            f"Thông tin mô tả văn bản dài quá giới hạn (ký tự): {limits}.",
+            document=document,
+        )
+
+
+def _check_object_owner(object_name: str, document: DocumentRef) -> None:
+    """An original is named `<unit>.<encoded id>/<version>`: an event may only load its own unit's."""
+    if object_name.partition(".")[0] != document.unit or "/" not in object_name:
+        raise PoisonMessage(
+            "object_unit_mismatch",
+            f"Bản gốc '{object_name[:200]}' không thuộc đơn vị '{document.unit}'.",
+            document=document,
+        )
 
 
 def _version_from_time(occurred_at: str) -> int:
