@@ -36,6 +36,9 @@ def security_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "TROLYAO_OPS_SNAPSHOT_SCHEDULE_SECONDS": "0",
             "TROLYAO_OPS_ARGON2_MEMORY_KIB": "8192",
             "TROLYAO_OPS_ARGON2_TIME_COST": "1",
+            # The listing test sends thousands of requests with one key; limits are not its subject.
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
         },
     )
     try:
