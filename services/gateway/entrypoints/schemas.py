@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway.domain.conversations import CONVERSATION_ID_PATTERN
+from trolyao.units import HIGHEST_MIN_CONFIDENCE, LOWEST_MIN_CONFIDENCE
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 4000
@@ -54,10 +55,10 @@ class AnswerThresholdIn(BaseModel):
         json_schema_extra={"examples": [{"min_confidence": 0.62}, {"min_confidence": None}]}
     )
     min_confidence: float | None = Field(
-        gt=0.0,
-        lt=1.0,
-        description="Ngưỡng tin cậy (lớn hơn 0, nhỏ hơn 1): câu trả lời tổng hợp có độ tin cậy thấp hơn "
-        "sẽ bị từ chối. null: quay về ngưỡng mặc định của hệ thống. "
+        ge=LOWEST_MIN_CONFIDENCE,  # what the 32-bit wire type carries strictly between 0 and 1
+        le=HIGHEST_MIN_CONFIDENCE,
+        description="Ngưỡng tin cậy (lớn hơn 0, nhỏ hơn 1, tối đa 0,99999994): câu trả lời tổng hợp "
+        "có độ tin cậy thấp hơn sẽ bị từ chối. null: quay về ngưỡng mặc định của hệ thống. "
         "Câu hỏi thường gặp (FAQ) không bị ảnh hưởng.",
     )
 
