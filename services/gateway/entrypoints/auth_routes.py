@@ -96,8 +96,7 @@ def no_store(response: Response) -> None:
 
 
 def client_address(request: Request) -> str:
-    """The client's address: the TCP peer, or `X-Forwarded-For` when the peer is a trusted proxy
-    (TROLYAO_GATEWAY_TRUSTED_PROXIES; uvicorn applies it before the app sees the request)."""
+    """The peer address as the gateway sees it (behind a proxy: configure uvicorn's forwarded-allow-ips)."""
     return request.client.host if request.client else ""
 
 
