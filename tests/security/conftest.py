@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from stack.launcher import Stack, StackPorts
-from tests.support import unique_unit
+from tests.gateway.conftest import wait_until_settled
+from tests.support import FAST_STACK_ENV, bootstrap_client, started, unique_unit
 from trolyao.messaging import connect
 
 POLL_SECONDS = 0.1
@@ -31,30 +32,18 @@ def security_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir=tmp_path_factory.mktemp("security-stack"),
         ports=StackPorts.free(),
         api_key="tly_test_" + secrets.token_urlsafe(24),
-        extra_env={
-            "TROLYAO_RETRIEVAL_EMBEDDER": "none",
-            "TROLYAO_OPS_SNAPSHOT_SCHEDULE_SECONDS": "0",
-            "TROLYAO_OPS_ARGON2_MEMORY_KIB": "8192",
-            "TROLYAO_OPS_ARGON2_TIME_COST": "1",
-            # The listing test sends thousands of requests with one key; limits are not its subject.
-            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
-            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
-        },
+        # The listing test sends thousands of requests with one key; limits are not its subject.
+        extra_env=FAST_STACK_ENV
+        | {"TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000", "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000"},
     )
-    try:
-        stack.start()
+    with started(stack):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
 def admin(security_stack: Stack) -> Iterator[httpx.Client]:
     """HTTP client with the bootstrap (ministry-wide) API key."""
-    headers = {"Authorization": f"Bearer {security_stack.api_key}"}
-    with httpx.Client(
-        base_url=security_stack.gateway_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
-    ) as client:
+    with bootstrap_client(security_stack, timeout=HTTP_TIMEOUT_SECONDS) as client:
         yield client
 
 
@@ -68,20 +57,9 @@ def new_unit(admin: httpx.Client) -> Callable[[], str]:
     return create
 
 
-def wait_for_document(
-    client: httpx.Client, unit: str, document_id: str, wanted: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    """Poll `GET …/documents/{id}` until `wanted(status)`; the last status otherwise (test fails)."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        reply = client.get(f"/v1/units/{unit}/documents/{document_id}")
-        if reply.status_code == 200:
-            last = reply.json()
-            if wanted(last):
-                return last
-        time.sleep(POLL_SECONDS)
-    raise AssertionError(f"{unit}/{document_id} never settled as wanted: {last}")
+def settled(client: httpx.Client, unit: str, document_id: str) -> dict[str, Any]:
+    """The document's status once it is no longer pending."""
+    return wait_until_settled(client, f"/v1/units/{unit}/documents/{document_id}")
 
 
 def upsert_event(unit: str, document_id: str, version: int, **fields: Any) -> bytes:

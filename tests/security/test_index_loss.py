@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from stack.launcher import Stack
-from tests.security.conftest import wait_for_document
+from tests.security.conftest import settled
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 
@@ -25,7 +25,7 @@ def test_statuses_report_a_wiped_unit_index(
             json={"title": "Quy định", "text": "Điều 1. Phạm vi\nQuy định áp dụng cho cán bộ."},
         )
         assert reply.status_code == 202, reply.text
-        wait_for_document(admin, owner, "quy-dinh", lambda status: status["status"] == "indexed")
+        assert settled(admin, owner, "quy-dinh")["status"] == "indexed"
 
     security_stack.kill("retrieval")  # a lost disk for one unit
     shutil.rmtree(security_stack.data_dir / "retrieval" / "shards" / unit)

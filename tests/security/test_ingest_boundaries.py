@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from stack.launcher import Stack
-from tests.security.conftest import EventTap, upsert_event, wait_for_document
+from tests.security.conftest import EventTap, settled, upsert_event
 from trolyao.messaging import deadletter_subject, original_object_name, status_subject, upsert_subject
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]
@@ -38,7 +38,7 @@ def test_an_event_cannot_load_another_units_original(
 ) -> None:
     victim, attacker = new_unit(), new_unit()
     _put(admin, victim, "kho-mat", SECRET_TEXT, 1)
-    wait_for_document(admin, victim, "kho-mat", lambda status: status["status"] == "indexed")
+    assert settled(admin, victim, "kho-mat")["status"] == "indexed"
     stolen = original_object_name(victim, "kho-mat", 1)
     tap = EventTap(security_stack.nats_url, [deadletter_subject(attacker), status_subject(attacker)])
     asyncio.run(
@@ -61,9 +61,9 @@ def test_an_event_cannot_load_another_units_original(
     assert [outcome.get("code") for outcome in _outcomes(tap, attacker, "lay-cap")] == [
         "object_unit_mismatch"
     ]
-    failed = wait_for_document(admin, attacker, "lay-cap", lambda status: status["status"] != "pending")
+    failed = settled(admin, attacker, "lay-cap")
     assert (failed["status"], failed["code"]) == ("failed", "object_unit_mismatch")
-    wait_for_document(admin, attacker, "hop-le", lambda status: status["status"] == "indexed")
+    assert settled(admin, attacker, "hop-le")["status"] == "indexed"
     answer = admin.post(f"/v1/units/{attacker}/ask", json={"question": "Mã truy cập kho lưu trữ mật là gì?"})
     assert answer.status_code == 200, answer.text
     assert "4711" not in answer.text
@@ -100,7 +100,7 @@ def test_oversized_metadata_is_dead_lettered_and_the_consumer_goes_on(
     assert [letter["code"] for letter in letters] == ["metadata_too_long"]
     assert [outcome.get("code") for outcome in _outcomes(tap, unit, "qua-lon")] == ["metadata_too_long"]
     assert [outcome.get("outcome") for outcome in _outcomes(tap, unit, "tiep-theo")] == ["indexed"]
-    failed = wait_for_document(admin, unit, "qua-lon", lambda status: status["status"] != "pending")
+    failed = settled(admin, unit, "qua-lon")
     assert (failed["status"], failed["code"]) == ("failed", "metadata_too_long")
     assert len(failed["title"]) <= 1000
     assert security_stack.processes["ingest"].poll() is None, "ingest exited"
@@ -111,7 +111,7 @@ def test_a_stale_upsert_reports_stale_to_its_unit(
 ) -> None:
     unit = new_unit()
     _put(admin, unit, "quy-che", PLAIN_TEXT, 2)
-    wait_for_document(admin, unit, "quy-che", lambda status: status["status"] == "indexed")
+    assert settled(admin, unit, "quy-che")["status"] == "indexed"
     tap = EventTap(security_stack.nats_url, [status_subject(unit)])
     asyncio.run(
         tap.run(
@@ -151,5 +151,5 @@ def test_gateway_bounds_metadata_and_multipart_versions(
         data={"version": str(2**62)},
     )
     assert usable.status_code == 202, usable.text
-    indexed = wait_for_document(admin, unit, "phien-ban", lambda status: status["status"] != "pending")
+    indexed = settled(admin, unit, "phien-ban")
     assert (indexed["status"], indexed["version"]) == ("indexed", 2**62)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from stack.launcher import Stack
-from tests.security.conftest import wait_for_document
+from tests.security.conftest import settled
 from tests.snapshots.conftest import login_ministry_admin
 from trolyao.keyvalue import live_keys
 from trolyao.messaging import DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, connect
@@ -60,8 +60,8 @@ def test_unit_snapshot_restores_statuses_and_faq_entries(
         assert reply.status_code == 201, reply.text
         faq_ids.append(reply.json()["faq_id"])
     for document_id in (*DOCUMENTS, *(f"faq-{faq_id}" for faq_id in faq_ids)):
-        wait_for_document(admin, unit, document_id, lambda status: status["status"] == "indexed")
-    wait_for_document(admin, look_alike, "khac", lambda status: status["status"] != "pending")
+        assert settled(admin, unit, document_id)["status"] == "indexed"
+    settled(admin, look_alike, "khac")
 
     taken = admin.post("/v1/snapshots", json={"unit": unit})
     assert taken.status_code == 201, taken.text
