@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -37,6 +39,19 @@ SETTLE_RETRY_SECONDS = 5.0
 RETRIES_EXHAUSTED = "Đã thử lại nhiều lần nhưng không xử lý được văn bản; vui lòng gửi lại sau."
 INDEX_REJECTED = "Dịch vụ tìm kiếm từ chối dữ liệu của văn bản này."
 INTERNAL_ERROR = "Lỗi nội bộ khi xử lý sự kiện này; sự kiện đã được chuyển sang hàng thư lỗi."
+# NATS being briefly away is retried like an unavailable retrieval service; any other surprise is
+# dead-lettered at once as `internal_error`.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
+    RetrievalUnavailable,
+    IngestError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.NoRespondersError,
+    nats.errors.FlushTimeoutError,
+    nats.js.errors.ServiceUnavailableError,
+)
 
 
 def consumer_config(settings: IngestSettings) -> ConsumerConfig:
@@ -119,7 +134,7 @@ class DocumentEventConsumer:
             document = poison.document or _document_of(command)
             await self._reject(rejection, poison.code, poison.message, document=document)
             return
-        except (RetrievalUnavailable, IngestError) as error:
+        except RETRYABLE_ERRORS as error:
             if deliveries >= self._settings.max_deliver:
                 await self._reject(
                     rejection, "retries_exhausted", RETRIES_EXHAUSTED, document=_document_of(command)
