@@ -12,16 +12,16 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from trolyao.keyvalue import live_entries
 from trolyao.messaging import SCHEMA_VERSION, document_key
 from trolyao.v1 import documents_pb2, events_pb2
 
 CAS_ATTEMPTS = 10
 REINDEX_SOURCE = "reindex"
 _METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
-WATCH_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def _now() -> str:
 async def read_status(bucket: KeyValue, unit: str, document_id: str) -> DocumentStatus | None:
     try:
         entry = await bucket.get(document_key(unit, document_id))
-    except KeyNotFoundError:
+    except (KeyNotFoundError, KeyDeletedError):
         return None
     if not entry.value:
         return None
@@ -69,7 +69,7 @@ async def write_status(bucket: KeyValue, status: DocumentStatus) -> bool:
     for _ in range(CAS_ATTEMPTS):
         try:
             entry = await bucket.get(key)
-        except KeyNotFoundError:
+        except (KeyNotFoundError, KeyDeletedError):
             entry = None
         try:
             if entry is None or not entry.value:
@@ -99,24 +99,13 @@ async def write_status(bucket: KeyValue, status: DocumentStatus) -> bool:
 
 
 async def list_statuses(bucket: KeyValue, unit: str | None = None) -> list[DocumentStatus]:
-    """Every document status of a unit (every unit's when None), read in one pass over the bucket.
+    """Every document status of a unit (every unit's when None), by unit and document id.
 
-    Uses a KV watch on the unit's keys (`<unit>.>`), so it costs one message per document and never
-    reads another unit's records. (nats-py's `keys(filters=...)` matches substrings, not subjects.)
+    Reads the unit's keys (`<unit>.>`) by subject, never another unit's records, and creates no
+    consumer (see `trolyao.keyvalue`), so listings cannot exhaust the bucket's consumer limit.
     """
-    watcher = await bucket.watch(f"{unit}.>" if unit else ">", ignore_deletes=True)
-    statuses: list[DocumentStatus] = []
-    try:
-        while True:
-            entry = await watcher.updates(timeout=WATCH_TIMEOUT_SECONDS)  # type: ignore[no-untyped-call]
-            if entry is None:  # the marker after the last current value
-                break
-            if entry.value:
-                statuses.append(DocumentStatus(**json.loads(entry.value)))
-            if entry.delta == 0:
-                break
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
+    entries = await live_entries(bucket, f"{unit}.>" if unit else ">")
+    statuses = [DocumentStatus(**json.loads(value)) for value in entries.values() if value]
     return sorted(statuses, key=lambda status: (status.unit, status.document_id))
 
 

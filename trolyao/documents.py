@@ -5,8 +5,22 @@ They mirror `proto/trolyao/v1/documents.proto`; `trolyao.conversions` maps betwe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+# The longest value each metadata field may hold (characters). Every copy of the metadata (status
+# record, chunk payloads, citations) stays small, whoever sent it: the gateway refuses longer values
+# (422) and ingest dead-letters an event carrying them (`metadata_too_long`).
+METADATA_MAX_CHARS: Mapping[str, int] = {
+    "title": 1000,
+    "number": 100,
+    "issuer": 300,
+    "issued_date": 32,
+    "effective_date": 32,
+    "doc_type": 100,
+    "source_url": 2048,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +40,15 @@ class DocumentMetadata:
         return DocumentMetadata(
             **{name: getattr(override, name) or getattr(self, name) for name in self.__dataclass_fields__}
         )
+
+
+def overlong_metadata_fields(metadata: Mapping[str, str]) -> list[str]:
+    """Names of the fields longer than `METADATA_MAX_CHARS` allows (unknown names are not checked)."""
+    return sorted(
+        name
+        for name, value in metadata.items()
+        if name in METADATA_MAX_CHARS and len(value) > METADATA_MAX_CHARS[name]
+    )
 
 
 class ChunkKind(StrEnum):

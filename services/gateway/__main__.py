@@ -20,6 +20,10 @@ def main() -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # Forwarded headers count only from configured proxies: otherwise any client could rotate
+        # X-Forwarded-For past the per-address lockout and write any address in the audit trail.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=5,
     )
     telemetry.shutdown()

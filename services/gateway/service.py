@@ -98,6 +98,13 @@ class DocumentUpload:
     metadata: dict[str, str] | None = None
 
 
+INDEX_MISSING_CODE = "index_missing"
+INDEX_MISSING_TEXT = (
+    "Chỉ mục tìm kiếm của đơn vị không còn văn bản nào (có thể đã mất dữ liệu); "
+    "cần khôi phục từ bản sao lưu hoặc lập chỉ mục lại."
+)
+
+
 class Gateway:
     """Use cases behind the HTTP routes, wired once by `create_app`."""
 
@@ -251,6 +258,28 @@ class Gateway:
         """
         js = self.backends.js
         version = upload.version or now_version()
+        object_name = original_object_name(unit, document_id, version)
+        event_id = str(uuid.uuid4())
+        # The event is built before anything is written: a request it cannot carry (a version
+        # beyond the wire type) leaves no `pending` status behind.
+        event = events_pb2.DocumentUpserted(
+            schema_version=SCHEMA_VERSION,
+            event_id=event_id,
+            unit=unit,
+            document_id=document_id,
+            version=version,
+            content_hash="sha256:" + hashlib.sha256(upload.data).hexdigest(),
+            occurred_at=now_iso(),
+            source="gateway",
+            object_name=object_name,
+            filename=upload.filename,
+            media_type=upload.media_type,
+        )
+        for key, value in (upload.metadata or {}).items():
+            if key in _METADATA_FIELDS:
+                setattr(event.metadata, key, str(value))
+        if upload.title:
+            event.metadata.title = upload.title
         status = DocumentStatus(
             unit=unit,
             document_id=document_id,
@@ -270,28 +299,8 @@ class Gateway:
                 )
             if current is not None:
                 return current
-        object_name = original_object_name(unit, document_id, version)
         store = await js.object_store(ORIGINALS_BUCKET)
         await store.put(object_name, upload.data)
-        event_id = str(uuid.uuid4())
-        event = events_pb2.DocumentUpserted(
-            schema_version=SCHEMA_VERSION,
-            event_id=event_id,
-            unit=unit,
-            document_id=document_id,
-            version=version,
-            content_hash="sha256:" + hashlib.sha256(upload.data).hexdigest(),
-            occurred_at=now_iso(),
-            source="gateway",
-            object_name=object_name,
-            filename=upload.filename,
-            media_type=upload.media_type,
-        )
-        for key, value in (upload.metadata or {}).items():
-            if key in _METADATA_FIELDS:
-                setattr(event.metadata, key, str(value))
-        if upload.title:
-            event.metadata.title = upload.title
         await js.publish(
             upsert_subject(unit), json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}
         )
@@ -337,13 +346,30 @@ class Gateway:
         status = await read_status(bucket, unit, document_id)
         if status is None:
             raise ApiProblem(DOCUMENT_NOT_FOUND)
-        return status
+        return (await self._checked_against_index(unit, [status]))[0]
 
     async def list_documents(self, unit: str, *, include_deleted: bool = False) -> list[DocumentStatus]:
         """Every document of the unit with its status, by id."""
         bucket = await self.backends.js.key_value(DOC_STATUS_BUCKET)
-        statuses = await list_statuses(bucket, unit)
+        statuses = await self._checked_against_index(unit, await list_statuses(bucket, unit))
         return [status for status in statuses if include_deleted or status.status != "deleted"]
+
+    async def _checked_against_index(self, unit: str, statuses: list[DocumentStatus]) -> list[DocumentStatus]:
+        """`indexed` records say `failed` (`index_missing`) when the unit's index holds nothing: a
+        lost or wiped index must not look healthy while every question abstains."""
+        if not any(status.status == "indexed" for status in statuses):
+            return statuses
+        try:
+            if await self.backends.unit_index_documents(unit) > 0:
+                return statuses
+        except ApiProblem:  # retrieval away: the record is all there is to say
+            return statuses
+        return [
+            replace(status, status="failed", code=INDEX_MISSING_CODE, message=INDEX_MISSING_TEXT)
+            if status.status == "indexed"
+            else status
+            for status in statuses
+        ]
 
     # ------------------------------------------------------------------ FAQ
 

@@ -19,6 +19,12 @@ class GatewaySettings(CommonSettings):
         description="A ministry-wide admin key accepted at start, for first set-up and scripts.",
     )
     cors_origins: list[str] = Field(default_factory=list, description="Portal origins allowed by CORS.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or CIDR ranges) of the reverse proxies whose `X-Forwarded-For` / "
+        "`X-Forwarded-Proto` are believed, as a JSON list. Empty (the default): the TCP peer is the "
+        "client, whatever the headers say (lockouts and the audit trail use it).",
+    )
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, description="Largest document upload accepted.")
     rpc_timeout_seconds: float = Field(default=15.0, description="Deadline of calls to retrieval and ops.")
     inline_text_limit_bytes: int = Field(

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from nats.js.kv import KeyValue
 
 from services.ingest.adapters.retrieval_client import GrpcRetrievalClient
-from services.ingest.domain.events import DeleteDocument, PoisonMessage, UpsertDocument
+from services.ingest.domain.events import DeleteDocument, DocumentRef, PoisonMessage, UpsertDocument
 from services.ingest.domain.model import IngestError, IngestLimits, PreparedDocument, SourceDocument
 from trolyao.docstatus import DocumentStatus, read_status, write_status
 from trolyao.logs import get_logger
@@ -34,6 +34,9 @@ from trolyao.v1 import events_pb2
 log = get_logger("ingest")
 
 Publish = Callable[[str, bytes], Awaitable[None]]
+# A dead letter keeps at most this much of the original payload (its DOCS stream sequence finds the
+# rest), so a letter always fits under the server's message size limit, whatever was sent.
+MAX_DEAD_LETTER_PAYLOAD_BYTES = 256 * 1024
 Prepare = Callable[[SourceDocument], PreparedDocument]
 
 
@@ -88,6 +91,7 @@ class IngestHandlers:
         recorded = await read_status(self._status, command.unit, command.document_id)
         if recorded is not None and recorded.version > command.version:
             log.info("event_stale", unit=command.unit, version=command.version, current=recorded.version)
+            await self._publish_indexed(command.unit, command.document_id, command.version, 0, "stale")
             return HandledEvent("stale")
         source = await self._source_of(command)
         object_name = await self._keep_original(command, source)
@@ -185,6 +189,7 @@ class IngestHandlers:
                 raise PoisonMessage(
                     "original_missing",
                     f"Không tìm thấy bản gốc '{command.object_name}' trong kho lưu trữ.",
+                    document=DocumentRef(command.unit, command.document_id, command.version),
                 )
         filename = command.filename or ("document.txt" if command.text is not None else "")
         return SourceDocument(
@@ -246,7 +251,7 @@ class IngestHandlers:
             original_subject=subject,
             code=code,
             message=message,
-            payload=payload,
+            payload=payload[:MAX_DEAD_LETTER_PAYLOAD_BYTES],
             occurred_at=_now(),
             stream_sequence=sequence,
         )

@@ -17,6 +17,7 @@ import pyotp
 import pytest
 
 from stack.launcher import REPO_ROOT, Stack, StackPorts
+from tests.support import FAST_STACK_ENV, bootstrap_client, started
 
 POLL_SECONDS = 0.1
 INDEX_TIMEOUT_SECONDS = 60.0
@@ -32,26 +33,16 @@ def snapshot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir=data_dir,
         ports=StackPorts.free(),
         api_key="tly_test_" + secrets.token_urlsafe(24),
-        extra_env={
-            "TROLYAO_RETRIEVAL_EMBEDDER": "none",
-            "TROLYAO_OPS_SNAPSHOT_SCHEDULE_SECONDS": "0",
-            "TROLYAO_OPS_ARGON2_MEMORY_KIB": "8192",
-            "TROLYAO_OPS_ARGON2_TIME_COST": "1",
-            "TROLYAO_INGEST_BATCH_SIZE": "32",
-        },
+        extra_env=FAST_STACK_ENV | {"TROLYAO_INGEST_BATCH_SIZE": "32"},
     )
-    try:
-        stack.start()
+    with started(stack):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
 def admin(snapshot_stack: Stack) -> Iterator[httpx.Client]:
     """HTTP client with the bootstrap (ministry-wide) API key."""
-    headers = {"Authorization": f"Bearer {snapshot_stack.api_key}"}
-    with httpx.Client(base_url=snapshot_stack.gateway_url, headers=headers, timeout=120.0) as client:
+    with bootstrap_client(snapshot_stack, timeout=120.0) as client:
         yield client
 
 

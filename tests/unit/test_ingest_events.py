@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from services.ingest.domain.events import DeleteDocument, PoisonMessage, UpsertDocument, decode_event
+from services.ingest.domain.events import DeleteDocument, PoisonMessage, UpsertDocument
+from services.ingest.entrypoints.event_decoding import decode_event
 
 
 def payload(**fields: object) -> bytes:
@@ -88,3 +89,36 @@ def test_malformed_events_are_poison_with_a_vietnamese_reason(subject: str, body
 def test_unknown_fields_are_accepted_so_the_contract_can_grow() -> None:
     command = decode_event("docs.u1.upsert", payload(document_id="a", version=1, text="t", future_field=True))
     assert isinstance(command, UpsertDocument)
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"objectName": "don-vi-khac.bmQtMTM/1"}, "object_unit_mismatch"),
+        ({"objectName": "u1x.bmQtMTM/1"}, "object_unit_mismatch"),  # a look-alike unit id
+        ({"objectName": "u1.bmQtMTM"}, "object_unit_mismatch"),  # not an original's name
+        ({"text": "Điều 1.", "metadata": {"title": "T" * 1001}}, "metadata_too_long"),
+        ({"text": "Điều 1.", "metadata": {"issuer": "B" * 301}}, "metadata_too_long"),
+        ({"text": "Điều 1.", "filename": "a" * 256}, "field_too_long"),
+    ],
+)
+def test_events_break_no_bound(fields: dict[str, object], code: str) -> None:
+    with pytest.raises(PoisonMessage) as raised:
+        decode_event("docs.u1.upsert", payload(schemaVersion=1, documentId="nd-13", version="3", **fields))
+    assert raised.value.code == code
+    assert raised.value.document is not None
+    assert (raised.value.document.unit, raised.value.document.version) == ("u1", 3)
+
+
+def test_an_event_may_load_its_own_units_original_and_bounded_metadata() -> None:
+    command = decode_event(
+        "docs.u1.upsert",
+        payload(
+            schemaVersion=1,
+            documentId="nd-13",
+            version="3",
+            objectName="u1.bmQtMTM/2",
+            metadata={"title": "T" * 1000, "issuer": "B" * 300},
+        ),
+    )
+    assert isinstance(command, UpsertDocument) and command.object_name == "u1.bmQtMTM/2"

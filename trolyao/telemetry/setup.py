@@ -35,6 +35,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -211,6 +212,29 @@ def _metric_readers(
     return readers, registry, memory
 
 
+# The only attributes HTTP server metrics keep: the route template, method, status and protocol.
+# The instrumentation also records the Host header (`http.host`, `http.server_name`,
+# `net.host.name`, `net.host.port`): values a client chooses, so each new one would add series.
+HTTP_SERVER_METRIC_ATTRIBUTES = frozenset(
+    {
+        "http.method",
+        "http.status_code",
+        "http.target",
+        "http.scheme",
+        "http.flavor",
+        "http.request.method",
+        "http.response.status_code",
+        "http.route",
+        "url.scheme",
+        "network.protocol.version",
+        "error.type",
+    }
+)
+HTTP_SERVER_METRIC_VIEWS = (
+    View(instrument_name="http.server.*", attribute_keys=set(HTTP_SERVER_METRIC_ATTRIBUTES)),
+)
+
+
 def configure_telemetry(*, service: str, settings: CommonSettings) -> Telemetry:
     """Install the tracer and meter providers for this process and instrument NATS publishing.
 
@@ -229,7 +253,9 @@ def configure_telemetry(*, service: str, settings: CommonSettings) -> Telemetry:
         for processor in processors:
             tracer_provider.add_span_processor(processor)
         readers, registry, memory_metrics = _metric_readers(settings)
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, views=HTTP_SERVER_METRIC_VIEWS
+        )
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
         telemetry = Telemetry(

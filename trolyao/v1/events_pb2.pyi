@@ -248,7 +248,7 @@ class DeadLettered(_message.Message):
     message: _builtins.str
     """Vietnamese explanation."""
     payload: _builtins.bytes
-    """The original payload, untouched."""
+    """The original payload, untouched (its first 256 KiB when longer: stream_sequence finds it whole)."""
     occurred_at: _builtins.str
     stream_sequence: _builtins.int
     def __init__(

@@ -185,6 +185,12 @@ class Backends:
             "ops": (ops_ok, "sẵn sàng" if ops_ok else "dịch vụ vận hành (ops) không phản hồi"),
         }
 
+    async def unit_index_documents(self, unit: str) -> int:
+        """How many documents the unit's index holds (retrieval's registry)."""
+        request = retrieval_pb2.GetUnitStatsRequest(unit=unit)
+        reply = await call_backend("retrieval", self.retrieval.GetUnitStats(request, timeout=self.timeout))
+        return int(reply.documents)
+
     async def authenticate_api_key(self, api_key: str) -> Principal:
         cached = self._api_key_cache.get(api_key)
         if cached is not None and cached[0] > time.monotonic():

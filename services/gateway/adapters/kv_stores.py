@@ -17,28 +17,12 @@ from nats.js.kv import KeyValue
 
 from services.gateway.domain.conversations import Conversation, Turn
 from services.gateway.domain.faq import FaqEntry
+from trolyao.keyvalue import live_entries
 from trolyao.messaging import CONVERSATIONS_BUCKET, FAQ_ENTRIES_BUCKET
 
 
 async def _bucket(js: JetStreamContext, name: str) -> KeyValue:
     return await js.key_value(name)
-
-
-async def keys_matching(bucket: KeyValue, pattern: str) -> list[str]:
-    """Live keys matching a NATS subject pattern (`<unit>.>`), filtered by the server.
-
-    (nats-py's `keys(filters=...)` reads every key of the bucket and matches substrings.)
-    """
-    watcher = await bucket.watch(pattern, ignore_deletes=True, meta_only=True)
-    keys: list[str] = []
-    try:
-        async for entry in watcher:
-            if entry is None:
-                break
-            keys.append(entry.key)
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-    return keys
 
 
 class NatsConversationStore:
@@ -107,14 +91,8 @@ class NatsFaqStore:
     async def list(self, unit: str) -> list[FaqEntry]:
         """Every entry of the unit, by id."""
         bucket = await _bucket(self._js(), FAQ_ENTRIES_BUCKET)
-        entries = []
-        for key in await keys_matching(bucket, f"{unit}.*"):
-            key_unit, _, faq_id = key.partition(".")
-            if key_unit != unit:
-                continue
-            entry = await self.get(unit, faq_id)
-            if entry is not None:
-                entries.append(entry)
+        stored = await live_entries(bucket, f"{unit}.*")  # by subject: never another unit's keys
+        entries = [_faq_entry(json.loads(value)) for value in stored.values() if value]
         return sorted(entries, key=lambda e: e.faq_id)
 
 
@@ -123,4 +101,4 @@ def _faq_entry(raw: dict[str, Any]) -> FaqEntry:
     return FaqEntry(**raw)
 
 
-__all__ = ["NatsConversationStore", "NatsFaqStore", "keys_matching"]
+__all__ = ["NatsConversationStore", "NatsFaqStore"]

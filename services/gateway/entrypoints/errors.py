@@ -13,10 +13,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from nats.errors import Error as NatsError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.domain.problems import (
+    DEPENDENCY_UNAVAILABLE,
     FORBIDDEN,
     INTERNAL,
     INVALID_REQUEST,
@@ -112,6 +114,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 400:
             detail = "Không đọc được nội dung yêu cầu (JSON hoặc biểu mẫu không hợp lệ)."
         return problem_response(kind, detail, request.url.path, dict(error.headers or {}))
+
+    @app.exception_handler(NatsError)
+    async def _nats_refused(request: Request, error: NatsError) -> JSONResponse:
+        # JetStream refusing (limits, no leader, timeouts) or NATS away: the request may succeed
+        # later, so 503 with a reason, never a 500.
+        log.warning("nats_request_failed", path=request.url.path, error=type(error).__name__)
+        detail = "Kho dữ liệu sự kiện (NATS JetStream) tạm thời từ chối yêu cầu; vui lòng thử lại sau."
+        return problem_response(DEPENDENCY_UNAVAILABLE, detail, request.url.path, {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -30,11 +30,14 @@ from services.gateway.entrypoints.schemas.documents import (
 )
 from services.gateway.service import DocumentUpload
 from trolyao.docstatus import DocumentStatus
+from trolyao.documents import METADATA_MAX_CHARS, overlong_metadata_fields
 
 TAG_DOCUMENTS = "văn bản"
 TAG_FAQ = "câu hỏi thường gặp"
 MAX_FORM_FIELDS = 10
 MULTIPART = "multipart/form-data"
+MAX_DOCUMENT_VERSION = 2**62  # the bound of DocumentIn.version, for multipart uploads too
+MAX_FILENAME_CHARS = 255  # what a document event may carry (ingest's EVENT_FIELD_MAX_CHARS)
 
 
 def status_out(status: DocumentStatus) -> DocumentStatusOut:
@@ -78,9 +81,19 @@ def _form_version(value: object) -> int | None:
         version = int(str(value))
     except ValueError as error:
         raise ApiProblem(INVALID_REQUEST, "Trường 'version' phải là số nguyên dương.") from error
-    if version < 1:
-        raise ApiProblem(INVALID_REQUEST, "Trường 'version' phải là số nguyên dương.")
+    if version < 1 or version > MAX_DOCUMENT_VERSION:
+        raise ApiProblem(
+            INVALID_REQUEST, f"Trường 'version' phải là số nguyên dương không quá {MAX_DOCUMENT_VERSION}."
+        )
     return version
+
+
+def _bounded_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    overlong = overlong_metadata_fields(metadata)
+    if overlong:
+        limits = ", ".join(f"{name} ≤ {METADATA_MAX_CHARS[name]}" for name in overlong)
+        raise ApiProblem(INVALID_REQUEST, f"Thông tin mô tả văn bản dài quá giới hạn (ký tự): {limits}.")
+    return metadata
 
 
 def _refuse_faq_document(document_id: str) -> None:
@@ -113,8 +126,17 @@ _DOCUMENT_BODY: dict[str, Any] = {
                             "format": "binary",
                             "description": "Tệp .pdf, .docx, .xlsx, .csv, .html, .md, .txt",
                         },
-                        "title": {"type": "string", "description": "Tiêu đề văn bản."},
-                        "version": {"type": "integer", "minimum": 1, "description": "Phiên bản tăng dần."},
+                        "title": {
+                            "type": "string",
+                            "maxLength": METADATA_MAX_CHARS["title"],
+                            "description": "Tiêu đề văn bản.",
+                        },
+                        "version": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_DOCUMENT_VERSION,
+                            "description": "Phiên bản tăng dần.",
+                        },
                     },
                 },
             },
@@ -159,11 +181,16 @@ def build_router(ctx: RouteContext) -> APIRouter:
             data = await upload.read()
             if not data:
                 raise ApiProblem(INVALID_REQUEST, "Tệp tải lên rỗng.")
+            filename, media_type = upload.filename or "upload", upload.content_type or ""
+            if len(filename) > MAX_FILENAME_CHARS or len(media_type) > MAX_FILENAME_CHARS:
+                raise ApiProblem(
+                    INVALID_REQUEST, f"Tên tệp hoặc kiểu tệp dài quá {MAX_FILENAME_CHARS} ký tự."
+                )
             document = DocumentUpload(
                 data=data,
-                filename=upload.filename or "upload",
-                media_type=upload.content_type or "",
-                title=str(form.get("title") or ""),
+                filename=filename,
+                media_type=media_type,
+                title=_bounded_metadata({"title": str(form.get("title") or "")})["title"],
                 version=_form_version(form.get("version")),
             )
         else:
@@ -181,7 +208,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
                 media_type="text/plain; charset=utf-8",
                 title=body.title,
                 version=body.version,
-                metadata=body.metadata,
+                metadata=_bounded_metadata(body.metadata),
             )
         return status_out(await gateway.upsert_document(unit, document_id, document))
 

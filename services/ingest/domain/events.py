@@ -1,35 +1,56 @@
 """Document events as ingest understands them, and the rules a well-formed event must meet.
 
-Raw NATS payloads are decoded here once (proto3 JSON mapping of trolyao.v1 events); anything that
-breaks the contract becomes a `PoisonMessage` with a stable code and a Vietnamese explanation, and
-goes to the dead-letter subject instead of being dropped or retried forever.
+The wire payload is decoded at the edge (`entrypoints/event_decoding.py`); the rules here work on
+plain values. Anything that breaks the contract becomes a `PoisonMessage` with a stable code and a
+Vietnamese explanation, and goes to the dead-letter subject instead of being dropped or retried
+forever.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from google.protobuf import json_format
-
-from trolyao.conversions import metadata_from_proto
-from trolyao.documents import DocumentMetadata
-from trolyao.messaging import UNIT_ID_PATTERN
-from trolyao.v1 import events_pb2
+from trolyao.documents import METADATA_MAX_CHARS, DocumentMetadata, overlong_metadata_fields
 
 MAX_DOCUMENT_ID_CHARS = 256
 SUPPORTED_SCHEMA_VERSIONS = {0, 1}
 MICROSECONDS = 1_000_000
+# Longest accepted value of the event's own descriptive fields (characters); metadata limits are
+# `trolyao.documents.METADATA_MAX_CHARS`.
+EVENT_FIELD_MAX_CHARS = {
+    "event_id": 128,
+    "source": 64,
+    "content_hash": 128,
+    "filename": 255,
+    "media_type": 255,
+    "object_name": 1024,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """Which document an event is about, once that much of it could be read."""
+
+    unit: str
+    document_id: str
+    version: int
 
 
 class PoisonMessage(Exception):
-    """An event that can never be processed; it is dead-lettered with this reason."""
+    """An event that can never be processed; it is dead-lettered with this reason.
 
-    def __init__(self, code: str, message: str) -> None:
+    `document` names the document when the event identified it, so it can be marked failed and
+    its unit told (one outcome per event on `status.docs.<unit>`).
+    """
+
+    def __init__(self, code: str, message: str, *, document: DocumentRef | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.document = document
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,80 +79,38 @@ class DeleteDocument:
     source: str
 
 
-def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocument:
-    """Turn a `docs.<unit>.<action>` message into a command, or raise PoisonMessage."""
-    parts = subject.split(".")
-    if len(parts) != 3 or parts[0] != "docs" or parts[2] not in ("upsert", "delete"):
-        raise PoisonMessage(
-            "unknown_subject", f"Chủ đề '{subject}' không hợp lệ: cần docs.<đơn vị>.upsert hoặc .delete."
-        )
-    subject_unit, action = parts[1], parts[2]
-    message: events_pb2.DocumentUpserted | events_pb2.DocumentDeleted = (
-        events_pb2.DocumentUpserted() if action == "upsert" else events_pb2.DocumentDeleted()
-    )
-    try:
-        json_format.Parse(payload.decode("utf-8"), message, ignore_unknown_fields=True)
-    except UnicodeDecodeError as error:
-        raise PoisonMessage("malformed_json", "Sự kiện không phải văn bản UTF-8.") from error
-    except json_format.ParseError as error:
-        raise PoisonMessage(
-            "malformed_json", f"Sự kiện không đúng định dạng JSON của hợp đồng sự kiện: {error}"
-        ) from error
-    if message.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise PoisonMessage(
-            "unsupported_schema_version",
-            f"Phiên bản lược đồ {message.schema_version} chưa được hỗ trợ.",
-        )
-    unit = message.unit or subject_unit
-    if unit != subject_unit:
-        raise PoisonMessage(
-            "unit_mismatch", f"Đơn vị trong sự kiện ('{unit}') khác đơn vị của chủ đề ('{subject_unit}')."
-        )
-    if not UNIT_ID_PATTERN.match(unit):
-        raise PoisonMessage("invalid_unit", f"Mã đơn vị '{unit}' không hợp lệ.")
-    document_id = message.document_id.strip()
-    if not document_id or len(document_id) > MAX_DOCUMENT_ID_CHARS:
-        raise PoisonMessage("invalid_document_id", "Thiếu mã văn bản hoặc mã văn bản dài quá 256 ký tự.")
-    version = message.version or _version_from_time(message.occurred_at)
-    if version <= 0:
-        raise PoisonMessage(
-            "missing_version", "Sự kiện cần có 'version' (số nguyên dương) hoặc 'occurred_at' (RFC 3339)."
-        )
-    if isinstance(message, events_pb2.DocumentDeleted):
-        return DeleteDocument(
-            event_id=message.event_id,
-            unit=unit,
-            document_id=document_id,
-            version=version,
-            source=message.source,
-        )
-    content = message.WhichOneof("content")
-    if content is None:
-        raise PoisonMessage(
-            "missing_content",
-            "Sự kiện cập nhật văn bản cần một trong các trường text, data hoặc object_name.",
-        )
-    text = message.text if content == "text" else None
-    data = message.data if content == "data" else None
-    content_hash = message.content_hash or _hash_of(text, data, message.object_name)
-    return UpsertDocument(
-        event_id=message.event_id,
-        unit=unit,
-        document_id=document_id,
-        version=version,
-        content_hash=content_hash,
-        metadata=metadata_from_proto(message.metadata),
-        text=text,
-        data=data,
-        object_name=message.object_name if content == "object_name" else "",
-        filename=message.filename,
-        media_type=message.media_type,
-        source=message.source,
-        reindex=message.reindex,
-    )
+def check_field_lengths(fields: Mapping[str, str], document: DocumentRef) -> None:
+    for name, limit in EVENT_FIELD_MAX_CHARS.items():
+        if len(fields.get(name, "")) > limit:
+            raise PoisonMessage(
+                "field_too_long",
+                f"Trường '{name}' của sự kiện dài quá {limit} ký tự.",
+                document=document,
+            )
 
 
-def _version_from_time(occurred_at: str) -> int:
+def check_metadata(metadata: DocumentMetadata, document: DocumentRef) -> None:
+    overlong = overlong_metadata_fields(asdict(metadata))
+    if overlong:
+        limits = ", ".join(f"{name} ≤ {METADATA_MAX_CHARS[name]}" for name in overlong)
+        raise PoisonMessage(
+            "metadata_too_long",
+            f"Thông tin mô tả văn bản dài quá giới hạn (ký tự): {limits}.",
+            document=document,
+        )
+
+
+def check_object_owner(object_name: str, document: DocumentRef) -> None:
+    """An original is named `<unit>.<encoded id>/<version>`: an event may only load its own unit's."""
+    if object_name.partition(".")[0] != document.unit or "/" not in object_name:
+        raise PoisonMessage(
+            "object_unit_mismatch",
+            f"Bản gốc '{object_name[:200]}' không thuộc đơn vị '{document.unit}'.",
+            document=document,
+        )
+
+
+def version_from_time(occurred_at: str) -> int:
     if not occurred_at:
         return 0
     try:
@@ -141,7 +120,7 @@ def _version_from_time(occurred_at: str) -> int:
     return int(moment.timestamp() * MICROSECONDS)
 
 
-def _hash_of(text: str | None, data: bytes | None, object_name: str) -> str:
+def hash_of(text: str | None, data: bytes | None, object_name: str) -> str:
     if text is not None:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     if data is not None:

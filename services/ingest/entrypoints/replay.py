@@ -27,8 +27,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.ingest.adapters.retrieval_client import RetrievalRejected, RetrievalUnavailable
-from services.ingest.domain.events import PoisonMessage, decode_event
+from services.ingest.domain.events import PoisonMessage
 from services.ingest.domain.model import IngestError
+from services.ingest.entrypoints.event_decoding import decode_event
 from services.ingest.service import IngestHandlers
 from trolyao.logs import get_logger
 from trolyao.messaging import (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trolyao.units import HIGHEST_MIN_CONFIDENCE, LOWEST_MIN_CONFIDENCE
+
 
 class UnitIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Cục Báo chí"}]})
@@ -28,10 +30,10 @@ class AnswerThresholdIn(BaseModel):
         json_schema_extra={"examples": [{"min_confidence": 0.62}, {"min_confidence": None}]}
     )
     min_confidence: float | None = Field(
-        gt=0.0,
-        lt=1.0,
-        description="Ngưỡng tin cậy (lớn hơn 0, nhỏ hơn 1): câu trả lời tổng hợp có độ tin cậy thấp hơn "
-        "sẽ bị từ chối. null: quay về ngưỡng mặc định của hệ thống. "
+        ge=LOWEST_MIN_CONFIDENCE,  # what the 32-bit wire type carries strictly between 0 and 1
+        le=HIGHEST_MIN_CONFIDENCE,
+        description="Ngưỡng tin cậy (lớn hơn 0, nhỏ hơn 1, tối đa 0,99999994): câu trả lời tổng hợp "
+        "có độ tin cậy thấp hơn sẽ bị từ chối. null: quay về ngưỡng mặc định của hệ thống. "
         "Câu hỏi thường gặp (FAQ) không bị ảnh hưởng.",
     )
 

@@ -10,6 +10,7 @@ from nats.js.kv import KeyValue
 
 from services.ops.identity.domain.api_keys import ApiKeyRecord, Principal
 from services.ops.identity.domain.units import Unit
+from trolyao.keyvalue import live_keys
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -48,13 +49,7 @@ class UnitRepository:
         return await self._get_with_revision(unit_id)
 
     async def list(self) -> list[Unit]:
-        try:
-            keys = await self._bucket.keys()
-        except Exception as error:  # nats-py raises NoKeysError for an empty bucket
-            if type(error).__name__ == "NoKeysError":
-                return []
-            raise
-        units = [await self.get(key) for key in keys]
+        units = [await self.get(key) for key in await live_keys(self._bucket)]
         return sorted((unit for unit in units if unit is not None), key=lambda unit: unit.unit_id)
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate
@@ -21,6 +21,7 @@ from services.ops.identity.domain.login import ChallengePurpose, LoginChallenge
 from services.ops.identity.domain.secret_box import SecretBox
 from services.ops.identity.domain.throttling import FailureCounter
 from services.ops.identity.domain.tokens import Session, SigningKey, load_signing_key
+from trolyao.keyvalue import live_keys
 
 SIGNING_KEY_PREFIX = "key."
 POLICY_KEY = "login"
@@ -73,11 +74,7 @@ class _JsonBucket:
             return
 
     async def keys(self, prefix: str = "") -> list[str]:
-        try:
-            keys = await self.bucket.keys()
-        except NoKeysError:
-            return []
-        return sorted(key for key in keys if key.startswith(prefix))
+        return [key for key in await live_keys(self.bucket) if key.startswith(prefix)]
 
 
 def _encode(value: dict[str, Any]) -> bytes:

@@ -22,6 +22,7 @@ from services.ops.identity.adapters.audit_stream import AuditTrail
 from services.ops.identity.domain.audit import Outcome, new_audit_event
 from services.ops.recovery.domain.snapshot_ports import ReplayOutcome, StreamState
 from services.ops.recovery.domain.snapshots import KeyValueShare, OriginalEntry, entries_to_write_back
+from trolyao.keyvalue import live_keys
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
@@ -41,19 +42,9 @@ UNIT_SCOPED_BUCKETS = (DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET)
 ORIGINALS_CACHE_SECONDS = 5.0
 
 
-def _is_no_keys(error: Exception) -> bool:
-    return type(error).__name__ == "NoKeysError"
-
-
 async def _keys(bucket: KeyValue, pattern: str | None = None) -> list[str]:
-    try:
-        if pattern is None:
-            return list(await bucket.keys())
-        return list(await bucket.keys(filters=[pattern]))
-    except Exception as error:  # nats-py raises NoKeysError for an empty selection
-        if _is_no_keys(error):
-            return []
-        raise
+    """Live keys matching a subject pattern (`<unit>.>`), read without creating consumers."""
+    return await live_keys(bucket, pattern or ">")
 
 
 async def _entries(bucket: KeyValue, keys: list[str]) -> dict[str, bytes]:
