@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth
+from trolyao.natsaccess import OPERATOR
 
 DEMO_UNIT = "demo"
 DEMO_UNIT_NAME = "Đơn vị trình diễn"
@@ -107,8 +108,10 @@ def _nats_url(args: argparse.Namespace) -> str:
     url = str(args.nats_url or os.environ.get("TROLYAO_NATS_URL", "nats://127.0.0.1:4222"))
     if "@" in url:
         return url
-    data_dir = Path(os.environ.get("TROLYAO_DATA_DIR", "data")).resolve()
-    return ",".join(nats_auth(data_dir).operator_url(server.strip()) for server in url.split(","))
+    auth = nats_auth(Path(os.environ.get("TROLYAO_DATA_DIR", "data")).resolve())
+    if not auth.has_password(OPERATOR):  # not the embedded stack's data dir: the URL as given
+        return url
+    return ",".join(auth.operator_url(server.strip()) for server in url.split(","))
 
 
 def _print_report(unit: str, report: object) -> None:

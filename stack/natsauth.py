@@ -101,6 +101,9 @@ class NatsAuth:
         _write_secret_file(path, password + "\n")
         return password
 
+    def has_password(self, identity: str) -> bool:
+        return (self.directory / f"{identity}.password").exists()
+
     def credential(self, identity: str) -> NatsCredential:
         return NatsCredential(user=identity, password=self.password(identity))
 
