@@ -19,7 +19,7 @@ from pathlib import Path
 
 import bcrypt
 
-from trolyao.messaging import UNIT_ID_PATTERN, NatsCredential
+from trolyao.messaging import UNIT_ID_PATTERN
 from trolyao.natsaccess import (
     OPERATOR,
     SERVICE_IDENTITIES,
@@ -103,9 +103,6 @@ class NatsAuth:
 
     def has_password(self, identity: str) -> bool:
         return (self.directory / f"{identity}.password").exists()
-
-    def credential(self, identity: str) -> NatsCredential:
-        return NatsCredential(user=identity, password=self.password(identity))
 
     def operator_url(self, server_url: str) -> str:
         """`nats://operator:<password>@host:port`: the operator's tools take one URL."""

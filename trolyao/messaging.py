@@ -188,6 +188,11 @@ class JetStreamLayout:
         return [ObjectStoreConfig(bucket=ORIGINALS_BUCKET, replicas=self.replicas)]
 
 
+def inbox_prefix(user: str) -> str:
+    """Where a client with this NATS identity receives replies (nats-py `inbox_prefix`)."""
+    return f"_INBOX.{user}"
+
+
 @dataclass(frozen=True, slots=True)
 class NatsCredential:
     """A NATS user and its password; replies come back on the user's own inbox prefix, the only
@@ -198,7 +203,7 @@ class NatsCredential:
 
     @property
     def inbox_prefix(self) -> str:
-        return f"_INBOX.{self.user}"
+        return inbox_prefix(self.user)
 
 
 async def connect(url: str, *, name: str, credential: NatsCredential | None = None) -> NatsClient:

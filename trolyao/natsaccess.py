@@ -27,6 +27,7 @@ from trolyao.messaging import (
     REPLAY_SUBJECT_PREFIX,
     STATUS_STREAM,
     UNITS_BUCKET,
+    inbox_prefix,
     unit_docs_filter,
 )
 
@@ -49,11 +50,6 @@ OPS_SECURITY_BUCKETS = (
 )
 OPS_AUDIT_STREAM = "OPS_AUDIT"
 OPS_AUDIT_SUBJECTS = "audit.>"
-
-
-def inbox_prefix(user: str) -> str:
-    """Where a client with this identity receives replies (nats-py `inbox_prefix`)."""
-    return f"_INBOX.{user}"
 
 
 def kv_stream(bucket: str) -> str:
@@ -222,6 +218,3 @@ def layout_streams(identity: str) -> set[str] | None:
         return None
     return SERVICE_ACCESS[identity].stream_names()
 
-
-def all_service_streams(identities: Iterable[str] = SERVICE_IDENTITIES) -> set[str]:
-    return set().union(*(SERVICE_ACCESS[name].stream_names() for name in identities))

@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 import httpx
+from pydantic import SecretStr
 
 from services.ops.snapshot_bootstrap import build_snapshot_runtime
 from services.ops.snapshot_settings import SnapshotSettings
@@ -167,7 +168,7 @@ async def snapshot_and_restore(stack: Stack, wipe: Any) -> dict[str, float]:
         data_dir=stack.data_dir,
         nats_url=stack.nats_url,
         retrieval_addr=f"127.0.0.1:{stack.ports.retrieval}",
-        service_token=stack.service_token,
+        service_token=SecretStr(stack.service_token),
     )
     nats_client = await connect(settings.nats_url, name="snapshot-bench")
     try:
