@@ -27,6 +27,17 @@ CHANNEL_OPTIONS = [
 OVERALL_HEALTH = ""
 
 
+LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
+
+
+def require_token_beyond_loopback(listen: str, service_token: str) -> None:
+    """A server without a service token may listen on loopback only (in-process tests, one
+    machine's own calls); anywhere else it would take calls from whoever reaches the port."""
+    host = listen.rsplit(":", 1)[0]
+    if not service_token and not (host.startswith("127.") or host in LOOPBACK_HOSTS):
+        raise ValueError(f"listening on {listen} needs TROLYAO_SERVICE_TOKEN (service-to-service auth)")
+
+
 def build_sync_server(
     *,
     listen: str,
@@ -37,6 +48,7 @@ def build_sync_server(
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A thread-pool server with the standard health service; returns the bound port too.
     Every call but health checks must carry `service_token` (empty: no check, in-process tests)."""
+    require_token_beyond_loopback(listen, service_token)
     token_check = [ServiceTokenServerInterceptor(service_token)] if service_token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -63,6 +75,7 @@ async def build_async_server(
 ) -> tuple[grpc.aio.Server, health_async.HealthServicer, int]:
     """An asyncio server with the standard health service; returns the bound port too.
     Every call but health checks must carry `service_token` (empty: no check, in-process tests)."""
+    require_token_beyond_loopback(listen, service_token)
     token_check = [AioServiceTokenServerInterceptor(service_token)] if service_token else []
     server = grpc.aio.server(
         options=CHANNEL_OPTIONS, interceptors=[*token_check, *rpc_tracing.aio_server_interceptors()]

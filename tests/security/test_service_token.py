@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stack.launcher import Stack
 from tests.support import unique_unit
-from trolyao.rpc import sync_channel
+from trolyao.rpc import require_token_beyond_loopback, sync_channel
 from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
@@ -69,3 +69,11 @@ def test_health_checks_stay_open(running_stack: Stack, service: str) -> None:
         health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT_SECONDS
     )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:50051", "[::]:50052", "10.0.0.5:50051"])
+def test_a_server_beyond_loopback_needs_a_token(listen: str) -> None:
+    with pytest.raises(ValueError, match="TROLYAO_SERVICE_TOKEN"):
+        require_token_beyond_loopback(listen, "")
+    require_token_beyond_loopback(listen, "a-token")
+    require_token_beyond_loopback("127.0.0.1:0", "")
