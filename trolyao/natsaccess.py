@@ -150,13 +150,13 @@ def _read_only_stream_api(stream: str) -> list[str]:
     ]
 
 
-_DOCUMENT_BUCKETS = (DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, UNITS_BUCKET)
 
 SERVICE_ACCESS: dict[str, ServiceAccess] = {
-    # Uploads and document events, statuses, FAQ, conversations, question and feedback records.
+    # Uploads and document events, statuses, FAQ, conversations, question and feedback records
+    # (units and API keys go through ops over gRPC).
     GATEWAY: ServiceAccess(
         streams=(DOCS_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM),
-        key_value_buckets=(*_DOCUMENT_BUCKETS, CONVERSATIONS_BUCKET),
+        key_value_buckets=(DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, CONVERSATIONS_BUCKET),
         object_buckets=(ORIGINALS_BUCKET,),
         publish=("docs.>", "questions.>", "feedback.>"),
     ),
@@ -173,7 +173,14 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
     # Identity (accounts, keys, audit) and recovery (snapshots read and restore every bucket).
     OPS: ServiceAccess(
         streams=(DOCS_STREAM, STATUS_STREAM, DEADLETTER_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM),
-        key_value_buckets=(*_DOCUMENT_BUCKETS, API_KEYS_BUCKET, CONVERSATIONS_BUCKET, *OPS_SECURITY_BUCKETS),
+        key_value_buckets=(
+            DOC_STATUS_BUCKET,
+            FAQ_ENTRIES_BUCKET,
+            UNITS_BUCKET,
+            API_KEYS_BUCKET,
+            CONVERSATIONS_BUCKET,
+            *OPS_SECURITY_BUCKETS,
+        ),
         object_buckets=(ORIGINALS_BUCKET,),
         extra_streams=(OPS_AUDIT_STREAM,),
         publish=(OPS_AUDIT_SUBJECTS, f"{REPLAY_SUBJECT_PREFIX}.>"),
