@@ -28,23 +28,16 @@ def _authenticated(details: grpc.HandlerCallDetails, expected: bytes) -> bool:
     return False
 
 
-def _sync_refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    def refuse(_request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL_MESSAGE)
-
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(refuse)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(refuse)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(refuse)
-    return grpc.stream_stream_rpc_method_handler(refuse)
+def _refuse(_request: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL_MESSAGE)
 
 
-def _aio_refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL_MESSAGE)
+async def _refuse_async(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL_MESSAGE)
 
+
+def _refusing(handler: grpc.RpcMethodHandler, refuse: Callable[[Any, Any], Any]) -> grpc.RpcMethodHandler:
+    """A handler of the same kind as `handler` that only refuses the call."""
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(refuse)
     if handler.unary_stream is not None:
@@ -68,7 +61,7 @@ class ServiceTokenServerInterceptor(grpc.ServerInterceptor):  # type: ignore[mis
         handler = continuation(handler_call_details)
         if handler is None or _authenticated(handler_call_details, self._expected):
             return handler
-        return _sync_refusal(handler)
+        return _refusing(handler, _refuse)
 
 
 class AioServiceTokenServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -85,7 +78,7 @@ class AioServiceTokenServerInterceptor(grpc.aio.ServerInterceptor):  # type: ign
         handler = await continuation(handler_call_details)
         if handler is None or _authenticated(handler_call_details, self._expected):
             return handler
-        return _aio_refusal(handler)
+        return _refusing(handler, _refuse_async)
 
 
 def _with_token(metadata: Any, token: str) -> list[tuple[str, str | bytes]]:
@@ -96,34 +89,32 @@ class _AioTokenClient:
     def __init__(self, token: str) -> None:
         self._token = token
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        return grpc.aio.ClientCallDetails(
+    async def _forward(self, continuation: Any, details: grpc.aio.ClientCallDetails, request: Any) -> Any:
+        with_token = grpc.aio.ClientCallDetails(
             method=details.method,
             timeout=details.timeout,
             metadata=grpc.aio.Metadata(*_with_token(details.metadata, self._token)),
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,
         )
+        return await continuation(with_token, request)
 
 
+# grpc.aio files each interceptor under one call kind: one class per kind, one behaviour.
 class AioTokenUnaryUnary(_AioTokenClient, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
+    intercept_unary_unary = _AioTokenClient._forward
 
 
 class AioTokenUnaryStream(_AioTokenClient, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
+    intercept_unary_stream = _AioTokenClient._forward
 
 
 class AioTokenStreamUnary(_AioTokenClient, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
-    async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._details(details), request_iterator)
+    intercept_stream_unary = _AioTokenClient._forward
 
 
 class AioTokenStreamStream(_AioTokenClient, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
-    async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._details(details), request_iterator)
+    intercept_stream_stream = _AioTokenClient._forward
 
 
 def aio_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
@@ -146,8 +137,8 @@ class SyncTokenInterceptor(
     def __init__(self, token: str) -> None:
         self._token = token
 
-    def _details(self, details: Any) -> Any:
-        return _SyncCallDetails(
+    def _forward(self, continuation: Any, details: Any, request: Any) -> Any:
+        with_token = _SyncCallDetails(
             method=details.method,
             timeout=details.timeout,
             metadata=_with_token(details.metadata, self._token),
@@ -155,18 +146,12 @@ class SyncTokenInterceptor(
             wait_for_ready=getattr(details, "wait_for_ready", None),
             compression=getattr(details, "compression", None),
         )
+        return continuation(with_token, request)
 
-    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return continuation(self._details(details), request)
-
-    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return continuation(self._details(details), request)
-
-    def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return continuation(self._details(details), request_iterator)
-
-    def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return continuation(self._details(details), request_iterator)
+    intercept_unary_unary = _forward
+    intercept_unary_stream = _forward
+    intercept_stream_unary = _forward
+    intercept_stream_stream = _forward
 
 
 class _SyncCallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
