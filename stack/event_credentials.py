@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nats.js.api import ObjectStoreConfig
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from stack.launcher import nats_auth, nats_config_dir
 from stack.natsauth import (
@@ -27,7 +27,7 @@ from stack.natsauth import (
     UnknownCredential,
     reload_nats_server,
 )
-from trolyao.messaging import UNIT_ID_PATTERN, connect
+from trolyao.messaging import UNIT_ID_PATTERN, UNITS_BUCKET, connect
 from trolyao.natsaccess import unit_originals_bucket
 
 AUDIT_ISSUED = "event_credential.issued"
@@ -53,10 +53,19 @@ class CredentialPlace:
         )
 
 
-async def _ensure_unit_bucket(place: CredentialPlace, unit: str) -> None:
+class UnknownUnit(LookupError):
+    """No such unit: create it first (PUT /v1/units/{unit})."""
+
+
+async def _prepare_unit(place: CredentialPlace, unit: str) -> None:
+    """Check the unit exists, and make its originals bucket (before its users' grants name it)."""
     client = await connect(place.operator_url, name="event-credentials")
     try:
         js = client.jetstream()
+        try:
+            await (await js.key_value(UNITS_BUCKET)).get(unit)
+        except (KeyNotFoundError, BucketNotFoundError) as missing:
+            raise UnknownUnit(unit) from missing
         bucket = unit_originals_bucket(unit)
         try:
             await js.object_store(bucket)
@@ -111,7 +120,7 @@ async def issue_credential(place: CredentialPlace, unit: str, *, actor: str) -> 
     """Issue a credential for `unit`, with its password (shown once, kept nowhere)."""
     if not UNIT_ID_PATTERN.match(unit):
         raise ValueError(f"invalid unit id {unit!r}")
-    await _ensure_unit_bucket(place, unit)
+    await _prepare_unit(place, unit)
     credential, password = place.auth.issue(unit, issued_by=actor)
     reloaded = _apply(place)
     await _audit(place, action=AUDIT_ISSUED, actor=actor, credential=credential)
@@ -156,7 +165,11 @@ def command_event_credentials(args: argparse.Namespace) -> int:
         print(f"Đã ghi {place.config_dir / AUTH_CONFIG_NAME}.")
         return 0
     if args.action == "issue":
-        issued = asyncio.run(issue_credential(place, args.unit, actor=actor))
+        try:
+            issued = asyncio.run(issue_credential(place, args.unit, actor=actor))
+        except UnknownUnit:
+            print(f"Không có đơn vị {args.unit}: hãy tạo đơn vị trước (PUT /v1/units/{args.unit}).")
+            return 1
         credential, password = issued.credential, issued.password
         print(
             f"Đã cấp thông tin xác thực sự kiện cho đơn vị {credential.unit} "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
-from stack.event_credentials import CredentialPlace, issue_credential, revoke_credential
+from stack import cli
+from stack.event_credentials import CredentialPlace, UnknownUnit, issue_credential, revoke_credential
 from stack.launcher import Stack
 from tests.support import unique_unit
 from trolyao.messaging import API_KEYS_BUCKET, DOCS_STREAM, NatsCredential, connect, original_object_name
@@ -280,3 +282,27 @@ def test_a_revoked_credential_is_refused(
         issued.credential_id,
         issued.unit,
     )
+
+
+def test_no_credential_for_a_unit_that_does_not_exist(place: CredentialPlace) -> None:
+    with pytest.raises(UnknownUnit):
+        asyncio.run(issue_credential(place, unique_unit("none"), actor="test:security"))
+
+
+def test_the_operator_cli_issues_lists_and_revokes(
+    running_stack: Stack, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unit = unique_unit("cli")
+    admin.put(f"/v1/units/{unit}", json={"name": f"Đơn vị {unit}"}).raise_for_status()
+    where = ["event-credentials", "--data-dir", str(running_stack.data_dir)]
+    where += ["--nats-url", running_stack.nats_server_url]
+    assert cli.main([*where, "issue", "--unit", unit]) == 0
+    issued = capsys.readouterr().out
+    password = re.search(r"Mật khẩu:\s+(\S+)", issued)
+    credential_id = re.search(r"\(mã ([0-9a-f]+)\)", issued)
+    assert password and credential_id, issued
+    assert cli.main([*where, "list", "--unit", unit]) == 0
+    listed = capsys.readouterr().out
+    assert credential_id.group(1) in listed and password.group(1) not in listed
+    assert cli.main([*where, "revoke", credential_id.group(1)]) == 0
+    assert "Đã thu hồi" in capsys.readouterr().out
