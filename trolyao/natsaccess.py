@@ -105,7 +105,7 @@ class ServiceAccess:
         service reads them; a subject wildcard cannot stand for part of a stream name)."""
         publish = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", *self.publish]
         for stream in sorted(self.stream_names()):
-            publish += _stream_api(stream)
+            publish += _stream_api(stream, may_delete=self.may_delete_streams)
         if self.reads_unit_originals:
             # Stream info (config and counts, no message) answers "no such bucket" at once.
             publish.append("$JS.API.STREAM.INFO.*")
@@ -123,16 +123,24 @@ class ServiceAccess:
         )
 
 
-def _stream_api(stream: str) -> list[str]:
-    """Manage and consume one stream: info/update/create, consumers, gets, acks, flow control."""
-    return [
-        f"$JS.API.*.*.{stream}",  # STREAM.INFO.<stream>, DIRECT.GET.<stream>, ...
-        f"$JS.API.*.*.{stream}.>",  # CONSUMER.CREATE.<stream>.<name>, ...
-        f"$JS.API.*.*.*.{stream}",  # STREAM.MSG.GET.<stream>
-        f"$JS.API.*.*.*.{stream}.>",  # CONSUMER.MSG.NEXT.<stream>.<name>, CONSUMER.DURABLE.CREATE...
-        f"$JS.ACK.{stream}.>",
-        f"$JS.FC.{stream}.>",
+def _stream_api(stream: str, *, may_delete: bool) -> list[str]:
+    """Manage and consume one stream: create/update/info/purge, messages, consumers, acks and
+    flow control. Every verb is spelled out: a wildcard in a verb's place would also match
+    `CONSUMER.CREATE.<another stream>.<a consumer named like this stream>`."""
+    subjects = [
+        f"$JS.API.STREAM.{verb}.{stream}"
+        for verb in ("INFO", "CREATE", "UPDATE", "PURGE", "MSG.GET", "MSG.DELETE")
     ]
+    subjects += [f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
+    subjects += [f"$JS.API.CONSUMER.{verb}.{stream}" for verb in ("CREATE", "NAMES", "LIST")]
+    subjects += [
+        f"$JS.API.CONSUMER.{verb}.{stream}.>"
+        for verb in ("CREATE", "DURABLE.CREATE", "INFO", "DELETE", "MSG.NEXT")
+    ]
+    subjects += [f"$JS.ACK.{stream}.>", f"$JS.FC.{stream}.>"]
+    if may_delete:
+        subjects.append(f"$JS.API.STREAM.DELETE.{stream}")
+    return subjects
 
 
 def _read_only_stream_api(stream: str) -> list[str]:
@@ -148,7 +156,6 @@ def _read_only_stream_api(stream: str) -> list[str]:
         f"$JS.API.CONSUMER.DELETE.{stream}.>",
         f"$JS.FC.{stream}.>",
     ]
-
 
 
 SERVICE_ACCESS: dict[str, ServiceAccess] = {
@@ -224,4 +231,3 @@ def layout_streams(identity: str) -> set[str] | None:
     if identity == OPERATOR:
         return None
     return SERVICE_ACCESS[identity].stream_names()
-

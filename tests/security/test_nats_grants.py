@@ -11,6 +11,7 @@ from trolyao.natsaccess import (
     OPS_AUDIT_STREAM,
     OPS_SECURITY_BUCKETS,
     SERVICE_ACCESS,
+    Grant,
     inbox_prefix,
     kv_stream,
     object_stream,
@@ -61,3 +62,35 @@ def test_ingest_reads_unit_buckets_only_when_they_exist() -> None:
     granted = service_grant(INGEST, unit_buckets=[bucket]).publish
     assert f"$JS.API.CONSUMER.CREATE.{object_stream(bucket)}.>" in granted
     assert not any(object_stream(bucket) in subject for subject in service_grant(GATEWAY).publish)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` one token, `>` one or more at the end."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(given) > index
+        if index >= len(given) or (token != "*" and token != given[index]):
+            return False
+    return len(wanted) == len(given)
+
+
+def allowed(grant: Grant, subject: str) -> bool:
+    return any(subject_matches(p, subject) for p in grant.publish) and not any(
+        subject_matches(p, subject) for p in grant.publish_deny
+    )
+
+
+def test_no_service_reaches_another_stream_through_a_consumer_named_like_its_own() -> None:
+    for identity in (GATEWAY, INGEST):
+        grant = service_grant(identity, unit_buckets=[unit_originals_bucket("so-tt")])
+        for own in SERVICE_ACCESS[identity].stream_names():
+            for verb in ("CREATE", "INFO", "DELETE", "DURABLE.CREATE", "MSG.NEXT"):
+                subject = f"$JS.API.CONSUMER.{verb}.{kv_stream(API_KEYS_BUCKET)}.{own}"
+                assert not allowed(grant, subject), (identity, subject)
+                assert not allowed(grant, subject + ".filter"), (identity, subject)
+        assert not allowed(grant, f"$JS.API.DIRECT.GET.{kv_stream(API_KEYS_BUCKET)}")
+        assert not allowed(grant, f"$KV.{API_KEYS_BUCKET}.forged")
+        assert not allowed(grant, "$JS.API.STREAM.DELETE.DOCS")
+    assert allowed(service_grant(INGEST), "$JS.API.CONSUMER.MSG.NEXT.DOCS.ingest")
+    assert allowed(service_grant(GATEWAY), "$JS.API.STREAM.MSG.GET.QUESTIONS")
