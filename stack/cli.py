@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from stack.launcher import REPO_ROOT, Stack, StackPorts
+from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth
+from trolyao.natsaccess import OPERATOR
 
 DEMO_UNIT = "demo"
 DEMO_UNIT_NAME = "Đơn vị trình diễn"
@@ -103,7 +104,14 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _nats_url(args: argparse.Namespace) -> str:
-    return str(args.nats_url or os.environ.get("TROLYAO_NATS_URL", "nats://127.0.0.1:4222"))
+    """The server, as the operator: a URL without a credential gets the data dir's operator one."""
+    url = str(args.nats_url or os.environ.get("TROLYAO_NATS_URL", "nats://127.0.0.1:4222"))
+    if "@" in url:
+        return url
+    auth = nats_auth(Path(os.environ.get("TROLYAO_DATA_DIR", "data")).resolve())
+    if not auth.has_password(OPERATOR):  # not the embedded stack's data dir: the URL as given
+        return url
+    return ",".join(auth.operator_url(server.strip()) for server in url.split(","))
 
 
 def _print_report(unit: str, report: object) -> None:
@@ -263,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
     bench.set_defaults(handler=command_bench)
     from services.ops.recovery.entrypoints.drill_cli import hook_into_cli
+    from stack import event_credentials
 
     hook_into_cli(commands)
+    event_credentials.hook_into_cli(commands)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

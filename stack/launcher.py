@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from stack.natsauth import NatsAuth
 from stack.natsserver import free_port, nats_server_command, port_open
+from trolyao.natsaccess import OPERATOR, SERVICE_IDENTITIES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_ORDER = ("nats", "retrieval", "ops", "ingest", "gateway")
@@ -26,6 +28,9 @@ STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.2
 BOOTSTRAP_KEY_FILE = "bootstrap-api-key"
+SERVICE_TOKEN_FILE = "service-token"
+NATS_AUTH_DIR = "nats-auth"
+NATS_STORE_DIR = "nats"
 
 
 @dataclass
@@ -55,6 +60,27 @@ def bootstrap_api_key(data_dir: Path) -> str:
     return key
 
 
+def service_token(data_dir: Path) -> str:
+    """The shared secret of gRPC calls between services, kept under the data dir (made once)."""
+    path = data_dir / SERVICE_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def nats_auth(data_dir: Path) -> NatsAuth:
+    """The NATS identities and unit credentials of the stack whose data is in `data_dir`."""
+    return NatsAuth(data_dir / NATS_AUTH_DIR)
+
+
+def nats_config_dir(data_dir: Path) -> Path:
+    return data_dir / NATS_STORE_DIR
+
+
 @dataclass
 class Stack:
     """The five processes of the embedded stack, and how to start, kill and restart each."""
@@ -75,15 +101,39 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.gateway}"
 
     @property
-    def nats_url(self) -> str:
+    def nats_server_url(self) -> str:
+        """The server's address, with no credential (what the services are given)."""
         return f"nats://127.0.0.1:{self.ports.nats}"
+
+    @property
+    def nats_url(self) -> str:
+        """The operator's URL: it carries the operator identity (every subject)."""
+        return self.nats_auth.operator_url(self.nats_server_url)
+
+    @property
+    def service_token(self) -> str:
+        """What every gRPC call to retrieval and ops must carry (operator tools and tests too)."""
+        return service_token(self.data_dir)
+
+    @property
+    def nats_auth(self) -> NatsAuth:
+        return nats_auth(self.data_dir)
+
+    def service_environment(self, name: str) -> dict[str, str]:
+        """The service's own NATS identity and the shared gRPC service token."""
+        env = {"TROLYAO_SERVICE_TOKEN": self.service_token}
+        if name in SERVICE_IDENTITIES:
+            env |= {"TROLYAO_NATS_USER": name, "TROLYAO_NATS_PASSWORD": self.nats_auth.password(name)}
+        else:  # retrieval (and nats-server itself) need no NATS identity
+            env |= {"TROLYAO_NATS_USER": "", "TROLYAO_NATS_PASSWORD": ""}
+        return env
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             {
                 "TROLYAO_DATA_DIR": str(self.data_dir),
-                "TROLYAO_NATS_URL": self.nats_url,
+                "TROLYAO_NATS_URL": self.nats_server_url,
                 "TROLYAO_RETRIEVAL_ADDR": f"127.0.0.1:{self.ports.retrieval}",
                 "TROLYAO_RETRIEVAL_LISTEN": f"127.0.0.1:{self.ports.retrieval}",
                 "TROLYAO_OPS_ADDR": f"127.0.0.1:{self.ports.ops}",
@@ -93,6 +143,10 @@ class Stack:
                 ),
                 "TROLYAO_GATEWAY_PORT": str(self.ports.gateway),
                 "TROLYAO_BOOTSTRAP_API_KEY": self.api_key,
+                # Tools run in this environment (admin CLI, drills) act as the operator; each
+                # service process gets its own identity instead (service_environment).
+                "TROLYAO_NATS_USER": OPERATOR,
+                "TROLYAO_NATS_PASSWORD": self.nats_auth.password(OPERATOR),
                 "PYTHONUNBUFFERED": "1",
                 # Two cores: keep BLAS from spinning threads beside the gRPC workers.
                 "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
@@ -104,7 +158,9 @@ class Stack:
 
     def command(self, name: str) -> list[str]:
         if name == "nats":
-            return nats_server_command(port=self.ports.nats, store_dir=self.data_dir / "nats")
+            return nats_server_command(
+                port=self.ports.nats, store_dir=nats_config_dir(self.data_dir), auth=self.nats_auth
+            )
         return [sys.executable, "-m", f"services.{name}"]
 
     def start_service(
@@ -113,7 +169,7 @@ class Stack:
         """Start one process; `replica` starts another copy of a stateless service beside the first."""
         key = f"{name}-{replica}" if replica else name
         log = open(self.data_dir / "logs" / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child
-        environment = self.environment() | (env or {})
+        environment = self.environment() | self.service_environment(name) | (env or {})
         process = subprocess.Popen(
             self.command(name), env=environment, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
         )

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from stack.natsauth import AUTH_CONFIG_NAME, PID_FILE_NAME, NatsAuth
+
 READY_TIMEOUT_SECONDS = 20.0
 
 
@@ -41,26 +43,36 @@ def port_open(host: str, port: int) -> bool:
 MAX_PAYLOAD = "8MB"
 
 
-def nats_server_command(*, port: int, store_dir: Path, monitor_port: int | None = None) -> list[str]:
-    """The command line, with a config file written beside the store (max_payload needs one)."""
+def nats_server_command(
+    *, port: int, store_dir: Path, auth: NatsAuth, monitor_port: int | None = None
+) -> list[str]:
+    """The command line, with a config file written beside the store: JetStream, max_payload, and
+    the users of `auth` (in `auth.conf`, which issuing or revoking a unit credential rewrites)."""
     store_dir.mkdir(parents=True, exist_ok=True)
     config = store_dir / "nats-server.conf"
+    auth.write_config(store_dir)
     lines = [
         f"listen: 127.0.0.1:{port}",
         f"max_payload: {MAX_PAYLOAD}",
         f"jetstream {{ store_dir: {json.dumps(str(store_dir))} }}",
+        f"pid_file: {json.dumps(str(store_dir / PID_FILE_NAME))}",
+        f"include ./{AUTH_CONFIG_NAME}",
     ]
     if monitor_port is not None:
         lines.append(f"http: 127.0.0.1:{monitor_port}")
     config.write_text("\n".join(lines) + "\n")
+    config.chmod(0o600)
     return [nats_server_binary(), "-c", str(config)]
 
 
-def start_nats_server(*, port: int, store_dir: Path, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+def start_nats_server(
+    *, port: int, store_dir: Path, auth: NatsAuth, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start nats-server with JetStream on 127.0.0.1:port and wait until it accepts connections."""
     store_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by process
-    process = subprocess.Popen(nats_server_command(port=port, store_dir=store_dir), stdout=log, stderr=log)
+    command = nats_server_command(port=port, store_dir=store_dir, auth=auth)
+    process = subprocess.Popen(command, stdout=log, stderr=log)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -14,18 +14,21 @@ from pathlib import Path
 import pytest
 
 from stack.launcher import Stack, StackPorts
+from stack.natsauth import NatsAuth
 from stack.natsserver import free_port, start_nats_server
 
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real nats-server (JetStream on, file store in a temp dir) shared by the session."""
+    """URL of a real nats-server (JetStream on, file store in a temp dir) shared by the session,
+    with the users the stack has; the URL carries the operator's credential."""
     store = tmp_path_factory.mktemp("nats")
     port = free_port()
+    auth = NatsAuth(store / "auth")
     process: subprocess.Popen[bytes] = start_nats_server(
-        port=port, store_dir=store, log_path=store / "nats.log"
+        port=port, store_dir=store, auth=auth, log_path=store / "nats.log"
     )
-    yield f"nats://127.0.0.1:{port}"
+    yield auth.operator_url(f"nats://127.0.0.1:{port}")
     process.terminate()
     process.wait(timeout=10)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 import nats
+from nats.aio.client import DEFAULT_INBOX_PREFIX
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -186,25 +188,59 @@ class JetStreamLayout:
         return [ObjectStoreConfig(bucket=ORIGINALS_BUCKET, replicas=self.replicas)]
 
 
-async def connect(url: str, *, name: str) -> NatsClient:
-    """Connect with reconnects that never give up: NATS restarts must not kill a service."""
+def inbox_prefix(user: str) -> str:
+    """Where a client with this NATS identity receives replies (nats-py `inbox_prefix`)."""
+    return f"_INBOX.{user}"
+
+
+@dataclass(frozen=True, slots=True)
+class NatsCredential:
+    """A NATS user and its password; replies come back on the user's own inbox prefix, the only
+    one its permissions let it read (trolyao/natsaccess.py)."""
+
+    user: str
+    password: str = field(repr=False)
+
+    @property
+    def inbox_prefix(self) -> str:
+        return inbox_prefix(self.user)
+
+
+async def connect(url: str, *, name: str, credential: NatsCredential | None = None) -> NatsClient:
+    """Connect with reconnects that never give up: NATS restarts must not kill a service.
+
+    Without a credential, one given in the URL (`nats://user:password@host:port`) is used.
+    """
     return await nats.connect(
         servers=[server.strip() for server in url.split(",") if server.strip()],
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        user=credential.user if credential else None,
+        password=credential.password if credential else None,
+        inbox_prefix=credential.inbox_prefix if credential else DEFAULT_INBOX_PREFIX,
     )
 
 
-async def ensure_layout(js: JetStreamContext, layout: JetStreamLayout | None = None) -> None:
+async def ensure_layout(
+    js: JetStreamContext, layout: JetStreamLayout | None = None, *, only: Collection[str] | None = None
+) -> None:
     """Create (or update) every stream and bucket; safe to call from every service at start.
 
+    `only` names the streams (`KV_<bucket>`, `OBJ_<bucket>` for buckets) a caller may manage: a
+    service creates what it uses, nothing else (its NATS permissions say the same).
     An existing stream keeps its replication factor when it is higher than the layout's, so an
     operator tool started with the default (1) never lowers a cluster's R3 streams.
     """
     layout = layout or JetStreamLayout()
+
+    def wanted(stream: str) -> bool:
+        return only is None or stream in only
+
     for config in layout.streams():
+        if not wanted(config.name or ""):
+            continue
         try:
             info = await js.stream_info(config.name or "")
         except NotFoundError:
@@ -213,11 +249,15 @@ async def ensure_layout(js: JetStreamContext, layout: JetStreamLayout | None = N
         config.num_replicas = max(config.num_replicas or 1, info.config.num_replicas or 1)
         await js.update_stream(config)
     for kv_config in layout.key_value_buckets():
+        if not wanted(f"KV_{kv_config.bucket}"):
+            continue
         try:
             await js.key_value(kv_config.bucket or "")
         except BucketNotFoundError:
             await js.create_key_value(kv_config)
     for os_config in layout.object_stores():
+        if not wanted(f"OBJ_{os_config.bucket}"):
+            continue
         try:
             await js.object_store(os_config.bucket or "")
         except (BucketNotFoundError, NotFoundError):
@@ -227,6 +267,7 @@ async def ensure_layout(js: JetStreamContext, layout: JetStreamLayout | None = N
 __all__ = [
     "DiscardPolicy",
     "JetStreamLayout",
+    "NatsCredential",
     "connect",
     "ensure_layout",
 ]

@@ -9,6 +9,12 @@ import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from trolyao.service_auth import (
+    AioServiceTokenServerInterceptor,
+    ServiceTokenServerInterceptor,
+    SyncTokenInterceptor,
+    aio_token_interceptors,
+)
 from trolyao.telemetry import rpc_tracing
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -21,18 +27,33 @@ CHANNEL_OPTIONS = [
 OVERALL_HEALTH = ""
 
 
+LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
+
+
+def require_token_beyond_loopback(listen: str, service_token: str) -> None:
+    """A server without a service token may listen on loopback only (in-process tests, one
+    machine's own calls); anywhere else it would take calls from whoever reaches the port."""
+    host = listen.rsplit(":", 1)[0]
+    if not service_token and not (host.startswith("127.") or host in LOOPBACK_HOSTS):
+        raise ValueError(f"listening on {listen} needs TROLYAO_SERVICE_TOKEN (service-to-service auth)")
+
+
 def build_sync_server(
     *,
     listen: str,
     register: Callable[[grpc.Server], None],
     service_names: list[str],
+    service_token: str,
     max_workers: int = 8,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """A thread-pool server with the standard health service; returns the bound port too."""
+    """A thread-pool server with the standard health service; returns the bound port too.
+    Every call but health checks must carry `service_token` (empty: no check, in-process tests)."""
+    require_token_beyond_loopback(listen, service_token)
+    token_check = [ServiceTokenServerInterceptor(service_token)] if service_token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         options=CHANNEL_OPTIONS,
-        interceptors=rpc_tracing.sync_server_interceptors(),
+        interceptors=[*token_check, *rpc_tracing.sync_server_interceptors()],
     )
     register(server)
     health_servicer = health.HealthServicer()
@@ -50,9 +71,15 @@ async def build_async_server(
     listen: str,
     register: Callable[[grpc.aio.Server], None],
     service_names: list[str],
+    service_token: str,
 ) -> tuple[grpc.aio.Server, health_async.HealthServicer, int]:
-    """An asyncio server with the standard health service; returns the bound port too."""
-    server = grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=rpc_tracing.aio_server_interceptors())
+    """An asyncio server with the standard health service; returns the bound port too.
+    Every call but health checks must carry `service_token` (empty: no check, in-process tests)."""
+    require_token_beyond_loopback(listen, service_token)
+    token_check = [AioServiceTokenServerInterceptor(service_token)] if service_token else []
+    server = grpc.aio.server(
+        options=CHANNEL_OPTIONS, interceptors=[*token_check, *rpc_tracing.aio_server_interceptors()]
+    )
     register(server)
     health_servicer = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -64,14 +91,19 @@ async def build_async_server(
     return server, health_servicer, port
 
 
-def async_channel(address: str) -> grpc.aio.Channel:
+def async_channel(address: str, *, service_token: str = "") -> grpc.aio.Channel:
+    """A channel to another service; its calls carry `service_token` when one is given."""
+    token = aio_token_interceptors(service_token) if service_token else []
     return grpc.aio.insecure_channel(
-        address, options=CHANNEL_OPTIONS, interceptors=rpc_tracing.aio_channel_interceptors()
+        address, options=CHANNEL_OPTIONS, interceptors=[*rpc_tracing.aio_channel_interceptors(), *token]
     )
 
 
-def sync_channel(address: str) -> grpc.Channel:
-    return rpc_tracing.traced_sync_channel(grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
+def sync_channel(address: str, *, service_token: str = "") -> grpc.Channel:
+    channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    if service_token:
+        channel = grpc.intercept_channel(channel, SyncTokenInterceptor(service_token))
+    return rpc_tracing.traced_sync_channel(channel)
 
 
 async def check_health(channel: grpc.aio.Channel, *, service: str = "", timeout: float = 2.0) -> bool:

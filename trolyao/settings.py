@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, AliasChoices, Field
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trolyao.messaging import NatsCredential
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_RETRIEVAL_ADDR = "127.0.0.1:50051"
@@ -53,6 +55,27 @@ class CommonSettings(BaseSettings):
         default=DEFAULT_NATS_URL,
         validation_alias=_shared("TROLYAO_NATS_URL"),
         description="NATS server(s), comma separated.",
+    )
+    nats_user: str = Field(
+        default="",
+        validation_alias=_shared("TROLYAO_NATS_USER"),
+        description="This service's NATS identity (gateway, ingest, ops); empty: the URL's, if any.",
+    )
+    nats_password: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=_shared("TROLYAO_NATS_PASSWORD"),
+        description="Password of TROLYAO_NATS_USER (from a secret in compose/k8s).",
+    )
+    nats_password_file: Path | None = Field(
+        default=None,
+        validation_alias=_shared("TROLYAO_NATS_PASSWORD_FILE"),
+        description="A file holding the password (a mounted secret); wins over TROLYAO_NATS_PASSWORD.",
+    )
+    service_token: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=_shared("TROLYAO_SERVICE_TOKEN"),
+        description="Shared secret every gRPC call between services carries; retrieval and ops refuse calls "
+        "without it (health checks excepted). Empty: calls are not authenticated (in-process tests only).",
     )
     retrieval_addr: str = Field(
         default=DEFAULT_RETRIEVAL_ADDR,
@@ -128,3 +151,13 @@ class CommonSettings(BaseSettings):
         validation_alias=_shared("TROLYAO_TRACE_CONTENT"),
         description="Put question text and document titles in spans (they can be sensitive: off by default).",
     )
+
+    def nats_credential(self) -> NatsCredential | None:
+        """This service's NATS identity, or None when the URL carries one (or none is needed)."""
+        if not self.nats_user:
+            return None
+        if self.nats_password_file is not None:
+            password = self.nats_password_file.read_text(encoding="utf-8").strip()
+        else:
+            password = self.nats_password.get_secret_value()
+        return NatsCredential(user=self.nats_user, password=password)

@@ -25,6 +25,7 @@ from trolyao.messaging import (
     connect,
     ensure_layout,
 )
+from trolyao.natsaccess import INGEST, layout_streams
 
 log = get_logger("ingest")
 DRAIN_TIMEOUT_SECONDS = 3.0
@@ -56,10 +57,16 @@ def limits_from(settings: IngestSettings) -> IngestLimits:
 
 
 async def bootstrap(settings: IngestSettings) -> IngestApp:
-    nats_client = await connect(settings.nats_url, name="ingest")
+    nats_client = await connect(settings.nats_url, name="ingest", credential=settings.nats_credential())
     js = nats_client.jetstream()
-    await ensure_layout(js, JetStreamLayout(replicas=settings.jetstream_replicas))
-    retrieval = GrpcRetrievalClient(settings.retrieval_addr, timeout_seconds=settings.index_timeout_seconds)
+    await ensure_layout(
+        js, JetStreamLayout(replicas=settings.jetstream_replicas), only=layout_streams(INGEST)
+    )
+    retrieval = GrpcRetrievalClient(
+        settings.retrieval_addr,
+        timeout_seconds=settings.index_timeout_seconds,
+        service_token=settings.service_token.get_secret_value(),
+    )
     limits = limits_from(settings)
 
     async def publish(subject: str, payload: bytes) -> None:
@@ -68,7 +75,7 @@ async def bootstrap(settings: IngestSettings) -> IngestApp:
     handlers = IngestHandlers(
         retrieval=retrieval,
         status_bucket=await js.key_value(DOC_STATUS_BUCKET),
-        originals=JetStreamOriginals(await js.object_store(ORIGINALS_BUCKET)),
+        originals=JetStreamOriginals(await js.object_store(ORIGINALS_BUCKET), js=js),
         publish=publish,
         prepare=partial(prepare_document, parsers=default_parsers(), limits=limits),
         limits=limits,

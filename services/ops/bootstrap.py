@@ -41,7 +41,7 @@ class OpsApp:
 
 
 async def bootstrap(settings: OpsSettings, *, clock: Clock = system_clock) -> OpsApp:
-    nats_client = await connect(settings.nats_url, name="ops")
+    nats_client = await connect(settings.nats_url, name="ops", credential=settings.nats_credential())
     js = nats_client.jetstream()
     await ensure_layout(js, JetStreamLayout(replicas=settings.jetstream_replicas))
     security = await build_security_handlers(js, settings, clock=clock)
@@ -61,6 +61,7 @@ async def bootstrap(settings: OpsSettings, *, clock: Clock = system_clock) -> Op
         listen=settings.listen,
         register=register,
         service_names=[SERVICE_NAME, SNAPSHOT_SERVICE_NAME],
+        service_token=settings.service_token.get_secret_value(),
     )
     await server.start()
     snapshots.start()

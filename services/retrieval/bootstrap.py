@@ -60,6 +60,7 @@ class RetrievalApp:
                 servicer, server
             ),
             service_names=[SERVICE_NAME],
+            service_token=self.settings.service_token.get_secret_value(),
             max_workers=self.settings.max_workers,
         )
         self.server.start()

@@ -24,11 +24,13 @@ from typing import Any
 
 import grpc
 import httpx
+from pydantic import SecretStr
 
 from services.ops.recovery.bootstrap import build_snapshot_runtime
 from services.ops.recovery.settings import SnapshotSettings
 from stack.launcher import Stack, StackPorts
 from trolyao.messaging import connect, ensure_layout
+from trolyao.rpc import sync_channel
 from trolyao.v1 import documents_pb2, retrieval_pb2, retrieval_pb2_grpc
 
 UPLOAD_WORKERS = 8
@@ -64,7 +66,7 @@ def synthetic_document(unit_index: int, document_index: int, articles: int) -> s
 
 
 def unit_chunk_counts(stack: Stack, units: list[str]) -> dict[str, int]:
-    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.retrieval}") as channel:
+    with sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token) as channel:
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         return {
             unit: int(stub.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit), timeout=60).chunks)
@@ -99,7 +101,7 @@ def _load(stack: Stack, units: list[str], documents_per_unit: int, articles: int
         list(pool.map(upload, jobs))
     deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
     pending = set(units)
-    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.retrieval}") as channel:
+    with sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token) as channel:
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         while pending and time.monotonic() < deadline:
             for unit in list(pending):
@@ -124,7 +126,7 @@ def _load_direct(stack: Stack, units: list[str], documents_per_unit: int, articl
 
     def index_unit(job: tuple[int, str]) -> None:
         unit_index, unit = job
-        with grpc.insecure_channel(f"127.0.0.1:{stack.ports.retrieval}") as channel:
+        with sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token) as channel:
             stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
             for document_index in range(documents_per_unit):
                 sections = synthetic_document(unit_index, document_index, articles).split("\n\n")[1:]
@@ -166,6 +168,7 @@ async def snapshot_and_restore(stack: Stack, wipe: Any) -> dict[str, float]:
         data_dir=stack.data_dir,
         nats_url=stack.nats_url,
         retrieval_addr=f"127.0.0.1:{stack.ports.retrieval}",
+        service_token=SecretStr(stack.service_token),
     )
     nats_client = await connect(settings.nats_url, name="snapshot-bench")
     try:

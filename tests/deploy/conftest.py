@@ -203,10 +203,18 @@ def nats_server_binary() -> str:
     return found
 
 
-def nats_config_check(config_text: str, tmp_path: Path, env: Mapping[str, str] | None = None) -> str:
-    """Run the real nats-server's configuration test (`-t`) on a config; '' when it is valid."""
+def nats_config_check(
+    config_text: str,
+    tmp_path: Path,
+    env: Mapping[str, str] | None = None,
+    includes: Mapping[str, str] | None = None,
+) -> str:
+    """Run the real nats-server's configuration test (`-t`) on a config; '' when it is valid.
+    `includes`: files the config includes, by name (written beside it)."""
     path = tmp_path / "nats.conf"
     path.write_text(config_text, encoding="utf-8")
+    for name, text in (includes or {}).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
     result = subprocess.run(
         [nats_server_binary(), "-c", str(path), "-t"],
         capture_output=True,

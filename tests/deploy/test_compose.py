@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.natsauth import NatsAuth, password_variable
 from tests.deploy.conftest import (
     APP_ENV_PREFIXES,
     BIND_ALL,
@@ -36,6 +37,7 @@ from tests.deploy.conftest import (
     setting_was_read,
 )
 from trolyao.messaging import MAX_MESSAGE_BYTES
+from trolyao.natsaccess import OPERATOR, SERVICE_IDENTITIES
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
@@ -388,7 +390,30 @@ def test_nats_runs_jetstream_with_large_enough_messages(
     assert max_payload is not None and max_payload >= MAX_MESSAGE_BYTES, (
         f"max_payload must allow the DOCS stream's {MAX_MESSAGE_BYTES}-byte messages"
     )
-    assert not (problem := nats_config_check(text, tmp_path)), problem
+    configs = inline_config(compose, nats)
+    includes = {Path(target).name: content for target, content in configs.items() if content != text}
+    env = {name: interpolate(value) for name, value in environment_of(nats).items()}
+    assert not (problem := nats_config_check(text, tmp_path, env, includes)), problem
+
+
+def test_nats_requires_the_users_of_the_code(compose: dict[str, Any], compose_services: Services) -> None:
+    """Every client authenticates; the users file is the one the code renders (no drift), and the
+    server gets each service's password from the same variable as that service."""
+    _name, nats = service_by_image(compose_services, "nats")
+    text = nats_conf_text(compose, nats)
+    assert re.search(r"^\s*include\s+\./auth\.conf\s*$", text, re.M), "nats must include its users file"
+    configs = inline_config(compose, nats)
+    users_file = next(content for target, content in configs.items() if target.endswith("/auth.conf"))
+    expected = NatsAuth(REPO_ROOT / "deploy" / "nats", passwords_from_environment=True)
+    assert users_file == expected.authorization_config(), (
+        "run: trolyao event-credentials --deploy-dir deploy/nats render"
+    )
+    nats_env = environment_of(nats)
+    for identity in SERVICE_IDENTITIES:
+        service_env = environment_of(compose_services[identity])
+        assert service_env.get("TROLYAO_NATS_USER") == identity
+        assert service_env.get("TROLYAO_NATS_PASSWORD") == nats_env[password_variable(identity)]
+    assert password_variable(OPERATOR) in nats_env
 
 
 # --------------------------------------------------------------------------- telemetry

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.natsauth import NatsAuth, password_variable
 from tests.deploy.conftest import (
     APP_ENV_PREFIXES,
     BIND_ALL,
@@ -34,6 +35,7 @@ from tests.deploy.conftest import (
     nats_size,
 )
 from trolyao.messaging import MAX_MESSAGE_BYTES
+from trolyao.natsaccess import OPERATOR, SERVICE_IDENTITIES
 
 # kubernetes-validate bundles the JSON schemas of each Kubernetes release (a dev dependency).
 VALIDATOR = "kubernetes_validate"
@@ -374,9 +376,44 @@ def nats(manifests: Manifests) -> tuple[Manifest, Manifest, str]:
     config_path = Path(command[command.index("--config") + 1])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volume_name = mounts[str(config_path.parent)]
+    return statefulset, container, nats_config_files(statefulset, manifests, volume_name)[config_path.name]
+
+
+def nats_config_files(statefulset: Manifest, manifests: Manifests, volume_name: str) -> dict[str, str]:
+    """file name -> text of every file in the config volume (a ConfigMap, or several projected)."""
     volume = next(v for v in statefulset["spec"]["template"]["spec"]["volumes"] if v["name"] == volume_name)
-    config_map = one(manifests, "ConfigMap", volume["configMap"]["name"])
-    return statefulset, container, config_map["data"][config_path.name]
+    sources = [source["configMap"] for source in volume.get("projected", {}).get("sources", [])]
+    names = [volume["configMap"]["name"]] if "configMap" in volume else [source["name"] for source in sources]
+    files: dict[str, str] = {}
+    for name in names:
+        files.update(one(manifests, "ConfigMap", name)["data"])
+    return files
+
+
+def test_nats_requires_the_users_of_the_code(
+    nats: tuple[Manifest, Manifest, str], manifests: Manifests, trolyao_workloads: Workloads, tmp_path: Path
+) -> None:
+    """Every client authenticates with its own identity; the users file is the code's (no drift)
+    and the one compose mounts; the servers read each service's password from its secret."""
+    statefulset, container, config = nats
+    assert re.search(r"^\s*include\s+\./auth\.conf\s*$", config, re.M), "nats must include its users file"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    users_file = nats_config_files(statefulset, manifests, mounts["/etc/nats"])["auth.conf"]
+    expected = NatsAuth(REPO_ROOT / "deploy" / "nats", passwords_from_environment=True).authorization_config()
+    assert users_file == expected == (REPO_ROOT / "deploy" / "nats" / "auth.conf").read_text(encoding="utf-8")
+    nats_env = env_of(container, manifests)
+    for identity in (*SERVICE_IDENTITIES, OPERATOR):
+        assert nats_env.get(password_variable(identity)) == "from-reference"
+    for name, (_workload, service_container, _settings) in trolyao_workloads.items():
+        env = env_of(service_container, manifests)
+        assert env.get("TROLYAO_SERVICE_TOKEN") == "from-reference", f"{name} needs the service token"
+        if name in SERVICE_IDENTITIES:
+            assert env.get("TROLYAO_NATS_USER") == name
+            password = next(v for v in service_container["env"] if v["name"] == "TROLYAO_NATS_PASSWORD")
+            assert password["valueFrom"]["secretKeyRef"]["key"] == password_variable(name)
+    env = {"POD_NAME": "nats-0"} | {password_variable(i): "x" for i in (*SERVICE_IDENTITIES, OPERATOR)}
+    problem = nats_config_check(config, tmp_path, env, {"auth.conf": users_file})
+    assert not problem, problem
 
 
 def test_nats_is_a_three_server_cluster_with_routes_to_each(
@@ -407,7 +444,10 @@ def test_nats_runs_jetstream_on_persistent_volumes(
     assert mounts.get(store.group(1).rstrip("/")) in claims, "the JetStream store must be on a PVC"
     max_payload = nats_size(config, "max_payload")
     assert max_payload is not None and max_payload >= MAX_MESSAGE_BYTES
-    assert not (problem := nats_config_check(config, tmp_path, {"POD_NAME": "nats-0"})), problem
+    passwords = {password_variable(identity): "x" for identity in (*SERVICE_IDENTITIES, OPERATOR)}
+    includes = {"auth.conf": (REPO_ROOT / "deploy" / "nats" / "auth.conf").read_text(encoding="utf-8")}
+    problem = nats_config_check(config, tmp_path, {"POD_NAME": "nats-0", **passwords}, includes)
+    assert not problem, problem
 
 
 def test_jetstream_replication_matches_the_cluster(

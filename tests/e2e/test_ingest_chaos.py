@@ -184,7 +184,7 @@ def test_index_ends_exactly_right_despite_crashes_duplicates_and_disorder(
         time.sleep(0.5)
 
     retrieval = retrieval_pb2_grpc.RetrievalServiceStub(
-        sync_channel(f"127.0.0.1:{chaos_stack.ports.retrieval}")
+        sync_channel(f"127.0.0.1:{chaos_stack.ports.retrieval}", service_token=chaos_stack.service_token)
     )
     for unit in units:
         listed = retrieval.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit))

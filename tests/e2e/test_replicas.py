@@ -96,7 +96,8 @@ def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
     assert sorted(outcomes) == sorted((f"vb-{index}", "indexed") for index in range(DOCUMENTS))
     assert set(outcomes.values()) == {1}, "a document was processed more than once"
 
-    retrieval = retrieval_pb2_grpc.RetrievalServiceStub(sync_channel(f"127.0.0.1:{stack.ports.retrieval}"))
+    channel = sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token)
+    retrieval = retrieval_pb2_grpc.RetrievalServiceStub(channel)
     listed = retrieval.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit))
     assert len(listed.documents) == DOCUMENTS
     stats = retrieval.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit))

@@ -61,6 +61,7 @@ def test_rate_limit_answers_429_with_retry_after(running_stack: Stack) -> None:
         retrieval_addr=f"127.0.0.1:{running_stack.ports.retrieval}",
         ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
         nats_url=running_stack.nats_url,
+        service_token=running_stack.service_token,
         bootstrap_api_key=ADMIN_KEY,
         rate_limit_per_second=0.5,
         rate_limit_burst=3,
@@ -114,6 +115,7 @@ def test_retrieval_down_is_503_naming_retrieval(running_stack: Stack) -> None:
         retrieval_addr=f"127.0.0.1:{free_port()}",
         ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
         nats_url=running_stack.nats_url,
+        service_token=running_stack.service_token,
         bootstrap_api_key=ADMIN_KEY,
         rpc_timeout_seconds=DEAD_RPC_TIMEOUT_SECONDS,
     )

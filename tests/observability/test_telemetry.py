@@ -41,6 +41,9 @@ ECHO_METHOD = f"/{ECHO_SERVICE}/Say"
 SNAPSHOT_AGE_SECONDS = 120.0
 AGE_TOLERANCE_SECONDS = 5.0
 
+# The spans must survive the service-token check (trolyao/service_auth.py) around them.
+SERVICE_TOKEN = "telemetry-test-token"
+
 
 @pytest.fixture(scope="module")
 def telemetry() -> Iterator[Telemetry]:
@@ -161,11 +164,12 @@ def test_sync_grpc_server_continues_the_callers_trace(telemetry: Telemetry) -> N
         listen="127.0.0.1:0",
         register=lambda s: s.add_generic_rpc_handlers((_echo_handler(_echo_unit),)),
         service_names=[],
+        service_token=SERVICE_TOKEN,
         max_workers=2,
     )
     server.start()
     try:
-        channel = sync_channel(f"127.0.0.1:{port}")
+        channel = sync_channel(f"127.0.0.1:{port}", service_token=SERVICE_TOKEN)
         call = channel.unary_unary(
             ECHO_METHOD,
             request_serializer=retrieval_pb2.AskRequest.SerializeToString,
@@ -191,9 +195,10 @@ def test_async_grpc_server_continues_the_callers_trace_and_measures_calls(teleme
             listen="127.0.0.1:0",
             register=lambda s: s.add_generic_rpc_handlers((_echo_handler(echo),)),
             service_names=[],
+            service_token=SERVICE_TOKEN,
         )
         await server.start()
-        channel = async_channel(f"127.0.0.1:{port}")
+        channel = async_channel(f"127.0.0.1:{port}", service_token=SERVICE_TOKEN)
         try:
             call = channel.unary_unary(
                 ECHO_METHOD,

@@ -29,6 +29,7 @@ from tests.snapshots.conftest import (
     wait_for_status,
 )
 from tests.support import unique_unit
+from trolyao.rpc import sync_channel
 from trolyao.v1 import ops_pb2, retrieval_pb2, retrieval_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
@@ -75,7 +76,7 @@ QUESTIONS = (
 
 def retrieval_stub(stack: Stack) -> retrieval_pb2_grpc.RetrievalServiceStub:
     return retrieval_pb2_grpc.RetrievalServiceStub(
-        grpc.insecure_channel(f"127.0.0.1:{stack.ports.retrieval}")
+        sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token)
     )
 
 
@@ -251,7 +252,7 @@ def test_restore_needs_a_ministry_admin_with_a_fresh_otp(snapshot_stack: Stack, 
 
     # Ops checks again, whoever calls it: no token, or a token that is not a ministry admin's.
     ops = snapshots_pb2_grpc.SnapshotServiceStub(
-        grpc.insecure_channel(f"127.0.0.1:{snapshot_stack.ports.ops}")
+        sync_channel(f"127.0.0.1:{snapshot_stack.ports.ops}", service_token=snapshot_stack.service_token)
     )
     with pytest.raises(grpc.RpcError) as caught:
         ops.RestoreSnapshot(
@@ -270,6 +271,7 @@ def test_recovery_drill(snapshot_stack: Stack, admin: httpx.Client, tmp_path: Pa
         data_dir=snapshot_stack.data_dir,
         nats_url=snapshot_stack.nats_url,
         retrieval_addr=f"127.0.0.1:{snapshot_stack.ports.retrieval}",
+        service_token=snapshot_stack.service_token,
     )
     report = asyncio.run(run_drill(unit=unit, questions=QUESTIONS, settings=settings, actor="drill:test"))
     assert report.passed, report

@@ -31,7 +31,8 @@ from services.gateway.domain.problems import (
     ProblemKind,
 )
 from trolyao.logs import get_logger
-from trolyao.messaging import JetStreamLayout, connect, ensure_layout
+from trolyao.messaging import JetStreamLayout, NatsCredential, connect, ensure_layout
+from trolyao.natsaccess import GATEWAY, layout_streams
 from trolyao.rpc import async_channel, check_health
 from trolyao.telemetry import record_ask_outcome
 from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
@@ -103,6 +104,8 @@ class Backends:
         ops_addr: str,
         nats_url: str,
         timeout: float,
+        nats_credential: NatsCredential | None = None,
+        service_token: str = "",
         jetstream_replicas: int = 1,
     ) -> None:
         self._layout = JetStreamLayout(replicas=jetstream_replicas)
@@ -110,6 +113,8 @@ class Backends:
         self._retrieval_addr = retrieval_addr
         self._ops_addr = ops_addr
         self._nats_url = nats_url
+        self._nats_credential = nats_credential
+        self._service_token = service_token
         self.nats: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self._connector: asyncio.Task[None] | None = None
@@ -117,8 +122,8 @@ class Backends:
 
     async def start(self) -> None:
         """Open channels inside the running event loop (grpc.aio binds them to it)."""
-        self._retrieval_channel = async_channel(self._retrieval_addr)
-        self._ops_channel = async_channel(self._ops_addr)
+        self._retrieval_channel = async_channel(self._retrieval_addr, service_token=self._service_token)
+        self._ops_channel = async_channel(self._ops_addr, service_token=self._service_token)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self._retrieval_channel)
         self.ops = ops_pb2_grpc.OpsServiceStub(self._ops_channel)
         self.snapshots = snapshots_pb2_grpc.SnapshotServiceStub(self._ops_channel)
@@ -127,8 +132,8 @@ class Backends:
     async def _connect_nats(self) -> None:
         while True:
             try:
-                client = await connect(self._nats_url, name="gateway")
-                await ensure_layout(client.jetstream(), self._layout)
+                client = await connect(self._nats_url, name="gateway", credential=self._nats_credential)
+                await ensure_layout(client.jetstream(), self._layout, only=layout_streams(GATEWAY))
             except Exception as error:  # NATS not up yet: keep trying, /readyz says so meanwhile
                 log.warning("nats_connect_retry", error=type(error).__name__)
                 await asyncio.sleep(NATS_RETRY_SECONDS)

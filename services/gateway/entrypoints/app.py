@@ -79,6 +79,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         retrieval_addr=settings.retrieval_addr,
         ops_addr=settings.ops_addr,
         nats_url=settings.nats_url,
+        nats_credential=settings.nats_credential(),
+        service_token=settings.service_token.get_secret_value(),
         timeout=settings.rpc_timeout_seconds,
         jetstream_replicas=settings.jetstream_replicas,
     )

@@ -37,8 +37,8 @@ class RetrievalRejected(ValueError):
 
 
 class GrpcRetrievalClient:
-    def __init__(self, address: str, *, timeout_seconds: float) -> None:
-        self._channel = async_channel(address)
+    def __init__(self, address: str, *, timeout_seconds: float, service_token: str = "") -> None:
+        self._channel = async_channel(address, service_token=service_token)
         self._stub = retrieval_pb2_grpc.RetrievalServiceStub(self._channel)
         self._timeout = timeout_seconds
 

@@ -85,7 +85,11 @@ async def build_snapshot_runtime(
     a schedule is configured and the servicer is built (i.e. inside the ops service)."""
     await ensure_security_layout(js)
     audit = AuditTrailSink(AuditTrail(js))
-    archives = GrpcUnitArchives(settings.retrieval_addr, timeout_seconds=settings.transfer_timeout_seconds)
+    archives = GrpcUnitArchives(
+        settings.retrieval_addr,
+        timeout_seconds=settings.transfer_timeout_seconds,
+        service_token=settings.service_token.get_secret_value(),
+    )
     handlers = SnapshotHandlers(
         RecoveryContext(
             storage=build_storage(settings),

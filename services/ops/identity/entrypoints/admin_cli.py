@@ -58,7 +58,9 @@ async def create_admin(
 ) -> int:
     """Create the account with a pending authenticator and print what the admin must scan."""
     password = read_password()
-    nats_client = await connect(settings.nats_url, name="ops-admin-cli")
+    nats_client = await connect(
+        settings.nats_url, name="ops-admin-cli", credential=settings.nats_credential()
+    )
     try:
         js = nats_client.jetstream()
         await ensure_layout(js)

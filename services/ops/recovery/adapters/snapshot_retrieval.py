@@ -62,8 +62,8 @@ def _translate(error: grpc.aio.AioRpcError) -> Exception:
 class GrpcUnitArchives:
     """`UnitArchives` on retrieval's gRPC service; owns its channel (`close()`)."""
 
-    def __init__(self, address: str, *, timeout_seconds: float) -> None:
-        self._channel = async_channel(address)
+    def __init__(self, address: str, *, timeout_seconds: float, service_token: str = "") -> None:
+        self._channel = async_channel(address, service_token=service_token)
         self._stub = retrieval_pb2_grpc.RetrievalServiceStub(self._channel)
         self._timeout = timeout_seconds
 

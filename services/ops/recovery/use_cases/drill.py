@@ -124,8 +124,8 @@ async def run_drill(
         raise ValueError(f"invalid unit id {unit!r}")
     report = DrillReport(unit=unit, questions=len(questions))
     actor = actor or f"drill:{getpass.getuser()}"
-    nats_client = await connect(settings.nats_url, name="ops-drill")
-    channel = async_channel(settings.retrieval_addr)
+    nats_client = await connect(settings.nats_url, name="ops-drill", credential=settings.nats_credential())
+    channel = async_channel(settings.retrieval_addr, service_token=settings.service_token.get_secret_value())
     runtime = None
     try:
         js = nats_client.jetstream()
