@@ -22,6 +22,7 @@ from services.ingest.domain.preparation import prepare_document
 from services.ingest.entrypoints.consumer import DocumentEventConsumer
 from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
+from stack.natsauth import NatsAuth
 from stack.natsserver import free_port, start_nats_server
 from tests.security.conftest import upsert_event
 from tests.support import unique_unit
@@ -70,8 +71,9 @@ class BuggyRetrieval:
 def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store: Path = tmp_path_factory.mktemp("isolation-nats")
     port = free_port()
-    process = start_nats_server(port=port, store_dir=store, log_path=store / "nats.log")
-    yield f"nats://127.0.0.1:{port}"
+    auth = NatsAuth(store / "auth")
+    process = start_nats_server(port=port, store_dir=store, auth=auth, log_path=store / "nats.log")
+    yield auth.operator_url(f"nats://127.0.0.1:{port}")
     process.terminate()
     process.wait(timeout=10)
 
