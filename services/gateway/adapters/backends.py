@@ -301,6 +301,7 @@ class Backends:
         unit: str,
         client_address: str,
         details: dict[str, str],
+        target: str = "",
     ) -> None:
         """Append a successful change made through the gateway to ops' audit trail."""
         event = ops_pb2.AuditEvent(
@@ -308,7 +309,7 @@ class Backends:
             action=action,
             outcome="success",
             client_address=client_address,
-            target=f"unit:{unit}",
+            target=target or f"unit:{unit}",
             unit=unit,
             details=details,
         )

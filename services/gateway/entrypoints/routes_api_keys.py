@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.change_audit import add_audit_details
 from services.gateway.entrypoints.routing import RouteContext, problem_responses
 from services.gateway.entrypoints.schemas.api_keys import ApiKeyIn, ApiKeyOut
 from trolyao.messaging import UNIT_ID_PATTERN
@@ -27,7 +28,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Cấp khóa API",
         responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
     )
-    async def create_api_key(principal: CurrentPrincipal, body: ApiKeyIn) -> ApiKeyOut:
+    async def create_api_key(principal: CurrentPrincipal, request: Request, body: ApiKeyIn) -> ApiKeyOut:
         """Cấp khóa API cho cổng thông tin (chỉ quản trị cấp Bộ): gắn với một hoặc nhiều đơn vị
         (hoặc mọi đơn vị) và quyền `read` / `write` / `admin`. Khóa bí mật chỉ hiển thị một lần,
         ví dụ `{"name": "Cổng thông tin Cục Báo chí", "units": ["cuc-bao-chi"], "scopes": ["read"]}`."""
@@ -41,6 +42,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         issued = await gateway.backends.create_api_key(
             name=body.name, units=units, all_units=body.all_units, scopes=sorted(set(body.scopes))
         )
+        add_audit_details(request.scope, key_id=issued.key_id, units=",".join(units) or "*")
         return ApiKeyOut(
             key_id=issued.key_id,
             api_key=issued.api_key,
