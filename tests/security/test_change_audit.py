@@ -101,6 +101,7 @@ def test_each_change_through_the_api_has_one_record_with_its_caller(
         assert threshold.status_code == 200, threshold.text
         # A refused change is not a change: no record.
         assert client.put("/v1/units/khong-duoc-phep", json={"name": "x"}).status_code == 403
+    assert admin.delete(f"/v1/api-keys/{key_id}").status_code == 200
     auditor = login_ministry_admin(security_stack)
     events = _audit_events(security_stack, auditor.headers, unit)
     by_action: dict[str, list[dict[str, Any]]] = {}
@@ -127,14 +128,21 @@ def test_each_change_through_the_api_has_one_record_with_its_caller(
     assert by_action["faq.created"][0]["details"]["location"].endswith(faq_id)
     assert all(event["client_address"] == "127.0.0.1" for event in events)
     assert not _audit_events(security_stack, auditor.headers, "khong-duoc-phep")
-    # The key's issue is recorded too (it names no unit of its own: found by the key id).
+    # The key's issue and revocation are recorded too (found by the key id).
     keys = httpx.get(
         f"{security_stack.gateway_url}/v1/audit",
-        params={"action": "api_key.issued", "limit": 1000},
+        params={"action": "api_key", "limit": 1000},
         headers=auditor.headers,
         timeout=30.0,
     ).json()["events"]
-    assert [event["details"].get("key_id") for event in keys].count(key_id) == 1
+    issued_records = [
+        e for e in keys if e["action"] == "api_key.issued" and e["details"].get("key_id") == key_id
+    ]
+    revoked_records = [
+        e for e in keys if e["action"] == "api_key.revoked" and e["details"].get("key_id") == key_id
+    ]
+    assert len(issued_records) == 1 and len(revoked_records) == 1
+    assert revoked_records[0]["actor"] == "bootstrap"
 
 
 def test_each_document_event_from_a_unit_system_has_one_record(

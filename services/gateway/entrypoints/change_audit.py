@@ -36,6 +36,7 @@ AUDITED_ROUTES: dict[tuple[str, str], str] = {
     ("PUT", "/v1/units/{unit}/faq/{faq_id}"): "faq.saved",
     ("DELETE", "/v1/units/{unit}/faq/{faq_id}"): "faq.deleted",
     ("POST", "/v1/api-keys"): "api_key.issued",
+    ("DELETE", "/v1/api-keys/{key_id}"): "api_key.revoked",
 }
 # Routes whose use case writes its own record, with what only it knows (previous values).
 SELF_AUDITED_ROUTES: dict[tuple[str, str], str] = {
