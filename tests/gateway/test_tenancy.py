@@ -93,6 +93,7 @@ def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
         "/v1/snapshots": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/verify": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/restore": {"unit": b.unit},
+        "/v1/snapshots/{snapshot_id}/restore/preview": {"unit": b.unit},
         "/v1/accounts": {"username": "ke-gian", "display_name": "x", "role": "unit_admin", "units": [b.unit]},
     }
     return bodies.get(path)

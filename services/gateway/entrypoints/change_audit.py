@@ -61,6 +61,7 @@ AUDITED_BY_OPS_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/accounts/{username}/otp-reset"): "account.otp_reset",
     ("POST", "/v1/snapshots"): "snapshot.taken",
     ("POST", "/v1/snapshots/{snapshot_id}/restore"): "snapshot.restored",
+    ("DELETE", "/v1/snapshots/{snapshot_id}"): "snapshot.deleted",
 }
 # POST routes that change no knowledge, setting or credential (questions and ratings go to the
 # activity log behind the reports; verifying a snapshot reads it).
@@ -71,6 +72,7 @@ NOT_CHANGES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/units/{unit}/feedback"),
         ("POST", "/v1/chat/completions"),
         ("POST", "/v1/snapshots/{snapshot_id}/verify"),
+        ("POST", "/v1/snapshots/{snapshot_id}/restore/preview"),
     }
 )
 
