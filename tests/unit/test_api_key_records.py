@@ -43,3 +43,15 @@ def test_last_use_is_written_at_most_once_per_resolution() -> None:
     assert used is not None and used.last_used_at == "2026-12-04T06:00:00Z"
     assert used.used_at(NOW + timedelta(seconds=LAST_USED_RESOLUTION_SECONDS - 1)) is None
     assert used.used_at(NOW + timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)) is not None
+
+
+def test_an_expiry_beyond_the_calendar_in_utc_is_refused_not_a_crash() -> None:
+    with pytest.raises(InvalidApiKeyRequest):
+        new_api_key(
+            name="k",
+            units=("a",),
+            all_units=False,
+            scopes=("read",),
+            now=NOW,
+            expires_at="9999-12-31T23:59:00-23:59",
+        )

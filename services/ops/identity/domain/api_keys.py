@@ -101,7 +101,10 @@ def new_api_key(
             raise InvalidApiKeyRequest("expires_at must be an RFC 3339 time") from error
         if expiry <= now:
             raise InvalidApiKeyRequest("expires_at must be in the future")
-        expires_at = iso(expiry)
+        try:
+            expires_at = iso(expiry)
+        except OverflowError as error:  # e.g. year 9999 west of UTC
+            raise InvalidApiKeyRequest("expires_at is out of range") from error
     key_id = secrets.token_hex(KEY_ID_BYTES)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     api_key = f"{KEY_PREFIX}_{key_id}_{secret}"

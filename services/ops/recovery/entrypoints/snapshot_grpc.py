@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Protocol, TypeVar
 
 import grpc
@@ -171,7 +172,11 @@ def _point_in_time(request: snapshots_pb2.RestoreSnapshotRequest) -> PointInTime
         raise InvalidSnapshotRequest("up_to_sequence phải là số thứ tự không âm")
     moment = None
     if request.up_to_time:
-        moment = parse_time(request.up_to_time)
+        try:
+            moment = parse_time(request.up_to_time)
+            moment = moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:  # e.g. year 9999 west of UTC
+            moment = None
         if moment is None:
             raise InvalidSnapshotRequest(
                 "up_to_time phải là thời điểm RFC 3339, ví dụ 2026-12-04T08:30:00+07:00"
