@@ -14,6 +14,7 @@ from services.ops.recovery.domain.retention import (
     snapshots_to_delete,
     snapshots_to_keep,
 )
+from services.ops.recovery.domain.snapshots import PointInTime
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -87,3 +88,16 @@ def test_a_unit_waits_until_its_oldest_snapshot_of_the_hour_leaves_the_window() 
     assert on_demand_retry_after(taken[1:], now=NOW, policy=policy) == 0
     assert on_demand_retry_after(taken, now=NOW, policy=policy) == 10 * 60 + 1
     assert on_demand_retry_after([NOW - timedelta(hours=2)] * 5, now=NOW, policy=policy) == 0
+
+
+def test_a_point_in_time_bound_takes_the_earlier_of_sequence_and_time() -> None:
+    assert PointInTime().last_sequence(90, first_at_or_after_time=None) == 90
+    assert not PointInTime().bounded
+    assert PointInTime(up_to_sequence=40).last_sequence(90, first_at_or_after_time=None) == 40
+    assert PointInTime(up_to_sequence=120).last_sequence(90, first_at_or_after_time=None) == 90
+    at_noon = PointInTime(up_to_time=NOW)
+    assert at_noon.bounded
+    assert at_noon.last_sequence(90, first_at_or_after_time=51) == 50
+    assert at_noon.last_sequence(90, first_at_or_after_time=None) == 90  # nothing stored since: no bound
+    both = PointInTime(up_to_sequence=30, up_to_time=NOW)
+    assert both.last_sequence(90, first_at_or_after_time=51) == 30
