@@ -109,8 +109,9 @@ async def list_statuses(bucket: KeyValue, unit: str | None = None) -> list[Docum
     return sorted(statuses, key=lambda status: (status.unit, status.document_id))
 
 
-def reindex_event(status: DocumentStatus) -> events_pb2.DocumentUpserted:
-    """The upsert event that rebuilds `status`'s document from its kept original (same version)."""
+def reindex_event(status: DocumentStatus, *, source: str = REINDEX_SOURCE) -> events_pb2.DocumentUpserted:
+    """The upsert event that rebuilds `status`'s document from its kept original (same version);
+    `source` says who asked (the gateway audits the reindexes it publishes itself)."""
     event = events_pb2.DocumentUpserted(
         schema_version=SCHEMA_VERSION,
         event_id=str(uuid.uuid4()),
@@ -119,7 +120,7 @@ def reindex_event(status: DocumentStatus) -> events_pb2.DocumentUpserted:
         version=status.version,
         content_hash=status.content_hash,
         occurred_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        source=REINDEX_SOURCE,
+        source=source,
         object_name=status.object_name,
         filename=status.filename,
         media_type=status.media_type,

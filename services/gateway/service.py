@@ -49,6 +49,7 @@ from services.gateway.domain.reports import (
     problem_questions,
 )
 from services.gateway.settings import GatewaySettings
+from trolyao.audit import GATEWAY_EVENT_SOURCE
 from trolyao.docstatus import DocumentStatus, list_statuses, read_status, write_status
 from trolyao.logs import get_logger
 from trolyao.messaging import (
@@ -270,7 +271,7 @@ class Gateway:
             version=version,
             content_hash="sha256:" + hashlib.sha256(upload.data).hexdigest(),
             occurred_at=now_iso(),
-            source="gateway",
+            source=GATEWAY_EVENT_SOURCE,
             object_name=object_name,
             filename=upload.filename,
             media_type=upload.media_type,
@@ -333,7 +334,7 @@ class Gateway:
             document_id=document_id,
             version=version,
             occurred_at=now_iso(),
-            source="gateway",
+            source=GATEWAY_EVENT_SOURCE,
         )
         await js.publish(
             delete_subject(unit), json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}

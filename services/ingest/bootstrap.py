@@ -17,6 +17,7 @@ from services.ingest.entrypoints.consumer import DocumentEventConsumer
 from services.ingest.entrypoints.replay import ReplayResponder
 from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
+from trolyao.audit import AUDIT_STREAM
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
@@ -72,6 +73,9 @@ async def bootstrap(settings: IngestSettings) -> IngestApp:
     async def publish(subject: str, payload: bytes) -> None:
         await js.publish(subject, payload)
 
+    async def append_audit(subject: str, payload: bytes, message_id: str) -> None:
+        await js.publish(subject, payload, stream=AUDIT_STREAM, headers={"Nats-Msg-Id": message_id})
+
     handlers = IngestHandlers(
         retrieval=retrieval,
         status_bucket=await js.key_value(DOC_STATUS_BUCKET),
@@ -79,6 +83,7 @@ async def bootstrap(settings: IngestSettings) -> IngestApp:
         publish=publish,
         prepare=partial(prepare_document, parsers=default_parsers(), limits=limits),
         limits=limits,
+        append_audit=append_audit,
     )
     consumer = DocumentEventConsumer(js=js, handlers=handlers, settings=settings)
     replay = ReplayResponder(nats_client=nats_client, js=js, handlers=handlers)

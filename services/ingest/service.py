@@ -21,6 +21,7 @@ from nats.js.kv import KeyValue
 from services.ingest.adapters.retrieval_client import GrpcRetrievalClient
 from services.ingest.domain.events import DeleteDocument, DocumentRef, PoisonMessage, UpsertDocument
 from services.ingest.domain.model import IngestError, IngestLimits, PreparedDocument, SourceDocument
+from trolyao.audit import EVENT_ACTOR_PREFIX, GATEWAY_EVENT_SOURCE, audit_record
 from trolyao.docstatus import DocumentStatus, read_status, write_status
 from trolyao.logs import get_logger
 from trolyao.messaging import (
@@ -34,6 +35,8 @@ from trolyao.v1 import events_pb2
 log = get_logger("ingest")
 
 Publish = Callable[[str, bytes], Awaitable[None]]
+# Appends one audit record: (subject, payload, message id).
+AppendAudit = Callable[[str, bytes, str], Awaitable[None]]
 # A dead letter keeps at most this much of the original payload (its DOCS stream sequence finds the
 # rest), so a letter always fits under the server's message size limit, whatever was sent.
 MAX_DEAD_LETTER_PAYLOAD_BYTES = 256 * 1024
@@ -70,6 +73,7 @@ class IngestHandlers:
         publish: Publish,
         prepare: Prepare,
         limits: IngestLimits,
+        append_audit: AppendAudit | None = None,
     ) -> None:
         self._retrieval = retrieval
         self._status = status_bucket
@@ -77,15 +81,50 @@ class IngestHandlers:
         self._publish = publish
         self._prepare = prepare
         self._limits = limits
+        self._append_audit = append_audit
 
     async def handle(
-        self, command: UpsertDocument | DeleteDocument, *, stream_sequence: int = 0
+        self, command: UpsertDocument | DeleteDocument, *, stream_sequence: int = 0, replayed: bool = False
     ) -> HandledEvent:
         """Apply one event; `stream_sequence` (its DOCS sequence) lets retrieval record how far the
-        unit's index has applied the stream (where a restore's replay starts)."""
+        unit's index has applied the stream (where a restore's replay starts).
+
+        An event not published by the gateway (a unit's own system, an operator import) is audited
+        here, once it is applied; a replay re-applies events already audited and records nothing.
+        """
         if isinstance(command, DeleteDocument):
-            return await self._delete(command, stream_sequence)
-        return await self._upsert(command, stream_sequence)
+            handled = await self._delete(command, stream_sequence)
+        else:
+            handled = await self._upsert(command, stream_sequence)
+        if not replayed and command.source != GATEWAY_EVENT_SOURCE:
+            await self._audit_event(command, handled)
+        return handled
+
+    async def _audit_event(self, command: UpsertDocument | DeleteDocument, handled: HandledEvent) -> None:
+        if self._append_audit is None:
+            return
+        if isinstance(command, DeleteDocument):
+            action = "document.deleted"
+        else:
+            action = "document.reindexed" if command.reindex else "document.upserted"
+        subject, payload, _ = audit_record(
+            actor=f"{EVENT_ACTOR_PREFIX}{command.unit}",
+            action=action,
+            unit=command.unit,
+            target=f"document:{command.unit}/{command.document_id}",
+            details={
+                "document_id": command.document_id,
+                "version": str(command.version),
+                "outcome": handled.outcome,
+                "source": command.source,
+                "event_id": command.event_id,
+            },
+        )
+        try:
+            # One record per event even when JetStream redelivers it: the message id deduplicates.
+            await self._append_audit(subject, payload, f"document-event:{command.event_id}")
+        except Exception as error:  # the change is applied; a lost audit record must at least be loud
+            log.error("audit_record_failed", unit=command.unit, action=action, error=type(error).__name__)
 
     async def _upsert(self, command: UpsertDocument, stream_sequence: int = 0) -> HandledEvent:
         recorded = await read_status(self._status, command.unit, command.document_id)

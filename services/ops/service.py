@@ -39,11 +39,29 @@ class OpsHandlers:
         return await unit_use_cases.seed_units(self._units, units_file)
 
     async def create_api_key(
-        self, *, name: str, units: tuple[str, ...], all_units: bool, scopes: tuple[str, ...]
+        self,
+        *,
+        name: str,
+        units: tuple[str, ...],
+        all_units: bool,
+        scopes: tuple[str, ...],
+        expires_at: str = "",
     ) -> tuple[str, ApiKeyRecord]:
         return await key_admin.create_api_key(
-            self._api_keys, self._units, name=name, units=units, all_units=all_units, scopes=scopes
+            self._api_keys,
+            self._units,
+            name=name,
+            units=units,
+            all_units=all_units,
+            scopes=scopes,
+            expires_at=expires_at,
         )
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        return await key_admin.list_api_keys(self._api_keys)
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+        return await key_admin.revoke_api_key(self._api_keys, key_id)
 
     async def authenticate_api_key(self, api_key: str) -> Principal:
         return await key_admin.authenticate_api_key(self._api_keys, api_key)

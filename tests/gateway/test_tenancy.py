@@ -59,9 +59,18 @@ class UnitB:
     question_id: str
     conversation_id: str
     secret: str
+    key_id: str
 
     def markers(self) -> list[str]:
-        return [self.unit, self.document_id, self.faq_id, self.question_id, self.conversation_id, self.secret]
+        return [
+            self.unit,
+            self.document_id,
+            self.faq_id,
+            self.question_id,
+            self.conversation_id,
+            self.secret,
+            self.key_id,
+        ]
 
 
 def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
@@ -84,6 +93,7 @@ def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
         "/v1/snapshots": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/verify": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/restore": {"unit": b.unit},
+        "/v1/snapshots/{snapshot_id}/restore/preview": {"unit": b.unit},
         "/v1/accounts": {"username": "ke-gian", "display_name": "x", "role": "unit_admin", "units": [b.unit]},
     }
     return bodies.get(path)
@@ -116,6 +126,7 @@ def fill_path(path: str, unit: str, b: UnitB) -> str:
         "model": b.unit,
         "username": "admin",
         "snapshot_id": SNAPSHOT_ID,
+        "key_id": b.key_id,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
@@ -147,7 +158,10 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
     faq = admin.put(f"/v1/units/{unit}/faq/hoi-{unit}", json={"question": f"{secret}?", "answer": secret})
     faq.raise_for_status()
     asked = admin.post(f"/v1/units/{unit}/ask", json={"question": f"Mã dự án {secret} là gì?"}).json()
+    key = admin.post("/v1/api-keys", json={"name": "Cổng của B", "units": [unit], "scopes": ["read"]})
+    key.raise_for_status()
     return UnitB(
+        key_id=key.json()["key_id"],
         unit=unit,
         document_id=document_id,
         faq_id=f"hoi-{unit}",

@@ -252,6 +252,9 @@ def test_roles_and_who_may_manage_whom() -> None:
         ensure_may_manage(unit_admin, _account(Role.UNIT_ADMIN, ("a",), username="qt.a"))
     ensure_may_manage(unit_admin, _account(Role.VIEWER, ("a",)))
     assert _account(Role.UNIT_ADMIN).requires_otp(SecurityPolicy())
+    # Finding 11: whoever can change documents, FAQ or settings needs two factors by default.
+    assert _account(Role.UNIT_EDITOR).requires_otp(SecurityPolicy())
+    assert all(_account(role).requires_otp(SecurityPolicy()) for role in Role if role is not Role.VIEWER)
     assert not _account(Role.VIEWER).requires_otp(SecurityPolicy())
     assert _account(Role.VIEWER).requires_otp(SecurityPolicy(otp_required_for_all=True))
 

@@ -133,3 +133,19 @@ def test_api_keys_cannot_manage_accounts(auth_stack: AuthStack) -> None:
         )
         assert refused.status_code == 401
         assert http.get("/v1/audit", headers=bootstrap).status_code == 401
+
+
+def test_an_editor_never_logs_in_with_a_password_alone(auth_stack: AuthStack, admin: User) -> None:
+    """Finding 11: every role that can change documents, FAQ or settings needs two factors by default."""
+    unit = auth_stack.new_unit()
+    editor = auth_stack.create_user(admin, role="unit_editor", units=[unit], enrol=False)
+    viewer = auth_stack.create_user(admin, role="viewer", units=[unit], enrol=False)
+    with auth_stack.client() as http:
+        policy = http.get("/v1/auth/policy", headers=admin.headers)
+        assert policy.status_code == 200 and policy.json()["otp_required_for_all"] is False
+        step = http.post("/v1/auth/login", json={"username": editor.username, "password": editor.password})
+        assert step.status_code == 200, step.text
+        assert step.json()["next"] == "enrol" and not step.json().get("tokens")
+        # Read-only viewers are the only ones the policy leaves to a password (unless it says otherwise).
+        seen = http.post("/v1/auth/login", json={"username": viewer.username, "password": viewer.password})
+        assert seen.status_code == 200 and seen.json()["next"] == "done", seen.text

@@ -8,10 +8,13 @@ import pytest
 
 from services.ops.recovery.domain.retention import (
     RetentionPolicy,
+    on_demand_retry_after,
+    on_demand_to_delete,
     snapshot_due,
     snapshots_to_delete,
     snapshots_to_keep,
 )
+from services.ops.recovery.domain.snapshots import PointInTime
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -68,3 +71,33 @@ def test_snapshot_due() -> None:
     assert not snapshot_due(NOW - timedelta(minutes=59), now=NOW, interval_seconds=3600)
     assert snapshot_due(NOW - timedelta(minutes=60), now=NOW, interval_seconds=3600)
     assert not snapshot_due(None, now=NOW, interval_seconds=0)
+
+
+def test_on_demand_snapshots_are_kept_a_week_and_the_newest_five_per_unit() -> None:
+    policy = RetentionPolicy(on_demand_days=7, on_demand_keep_last=5)
+    recent_a = [(f"a{n}", NOW - timedelta(hours=n), "a") for n in range(8)]
+    old_b = [("b-old", NOW - timedelta(days=8), "b"), ("b-new", NOW - timedelta(days=1), "b")]
+    everything = [("all-1", NOW - timedelta(days=2), "")]
+    doomed = on_demand_to_delete(recent_a + old_b + everything, now=NOW, policy=policy)
+    assert doomed == ["b-old", "a7", "a6", "a5"]
+
+
+def test_a_unit_waits_until_its_oldest_snapshot_of_the_hour_leaves_the_window() -> None:
+    policy = RetentionPolicy(on_demand_per_hour=3)
+    taken = [NOW - timedelta(minutes=50), NOW - timedelta(minutes=10), NOW - timedelta(minutes=1)]
+    assert on_demand_retry_after(taken[1:], now=NOW, policy=policy) == 0
+    assert on_demand_retry_after(taken, now=NOW, policy=policy) == 10 * 60 + 1
+    assert on_demand_retry_after([NOW - timedelta(hours=2)] * 5, now=NOW, policy=policy) == 0
+
+
+def test_a_point_in_time_bound_takes_the_earlier_of_sequence_and_time() -> None:
+    assert PointInTime().last_sequence(90, first_at_or_after_time=None) == 90
+    assert not PointInTime().bounded
+    assert PointInTime(up_to_sequence=40).last_sequence(90, first_at_or_after_time=None) == 40
+    assert PointInTime(up_to_sequence=120).last_sequence(90, first_at_or_after_time=None) == 90
+    at_noon = PointInTime(up_to_time=NOW)
+    assert at_noon.bounded
+    assert at_noon.last_sequence(90, first_at_or_after_time=51) == 50
+    assert at_noon.last_sequence(90, first_at_or_after_time=None) == 90  # nothing stored since: no bound
+    both = PointInTime(up_to_sequence=30, up_to_time=NOW)
+    assert both.last_sequence(90, first_at_or_after_time=51) == 30

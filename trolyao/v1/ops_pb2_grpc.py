@@ -60,6 +60,16 @@ class OpsServiceStub:
                 request_serializer=trolyao_dot_v1_dot_ops__pb2.AuthenticateApiKeyRequest.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_ops__pb2.Principal.FromString,
                 _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/trolyao.v1.OpsService/ListApiKeys',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/trolyao.v1.OpsService/RevokeApiKey',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.ApiKeyInfo.FromString,
+                _registered_method=True)
         self.StartLogin = channel.unary_unary(
                 '/trolyao.v1.OpsService/StartLogin',
                 request_serializer=trolyao_dot_v1_dot_ops__pb2.StartLoginRequest.SerializeToString,
@@ -209,6 +219,20 @@ class OpsServiceServicer:
 
     def AuthenticateApiKey(self, request, context):
         """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Keys without their secrets (the caller's gateway decides who may see which), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revoke a key (NOT_FOUND when there is none); revoking twice keeps the first revocation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -402,6 +426,16 @@ def add_OpsServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateApiKey,
                     request_deserializer=trolyao_dot_v1_dot_ops__pb2.AuthenticateApiKeyRequest.FromString,
                     response_serializer=trolyao_dot_v1_dot_ops__pb2.Principal.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.ApiKeyInfo.SerializeToString,
             ),
             'StartLogin': grpc.unary_unary_rpc_method_handler(
                     servicer.StartLogin,
@@ -655,6 +689,60 @@ class OpsService:
             '/trolyao.v1.OpsService/AuthenticateApiKey',
             trolyao_dot_v1_dot_ops__pb2.AuthenticateApiKeyRequest.SerializeToString,
             trolyao_dot_v1_dot_ops__pb2.Principal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ListApiKeys',
+            trolyao_dot_v1_dot_ops__pb2.ListApiKeysRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/RevokeApiKey',
+            trolyao_dot_v1_dot_ops__pb2.RevokeApiKeyRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.ApiKeyInfo.FromString,
             options,
             channel_credentials,
             insecure,

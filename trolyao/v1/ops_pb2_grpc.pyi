@@ -41,6 +41,10 @@ class OpsServiceStub:
     """Issue an API key for portal clients; the secret is returned once and stored hashed."""
     AuthenticateApiKey: _grpc.UnaryUnaryMultiCallable[_ops_pb2.AuthenticateApiKeyRequest, _ops_pb2.Principal]
     """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise)."""
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ListApiKeysRequest, _ops_pb2.ListApiKeysResponse]
+    """Keys without their secrets (the caller's gateway decides who may see which), newest first."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_ops_pb2.RevokeApiKeyRequest, _ops_pb2.ApiKeyInfo]
+    """Revoke a key (NOT_FOUND when there is none); revoking twice keeps the first revocation."""
     StartLogin: _grpc.UnaryUnaryMultiCallable[_ops_pb2.StartLoginRequest, _ops_pb2.LoginStep]
     """---- Accounts, two-factor login, tokens and the audit trail (issue 5) ----
     Account-management and audit calls carry the caller's access token (Caller); ops verifies it
@@ -103,6 +107,10 @@ class OpsServiceAsyncStub(OpsServiceStub):
     """Issue an API key for portal clients; the secret is returned once and stored hashed."""
     AuthenticateApiKey: _aio.UnaryUnaryMultiCallable[_ops_pb2.AuthenticateApiKeyRequest, _ops_pb2.Principal]  # type: ignore[assignment]
     """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise)."""
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_ops_pb2.ListApiKeysRequest, _ops_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """Keys without their secrets (the caller's gateway decides who may see which), newest first."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_ops_pb2.RevokeApiKeyRequest, _ops_pb2.ApiKeyInfo]  # type: ignore[assignment]
+    """Revoke a key (NOT_FOUND when there is none); revoking twice keeps the first revocation."""
     StartLogin: _aio.UnaryUnaryMultiCallable[_ops_pb2.StartLoginRequest, _ops_pb2.LoginStep]  # type: ignore[assignment]
     """---- Accounts, two-factor login, tokens and the audit trail (issue 5) ----
     Account-management and audit calls carry the caller's access token (Caller); ops verifies it
@@ -192,6 +200,22 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ops_pb2.Principal, _abc.Awaitable[_ops_pb2.Principal]]:
         """Resolve an API key to the principal it stands for (NOT_FOUND / UNAUTHENTICATED otherwise)."""
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _ops_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.ListApiKeysResponse, _abc.Awaitable[_ops_pb2.ListApiKeysResponse]]:
+        """Keys without their secrets (the caller's gateway decides who may see which), newest first."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _ops_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.ApiKeyInfo, _abc.Awaitable[_ops_pb2.ApiKeyInfo]]:
+        """Revoke a key (NOT_FOUND when there is none); revoking twice keeps the first revocation."""
 
     @_abc_1.abstractmethod
     def StartLogin(

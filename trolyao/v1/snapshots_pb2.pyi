@@ -284,10 +284,21 @@ class RestoreSnapshotRequest(_message.Message):
     UNIT_FIELD_NUMBER: _builtins.int
     ALL_UNITS_FIELD_NUMBER: _builtins.int
     CALLER_FIELD_NUMBER: _builtins.int
+    UP_TO_SEQUENCE_FIELD_NUMBER: _builtins.int
+    UP_TO_TIME_FIELD_NUMBER: _builtins.int
     snapshot_id: _builtins.str
     unit: _builtins.str
     """The unit to restore; empty with all_units."""
     all_units: _builtins.bool
+    up_to_sequence: _builtins.int
+    """Point-in-time restore: replay the unit's document events only up to this DOCS stream sequence
+    (inclusive); 0: no bound.
+    """
+    up_to_time: _builtins.str
+    """Point-in-time restore: replay only events the stream stored before this RFC 3339 time; empty:
+    no bound. With both bounds, the earlier one wins. A bounded restore also puts the snapshot's
+    document status and FAQ records back over the live ones (they describe the later state).
+    """
     @_builtins.property
     def caller(self) -> _ops_pb2.Caller:
         """The caller's access token: ops checks it is a ministry admin's with a fresh OTP."""
@@ -299,14 +310,154 @@ class RestoreSnapshotRequest(_message.Message):
         unit: _builtins.str = ...,
         all_units: _builtins.bool = ...,
         caller: _ops_pb2.Caller | None = ...,
+        up_to_sequence: _builtins.int = ...,
+        up_to_time: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_units", b"all_units", "caller", b"caller", "snapshot_id", b"snapshot_id", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_units", b"all_units", "caller", b"caller", "snapshot_id", b"snapshot_id", "unit", b"unit", "up_to_sequence", b"up_to_sequence", "up_to_time", b"up_to_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RestoreSnapshotRequest: _TypeAlias = RestoreSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class DeleteSnapshotRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
+    snapshot_id: _builtins.str
+    @_builtins.property
+    def caller(self) -> _ops_pb2.Caller: ...
+    def __init__(
+        self,
+        *,
+        snapshot_id: _builtins.str = ...,
+        caller: _ops_pb2.Caller | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "snapshot_id", b"snapshot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteSnapshotRequest: _TypeAlias = DeleteSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class DeleteSnapshotResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    snapshot_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        snapshot_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["snapshot_id", b"snapshot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteSnapshotResponse: _TypeAlias = DeleteSnapshotResponse  # noqa: Y015
+
+@_typing.final
+class SkippedEvent(_message.Message):
+    """One of a unit's document events a bounded restore does not replay."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    STORED_AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    stored_at: _builtins.str
+    """When the stream stored it (RFC 3339)."""
+    kind: _builtins.str
+    """"upsert" or "delete"."""
+    document_id: _builtins.str
+    version: _builtins.int
+    source: _builtins.str
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        stored_at: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        document_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "kind", b"kind", "sequence", b"sequence", "source", b"source", "stored_at", b"stored_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkippedEvent: _TypeAlias = SkippedEvent  # noqa: Y015
+
+@_typing.final
+class UnitRestorePreview(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    REPLAY_FROM_SEQUENCE_FIELD_NUMBER: _builtins.int
+    REPLAY_TO_SEQUENCE_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    SKIPPED_EVENTS_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    replay_from_sequence: _builtins.int
+    replay_to_sequence: _builtins.int
+    """Last sequence that would be replayed."""
+    skipped_events: _builtins.int
+    @_builtins.property
+    def skipped(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkippedEvent]:
+        """Events after the bound, oldest first (at most the first 1000; skipped_events counts them all)."""
+
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+        replay_from_sequence: _builtins.int = ...,
+        replay_to_sequence: _builtins.int = ...,
+        skipped: _abc.Iterable[Global___SkippedEvent] | None = ...,
+        skipped_events: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replay_from_sequence", b"replay_from_sequence", "replay_to_sequence", b"replay_to_sequence", "skipped", b"skipped", "skipped_events", b"skipped_events", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitRestorePreview: _TypeAlias = UnitRestorePreview  # noqa: Y015
+
+@_typing.final
+class RestorePreview(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    snapshot_id: _builtins.str
+    @_builtins.property
+    def units(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitRestorePreview]: ...
+    def __init__(
+        self,
+        *,
+        snapshot_id: _builtins.str = ...,
+        units: _abc.Iterable[Global___UnitRestorePreview] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["snapshot_id", b"snapshot_id", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestorePreview: _TypeAlias = RestorePreview  # noqa: Y015
 
 @_typing.final
 class RestorePhase(_message.Message):
@@ -346,6 +497,7 @@ class UnitRestoreReport(_message.Message):
     MISSING_ORIGINALS_FIELD_NUMBER: _builtins.int
     RESTORED_KEY_VALUES_FIELD_NUMBER: _builtins.int
     PHASES_FIELD_NUMBER: _builtins.int
+    SKIPPED_EVENTS_FIELD_NUMBER: _builtins.int
     unit: _builtins.str
     documents: _builtins.int
     chunks: _builtins.int
@@ -358,6 +510,8 @@ class UnitRestoreReport(_message.Message):
     replay_note: _builtins.str
     """Vietnamese note on the replay (empty when complete)."""
     restored_key_values: _builtins.int
+    skipped_events: _builtins.int
+    """Events of the unit after a point-in-time bound, not replayed."""
     @_builtins.property
     def missing_originals(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Originals listed in the snapshot that the object store no longer holds (or holds changed)."""
@@ -378,10 +532,11 @@ class UnitRestoreReport(_message.Message):
         missing_originals: _abc.Iterable[_builtins.str] | None = ...,
         restored_key_values: _builtins.int = ...,
         phases: _abc.Iterable[Global___RestorePhase] | None = ...,
+        skipped_events: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "documents", b"documents", "missing_originals", b"missing_originals", "phases", b"phases", "replay_complete", b"replay_complete", "replay_from_sequence", b"replay_from_sequence", "replay_note", b"replay_note", "replay_to_sequence", b"replay_to_sequence", "replayed_events", b"replayed_events", "restored_key_values", b"restored_key_values", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "documents", b"documents", "missing_originals", b"missing_originals", "phases", b"phases", "replay_complete", b"replay_complete", "replay_from_sequence", b"replay_from_sequence", "replay_note", b"replay_note", "replay_to_sequence", b"replay_to_sequence", "replayed_events", b"replayed_events", "restored_key_values", b"restored_key_values", "skipped_events", b"skipped_events", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -60,6 +60,16 @@ class SnapshotServiceStub:
                 request_serializer=trolyao_dot_v1_dot_snapshots__pb2.RestoreSnapshotRequest.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_snapshots__pb2.RestoreReport.FromString,
                 _registered_method=True)
+        self.PreviewRestore = channel.unary_unary(
+                '/trolyao.v1.SnapshotService/PreviewRestore',
+                request_serializer=trolyao_dot_v1_dot_snapshots__pb2.RestoreSnapshotRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_snapshots__pb2.RestorePreview.FromString,
+                _registered_method=True)
+        self.DeleteSnapshot = channel.unary_unary(
+                '/trolyao.v1.SnapshotService/DeleteSnapshot',
+                request_serializer=trolyao_dot_v1_dot_snapshots__pb2.DeleteSnapshotRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_snapshots__pb2.DeleteSnapshotResponse.FromString,
+                _registered_method=True)
 
 
 class SnapshotServiceServicer:
@@ -101,6 +111,21 @@ class SnapshotServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewRestore(self, request, context):
+        """What a restore would replay and which of the unit's document events it would skip (after
+        `up_to_sequence` / `up_to_time`), changing nothing. Same caller rules as RestoreSnapshot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSnapshot(self, request, context):
+        """Delete a snapshot (ministry admin with a recent OTP, like a restore); audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SnapshotServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +148,16 @@ def add_SnapshotServiceServicer_to_server(servicer, server):
                     servicer.RestoreSnapshot,
                     request_deserializer=trolyao_dot_v1_dot_snapshots__pb2.RestoreSnapshotRequest.FromString,
                     response_serializer=trolyao_dot_v1_dot_snapshots__pb2.RestoreReport.SerializeToString,
+            ),
+            'PreviewRestore': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewRestore,
+                    request_deserializer=trolyao_dot_v1_dot_snapshots__pb2.RestoreSnapshotRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_snapshots__pb2.RestorePreview.SerializeToString,
+            ),
+            'DeleteSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSnapshot,
+                    request_deserializer=trolyao_dot_v1_dot_snapshots__pb2.DeleteSnapshotRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_snapshots__pb2.DeleteSnapshotResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -239,6 +274,60 @@ class SnapshotService:
             '/trolyao.v1.SnapshotService/RestoreSnapshot',
             trolyao_dot_v1_dot_snapshots__pb2.RestoreSnapshotRequest.SerializeToString,
             trolyao_dot_v1_dot_snapshots__pb2.RestoreReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewRestore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.SnapshotService/PreviewRestore',
+            trolyao_dot_v1_dot_snapshots__pb2.RestoreSnapshotRequest.SerializeToString,
+            trolyao_dot_v1_dot_snapshots__pb2.RestorePreview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.SnapshotService/DeleteSnapshot',
+            trolyao_dot_v1_dot_snapshots__pb2.DeleteSnapshotRequest.SerializeToString,
+            trolyao_dot_v1_dot_snapshots__pb2.DeleteSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,12 @@ class SnapshotServiceStub:
     touched), load, then replay the document events after the snapshot's stream sequence.
     Needs a ministry admin's access token with a recent OTP (step-up); audited.
     """
+    PreviewRestore: _grpc.UnaryUnaryMultiCallable[_snapshots_pb2.RestoreSnapshotRequest, _snapshots_pb2.RestorePreview]
+    """What a restore would replay and which of the unit's document events it would skip (after
+    `up_to_sequence` / `up_to_time`), changing nothing. Same caller rules as RestoreSnapshot.
+    """
+    DeleteSnapshot: _grpc.UnaryUnaryMultiCallable[_snapshots_pb2.DeleteSnapshotRequest, _snapshots_pb2.DeleteSnapshotResponse]
+    """Delete a snapshot (ministry admin with a recent OTP, like a restore); audited."""
 
 @_typing.type_check_only
 class SnapshotServiceAsyncStub(SnapshotServiceStub):
@@ -73,6 +79,12 @@ class SnapshotServiceAsyncStub(SnapshotServiceStub):
     touched), load, then replay the document events after the snapshot's stream sequence.
     Needs a ministry admin's access token with a recent OTP (step-up); audited.
     """
+    PreviewRestore: _aio.UnaryUnaryMultiCallable[_snapshots_pb2.RestoreSnapshotRequest, _snapshots_pb2.RestorePreview]  # type: ignore[assignment]
+    """What a restore would replay and which of the unit's document events it would skip (after
+    `up_to_sequence` / `up_to_time`), changing nothing. Same caller rules as RestoreSnapshot.
+    """
+    DeleteSnapshot: _aio.UnaryUnaryMultiCallable[_snapshots_pb2.DeleteSnapshotRequest, _snapshots_pb2.DeleteSnapshotResponse]  # type: ignore[assignment]
+    """Delete a snapshot (ministry admin with a recent OTP, like a restore); audited."""
 
 class SnapshotServiceServicer(metaclass=_abc_1.ABCMeta):
     """Snapshots and restores, served by the ops process beside OpsService.
@@ -117,5 +129,23 @@ class SnapshotServiceServicer(metaclass=_abc_1.ABCMeta):
         touched), load, then replay the document events after the snapshot's stream sequence.
         Needs a ministry admin's access token with a recent OTP (step-up); audited.
         """
+
+    @_abc_1.abstractmethod
+    def PreviewRestore(
+        self,
+        request: _snapshots_pb2.RestoreSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_snapshots_pb2.RestorePreview, _abc.Awaitable[_snapshots_pb2.RestorePreview]]:
+        """What a restore would replay and which of the unit's document events it would skip (after
+        `up_to_sequence` / `up_to_time`), changing nothing. Same caller rules as RestoreSnapshot.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteSnapshot(
+        self,
+        request: _snapshots_pb2.DeleteSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_snapshots_pb2.DeleteSnapshotResponse, _abc.Awaitable[_snapshots_pb2.DeleteSnapshotResponse]]:
+        """Delete a snapshot (ministry admin with a recent OTP, like a restore); audited."""
 
 def add_SnapshotServiceServicer_to_server(servicer: SnapshotServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -17,7 +17,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.gateway.domain.authorization import Principal
-from services.gateway.domain.model import Answer, Citation, IssuedApiKey, UnitInfo
+from services.gateway.domain.model import Answer, ApiKeyInfo, Citation, IssuedApiKey, UnitInfo
 from services.gateway.domain.problems import (
     CONFLICT,
     DEPENDENCY_UNAVAILABLE,
@@ -41,7 +41,9 @@ from trolyao.v1 import ops_pb2, ops_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc,
 log = get_logger("gateway")
 
 Reply = TypeVar("Reply")
-API_KEY_CACHE_SECONDS = 30.0
+# How long an accepted key is remembered per replica: a revoked or expired key is refused by every
+# replica within this (README: "within 5 s").
+API_KEY_CACHE_SECONDS = 4.0
 MAX_CACHED_API_KEYS = 10_000
 NATS_RETRY_SECONDS = 0.5
 DEFAULT_RETRY_AFTER_SECONDS = "5"
@@ -306,6 +308,7 @@ class Backends:
         unit: str,
         client_address: str,
         details: dict[str, str],
+        target: str = "",
     ) -> None:
         """Append a successful change made through the gateway to ops' audit trail."""
         event = ops_pb2.AuditEvent(
@@ -313,7 +316,7 @@ class Backends:
             action=action,
             outcome="success",
             client_address=client_address,
-            target=f"unit:{unit}",
+            target=target or f"unit:{unit}",
             unit=unit,
             details=details,
         )
@@ -323,11 +326,17 @@ class Backends:
         )
 
     async def create_api_key(
-        self, *, name: str, units: Sequence[str], all_units: bool, scopes: Sequence[str]
+        self,
+        *,
+        name: str,
+        units: Sequence[str],
+        all_units: bool,
+        scopes: Sequence[str],
+        expires_at: str = "",
     ) -> IssuedApiKey:
         """Issue a key through ops (a unit that does not exist is unit_not_found)."""
         request = ops_pb2.CreateApiKeyRequest(
-            name=name, units=list(units), all_units=all_units, scopes=list(scopes)
+            name=name, units=list(units), all_units=all_units, scopes=list(scopes), expires_at=expires_at
         )
         reply = await call_backend(
             "ops", self.ops.CreateApiKey(request, timeout=self.timeout), not_found=UNIT_NOT_FOUND
@@ -339,7 +348,42 @@ class Backends:
             units=tuple(reply.principal.units),
             all_units=reply.principal.all_units,
             scopes=tuple(reply.principal.scopes),
+            expires_at=reply.expires_at,
         )
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every key, newest first, without secrets."""
+        reply = await call_backend(
+            "ops", self.ops.ListApiKeys(ops_pb2.ListApiKeysRequest(), timeout=self.timeout)
+        )
+        return [_api_key(key) for key in reply.keys]
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyInfo:
+        """Revoke the key (404 when there is none); this replica forgets it at once."""
+        reply = await call_backend(
+            "ops", self.ops.RevokeApiKey(ops_pb2.RevokeApiKeyRequest(key_id=key_id), timeout=self.timeout)
+        )
+        self._api_key_cache = {
+            key: cached
+            for key, cached in self._api_key_cache.items()
+            if cached[1].subject != reply.principal.subject
+        }
+        return _api_key(reply)
+
+
+def _api_key(reply: ops_pb2.ApiKeyInfo) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        key_id=reply.key_id,
+        name=reply.name,
+        units=frozenset(reply.principal.units),
+        all_units=reply.principal.all_units,
+        scopes=tuple(reply.principal.scopes),
+        created_at=reply.created_at,
+        expires_at=reply.expires_at,
+        revoked=reply.revoked,
+        revoked_at=reply.revoked_at,
+        last_used_at=reply.last_used_at,
+    )
 
 
 def _unit(reply: ops_pb2.Unit) -> UnitInfo:

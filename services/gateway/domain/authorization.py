@@ -56,3 +56,13 @@ def authorize(principal: Principal, *, unit: str | None, scope: Scope) -> None:
         return
     if not (principal.all_units or unit in principal.units):
         raise Forbidden(unit)
+
+
+def may_manage_key(principal: Principal, *, key_units: frozenset[str], key_all_units: bool) -> bool:
+    """Whether `principal` may see and revoke an API key: ministry admins any key, a unit's admins
+    only keys bound to units they administer (never a ministry-wide key)."""
+    if principal.is_ministry_admin:
+        return True
+    if Scope.ADMIN not in principal.scopes or key_all_units or not key_units:
+        return False
+    return key_units <= principal.units

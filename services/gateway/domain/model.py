@@ -63,6 +63,23 @@ class IssuedApiKey:
     units: tuple[str, ...]
     all_units: bool
     scopes: tuple[str, ...]
+    expires_at: str = ""
 
 
-__all__ = ["Answer", "AnsweredQuestion", "Citation", "IssuedApiKey", "UnitInfo"]
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """An API key as listed: no secret."""
+
+    key_id: str
+    name: str
+    units: frozenset[str]
+    all_units: bool
+    scopes: tuple[str, ...]
+    created_at: str
+    expires_at: str
+    revoked: bool
+    revoked_at: str
+    last_used_at: str
+
+
+__all__ = ["Answer", "AnsweredQuestion", "ApiKeyInfo", "Citation", "IssuedApiKey", "UnitInfo"]

@@ -21,6 +21,7 @@ FORBIDDEN = ProblemKind("forbidden", 403, "Bạn không có quyền thực hiệ
 UNIT_NOT_FOUND = ProblemKind("unit_not_found", 404, "Không tìm thấy đơn vị.")
 DOCUMENT_NOT_FOUND = ProblemKind("document_not_found", 404, "Không tìm thấy văn bản.")
 NOT_FOUND = ProblemKind("not_found", 404, "Không tìm thấy tài nguyên.")
+API_KEY_NOT_FOUND = ProblemKind("api_key_not_found", 404, "Không tìm thấy khóa API.")
 FAQ_NOT_FOUND = ProblemKind("faq_not_found", 404, "Không tìm thấy câu hỏi thường gặp.")
 QUESTION_NOT_FOUND = ProblemKind(
     "question_not_found", 404, "Không tìm thấy câu hỏi trong lịch sử của đơn vị."

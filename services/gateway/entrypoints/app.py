@@ -35,6 +35,7 @@ from services.gateway.entrypoints import (
     routes_snapshots,
     routes_units,
 )
+from services.gateway.entrypoints.change_audit import ChangeAudit, remember_principal
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
 from services.gateway.entrypoints.routing import RouteContext
@@ -112,6 +113,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     access_tokens = AccessTokenVerifier(backends)
     app.state.access_token_verifier = access_tokens
     install_error_handlers(app)
+    # Innermost: it sees the matched route, and records before the response leaves.
+    app.add_middleware(ChangeAudit, record=backends.record_audit_event)
     app.add_middleware(
         BodySizeLimit,
         default_limit=settings.max_request_bytes,
@@ -154,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         if scheme.lower() != "bearer" or not credential.strip():
             raise ApiProblem(UNAUTHENTICATED, "Thiếu tiêu đề Authorization: Bearer <khóa API hoặc token>.")
         principal = await authenticate(credential.strip())
+        remember_principal(request.scope, principal)
         wait = limiter.acquire(principal.subject)
         if wait > 0:
             log.info("rate_limited", subject=principal.subject, retry_after=round(wait, 2))

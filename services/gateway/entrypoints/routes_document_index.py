@@ -23,6 +23,7 @@ from services.gateway.entrypoints.routes_documents import status_out
 from services.gateway.entrypoints.routing import DOCUMENT_PATH, UNIT_PATH, RouteContext, problem_responses
 from services.gateway.entrypoints.schemas.document_index import ChunkOut, DocumentChunksOut
 from services.gateway.entrypoints.schemas.documents import DocumentStatusOut
+from trolyao.audit import GATEWAY_EVENT_SOURCE
 from trolyao.docstatus import reindex_event
 from trolyao.logs import get_logger
 from trolyao.messaging import upsert_subject
@@ -120,7 +121,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
                 INVALID_REQUEST,
                 "Chỉ lập chỉ mục lại được văn bản đã xử lý xong (đã lập chỉ mục hoặc bị lỗi) và còn bản gốc.",
             )
-        event = reindex_event(status)
+        event = reindex_event(status, source=GATEWAY_EVENT_SOURCE)
         await gateway.backends.js.publish(
             upsert_subject(unit),
             json_format.MessageToJson(event).encode(),

@@ -260,7 +260,8 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         "/v1/auth/policy", response_model=PolicyOut, tags=["đăng nhập"], summary="Chính sách đăng nhập"
     )
     async def get_policy(user: CurrentUser) -> PolicyOut:
-        """Có bắt buộc OTP với mọi tài khoản hay không (quản trị luôn bắt buộc)."""
+        """Có bắt buộc OTP với cả tài khoản chỉ xem hay không (quản trị và biên tập viên — mọi vai trò được
+        sửa văn bản, câu hỏi thường gặp hay cài đặt — luôn bắt buộc)."""
         ctx.require_account_admin(user)
         reply = await call_ops_security(
             backends.ops.GetSecurityPolicy(
@@ -277,7 +278,8 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         "/v1/auth/policy", response_model=PolicyOut, tags=["đăng nhập"], summary="Đặt chính sách đăng nhập"
     )
     async def set_policy(body: PolicyIn, user: CurrentUser) -> PolicyOut:
-        """Bắt buộc OTP với mọi tài khoản (chỉ quản trị cấp Bộ, cần xác nhận OTP gần đây)."""
+        """Bắt buộc OTP với cả tài khoản chỉ xem (vai trò được sửa đổi luôn bắt buộc); chỉ quản trị cấp Bộ,
+        cần xác nhận OTP gần đây."""
         ctx.require_ministry_admin(user)
         ctx.fresh_otp(user)
         reply = await call_ops_security(

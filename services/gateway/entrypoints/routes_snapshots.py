@@ -6,17 +6,20 @@
 - `POST /v1/snapshots/{snapshot_id}/verify`: sizes and checksums, nothing restored;
 - `POST /v1/snapshots/{snapshot_id}/restore`: ministry admins logged in with password + OTP, with
   an OTP entered within the step-up window (`POST /v1/auth/step-up`); API keys are refused. Ops
-  checks the forwarded access token again, and audits the restore.
+  checks the forwarded access token again, and audits the restore. `up_to_sequence` / `up_to_time`
+  make it a point-in-time restore; `…/restore/preview` lists the events it would skip;
+- `DELETE /v1/snapshots/{snapshot_id}`: the same people and checks as a restore; audited.
 
 Wiring: `app.include_router(routes_snapshots.build_router(context))` (this module follows the
 `build_router(RouteContext)` convention of the other route modules).
 """
 
 from collections.abc import Awaitable, Iterable
+from datetime import UTC
 from typing import Annotated, TypeVar
 
 import grpc
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.gateway.adapters.access_tokens import (
     DEFAULT_STEP_UP_MAX_AGE_SECONDS,
@@ -28,13 +31,17 @@ from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import ApiProblem, ProblemKind
 from services.gateway.entrypoints.routing import RouteContext, problem_responses
 from services.gateway.entrypoints.schemas.snapshots import (
+    RestoreIn,
     RestoreOut,
     RestorePhaseOut,
+    RestorePreviewOut,
+    SkippedEventOut,
     SnapshotList,
     SnapshotOut,
     SnapshotPartOut,
     SnapshotScopeIn,
     UnitRestoreOut,
+    UnitRestorePreviewOut,
     UnitSnapshotOut,
     VerificationOut,
 )
@@ -112,6 +119,7 @@ def _restore_out(report: snapshots_pb2.RestoreReport) -> RestoreOut:
                 missing_originals=list(u.missing_originals),
                 restored_key_values=u.restored_key_values,
                 phases=_phases(u.phases),
+                skipped_events=u.skipped_events,
             )
             for u in report.units
         ],
@@ -156,6 +164,29 @@ def _stub(ctx: RouteContext) -> snapshots_pb2_grpc.SnapshotServiceStub:
     if stub is None:
         raise RuntimeError("Backends.snapshots (SnapshotServiceStub on the ops channel) is not wired")
     return stub  # type: ignore[no-any-return]
+
+
+def _caller(request: Request) -> ops_pb2.Caller:
+    return ops_pb2.Caller(
+        access_token=_bearer(request), client_address=request.client.host if request.client else ""
+    )
+
+
+def _restore_request(
+    request: Request, snapshot_id: str, body: RestoreIn
+) -> snapshots_pb2.RestoreSnapshotRequest:
+    up_to_time = ""
+    if body.up_to_time is not None:
+        moment = body.up_to_time if body.up_to_time.tzinfo else body.up_to_time.replace(tzinfo=UTC)
+        up_to_time = moment.isoformat()
+    return snapshots_pb2.RestoreSnapshotRequest(
+        snapshot_id=snapshot_id,
+        unit=body.unit or "",
+        all_units=body.all_units,
+        caller=_caller(request),
+        up_to_sequence=body.up_to_sequence or 0,
+        up_to_time=up_to_time,
+    )
 
 
 def _bearer(request: Request) -> str:
@@ -256,29 +287,93 @@ def build_router(
         request: Request,
         principal: CurrentPrincipal,
         snapshot_id: Annotated[str, SNAPSHOT_PATH],
-        body: SnapshotScopeIn,
+        body: RestoreIn,
     ) -> RestoreOut:
         """Khôi phục một đơn vị (`{"unit": ...}`) hoặc tất cả (`{"all_units": true}`): kiểm tra toàn bộ
         tổng kiểm trước (bản chụp hỏng hoặc thiếu bị từ chối, dữ liệu đang chạy giữ nguyên), nạp chỉ mục,
         rồi phát lại các sự kiện văn bản sau thời điểm chụp để không mất thay đổi nào đã được xác nhận.
         Chỉ quản trị cấp Bộ, đăng nhập bằng mật khẩu + OTP và vừa xác nhận OTP (`POST /v1/auth/step-up`);
-        các đơn vị khác vẫn trả lời bình thường trong lúc khôi phục. Mọi lần khôi phục được ghi nhật ký."""
+        các đơn vị khác vẫn trả lời bình thường trong lúc khôi phục. Mọi lần khôi phục được ghi nhật ký.
+
+        Khôi phục tới một thời điểm: `{"unit": "cuc-bao-chi", "up_to_time": "2026-12-04T08:30:00+07:00"}`
+        (hoặc `up_to_sequence`) chỉ phát lại các sự kiện trước mốc đó, nên gỡ được một đợt xóa hàng loạt
+        ngoài ý muốn; trạng thái văn bản và câu hỏi thường gặp của đơn vị trở về như bản chụp rồi được phát
+        lại tới mốc. Xem trước các sự kiện sẽ bị bỏ qua bằng `POST …/restore/preview`."""
         require(principal, None, Scope.ADMIN)
         require_fresh_otp(principal, max_age_seconds=step_up_max_age_seconds, now=ctx.clock())
         reply: snapshots_pb2.RestoreReport = await _call_snapshots(
             _stub(ctx).RestoreSnapshot(
-                snapshots_pb2.RestoreSnapshotRequest(
-                    snapshot_id=snapshot_id,
-                    unit=body.unit or "",
-                    all_units=body.all_units,
-                    caller=ops_pb2.Caller(
-                        access_token=_bearer(request),
-                        client_address=request.client.host if request.client else "",
-                    ),
-                ),
-                timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
+                _restore_request(request, snapshot_id, body), timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS
             )
         )
         return _restore_out(reply)
+
+    @router.post(
+        "/v1/snapshots/{snapshot_id}/restore/preview",
+        response_model=RestorePreviewOut,
+        tags=[TAG_SNAPSHOTS],
+        summary="Xem trước khôi phục tới một thời điểm",
+        responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+    )
+    async def preview_restore(
+        request: Request,
+        principal: CurrentPrincipal,
+        snapshot_id: Annotated[str, SNAPSHOT_PATH],
+        body: RestoreIn,
+    ) -> RestorePreviewOut:
+        """Những sự kiện văn bản sẽ được phát lại và những sự kiện sẽ bị bỏ qua (sau `up_to_sequence` /
+        `up_to_time`) nếu khôi phục như yêu cầu; không thay đổi gì. Cùng điều kiện như khôi phục."""
+        require(principal, None, Scope.ADMIN)
+        require_fresh_otp(principal, max_age_seconds=step_up_max_age_seconds, now=ctx.clock())
+        reply: snapshots_pb2.RestorePreview = await _call_snapshots(
+            _stub(ctx).PreviewRestore(
+                _restore_request(request, snapshot_id, body), timeout=ctx.gateway.backends.timeout
+            )
+        )
+        return RestorePreviewOut(
+            snapshot_id=reply.snapshot_id,
+            units=[
+                UnitRestorePreviewOut(
+                    unit=u.unit,
+                    replay_from_sequence=u.replay_from_sequence,
+                    replay_to_sequence=u.replay_to_sequence,
+                    skipped_events=u.skipped_events,
+                    skipped=[
+                        SkippedEventOut(
+                            sequence=e.sequence,
+                            stored_at=e.stored_at,
+                            kind=e.kind,
+                            document_id=e.document_id,
+                            version=e.version,
+                            source=e.source,
+                        )
+                        for e in u.skipped
+                    ],
+                )
+                for u in reply.units
+            ],
+        )
+
+    @router.delete(
+        "/v1/snapshots/{snapshot_id}",
+        status_code=204,
+        tags=[TAG_SNAPSHOTS],
+        summary="Xóa bản chụp (cần OTP vừa nhập)",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def delete_snapshot(
+        request: Request, principal: CurrentPrincipal, snapshot_id: Annotated[str, SNAPSHOT_PATH]
+    ) -> Response:
+        """Xóa hẳn một bản chụp (chỉ quản trị cấp Bộ, vừa xác nhận OTP); được ghi nhật ký kiểm toán
+        (`snapshot.deleted`), ví dụ `DELETE /v1/snapshots/20260101T120000Z-all-1a2b3c`."""
+        require(principal, None, Scope.ADMIN)
+        require_fresh_otp(principal, max_age_seconds=step_up_max_age_seconds, now=ctx.clock())
+        await _call_snapshots(
+            _stub(ctx).DeleteSnapshot(
+                snapshots_pb2.DeleteSnapshotRequest(snapshot_id=snapshot_id, caller=_caller(request)),
+                timeout=ctx.gateway.backends.timeout,
+            )
+        )
+        return Response(status_code=204)
 
     return router

@@ -184,7 +184,7 @@ class ReplayResponder:
         delay = FIRST_RETRY_SECONDS
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
-                await self._handlers.handle(command, stream_sequence=sequence)
+                await self._handlers.handle(command, stream_sequence=sequence, replayed=True)
                 result.applied += 1
                 return
             except PoisonMessage:

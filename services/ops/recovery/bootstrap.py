@@ -102,6 +102,9 @@ async def build_snapshot_runtime(
                     hourly_hours=settings.keep_hourly_hours,
                     daily_days=settings.keep_daily_days,
                     keep_last=settings.keep_last,
+                    on_demand_days=settings.on_demand_keep_days,
+                    on_demand_keep_last=settings.on_demand_keep_last,
+                    on_demand_per_hour=settings.on_demand_per_hour,
                 )
             ),
         )

@@ -7,7 +7,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.ops.recovery.domain.retention import DEFAULT_DAILY_DAYS, DEFAULT_HOURLY_HOURS, DEFAULT_KEEP_LAST
+from services.ops.recovery.domain.retention import (
+    DEFAULT_DAILY_DAYS,
+    DEFAULT_HOURLY_HOURS,
+    DEFAULT_KEEP_LAST,
+    DEFAULT_ON_DEMAND_DAYS,
+    DEFAULT_ON_DEMAND_KEEP_LAST,
+    DEFAULT_ON_DEMAND_PER_HOUR,
+)
 from trolyao.settings import CommonSettings
 
 SECONDS_PER_HOUR = 3_600
@@ -42,6 +49,21 @@ class SnapshotSettings(CommonSettings):
         default=DEFAULT_DAILY_DAYS, ge=0, description="Keep one scheduled snapshot per day this long."
     )
     keep_last: int = Field(default=DEFAULT_KEEP_LAST, ge=1, description="Always keep this many newest ones.")
+    on_demand_keep_days: int = Field(
+        default=DEFAULT_ON_DEMAND_DAYS,
+        ge=0,
+        description="Keep on-demand (manual, drill) snapshots this long.",
+    )
+    on_demand_keep_last: int = Field(
+        default=DEFAULT_ON_DEMAND_KEEP_LAST,
+        ge=1,
+        description="Keep at most this many newest on-demand snapshots per unit (and of everything).",
+    )
+    on_demand_per_hour: int = Field(
+        default=DEFAULT_ON_DEMAND_PER_HOUR,
+        ge=1,
+        description="On-demand snapshots one unit may take in any hour (more: 429 with Retry-After).",
+    )
     transfer_timeout_seconds: float = Field(
         default=DEFAULT_TRANSFER_TIMEOUT_SECONDS, gt=0, description="Deadline of one unit's export or import."
     )

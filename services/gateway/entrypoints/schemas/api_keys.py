@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,12 @@ class ApiKeyIn(BaseModel):
         max_length=3,
         description="read: hỏi đáp, xem; write: cập nhật văn bản; admin: quản trị.",
     )
+    expires_at: datetime | None = Field(
+        default=None,
+        description=(
+            "Thời điểm khóa hết hạn (RFC 3339, ví dụ `2027-01-01T00:00:00+07:00`); bỏ trống: không hết hạn."
+        ),
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -30,3 +37,26 @@ class ApiKeyOut(BaseModel):
     units: list[str] = Field(examples=[["cuc-bao-chi"]])
     all_units: bool = False
     scopes: list[str] = Field(examples=[["read"]])
+    expires_at: str = Field(default="", description="Thời điểm hết hạn (UTC); rỗng: không hết hạn.")
+
+
+class ApiKeyInfoOut(BaseModel):
+    """Một khóa API khi liệt kê: không bao giờ có khóa bí mật."""
+
+    key_id: str = Field(examples=["4e2f9a1b3c5d"])
+    name: str = Field(examples=["Cổng thông tin Cục Báo chí"])
+    units: list[str] = Field(examples=[["cuc-bao-chi"]])
+    all_units: bool = False
+    scopes: list[str] = Field(examples=[["read"]])
+    created_at: str = Field(examples=["2026-12-01T08:00:00Z"])
+    expires_at: str = Field(default="", description="Rỗng: không hết hạn.")
+    revoked: bool = False
+    revoked_at: str = ""
+    last_used_at: str = Field(
+        default="", description="Lần cuối khóa được chấp nhận (chính xác tới phút); rỗng: chưa dùng."
+    )
+    active: bool = Field(description="Còn dùng được: chưa thu hồi và chưa hết hạn.")
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKeyInfoOut]

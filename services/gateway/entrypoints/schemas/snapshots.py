@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -20,6 +21,27 @@ class SnapshotScopeIn(BaseModel):
         if bool(self.unit) == self.all_units:
             raise ValueError("chọn một đơn vị (unit) hoặc tất cả đơn vị (all_units), không cả hai")
         return self
+
+
+MAX_STREAM_SEQUENCE = 2**63 - 1
+
+
+class RestoreIn(SnapshotScopeIn):
+    """Phạm vi khôi phục; thêm `up_to_sequence` hoặc `up_to_time` để khôi phục tới một thời điểm."""
+
+    up_to_sequence: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_STREAM_SEQUENCE,
+        description="Chỉ phát lại các sự kiện văn bản tới số thứ tự này của luồng DOCS (tính cả nó).",
+        examples=[1234],
+    )
+    up_to_time: datetime | None = Field(
+        default=None,
+        description="Chỉ phát lại các sự kiện được lưu trước thời điểm này (RFC 3339); các sự kiện sau đó"
+        " (ví dụ một đợt xóa hàng loạt) bị bỏ qua.",
+        examples=["2026-12-04T08:30:00+07:00"],
+    )
 
 
 class SnapshotPartOut(BaseModel):
@@ -82,6 +104,7 @@ class UnitRestoreOut(BaseModel):
     missing_originals: list[str]
     restored_key_values: int
     phases: list[RestorePhaseOut]
+    skipped_events: int = Field(default=0, description="Sự kiện sau mốc khôi phục, không được phát lại.")
 
 
 class RestoreOut(BaseModel):
@@ -90,3 +113,25 @@ class RestoreOut(BaseModel):
     restored_buckets: list[str]
     phases: list[RestorePhaseOut]
     seconds: float
+
+
+class SkippedEventOut(BaseModel):
+    sequence: int
+    stored_at: str
+    kind: str = Field(description="`upsert` hoặc `delete`.")
+    document_id: str
+    version: int
+    source: str
+
+
+class UnitRestorePreviewOut(BaseModel):
+    unit: str
+    replay_from_sequence: int
+    replay_to_sequence: int
+    skipped_events: int
+    skipped: list[SkippedEventOut] = Field(description="Các sự kiện sẽ bị bỏ qua (tối đa 1000 sự kiện đầu).")
+
+
+class RestorePreviewOut(BaseModel):
+    snapshot_id: str
+    units: list[UnitRestorePreviewOut]

@@ -18,8 +18,9 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from services.ops.identity.adapters.security_layout import AUDIT_STREAM, audit_subject, audit_subject_filter
+from services.ops.identity.adapters.security_layout import audit_subject_filter
 from services.ops.identity.domain.audit import AuditEvent, Outcome
+from trolyao.audit import AUDIT_STREAM, audit_subject
 
 SCAN_BATCH = 256
 FETCH_TIMEOUT_SECONDS = 2.0

@@ -58,6 +58,10 @@ class ApiKeyRepository:
         self._bucket = bucket
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
+        found = await self.get_for_update(key_id)
+        return found[0] if found else None
+
+    async def get_for_update(self, key_id: str) -> tuple[ApiKeyRecord, int] | None:
         try:
             entry = await self._bucket.get(key_id)
         except KeyNotFoundError:
@@ -66,7 +70,7 @@ class ApiKeyRepository:
             return None
         raw = json.loads(entry.value)
         principal = raw.pop("principal")
-        return ApiKeyRecord(
+        record = ApiKeyRecord(
             **raw,
             principal=Principal(
                 subject=principal["subject"],
@@ -76,6 +80,20 @@ class ApiKeyRepository:
                 scopes=tuple(principal["scopes"]),
             ),
         )
+        return record, int(entry.revision or 0)
 
     async def create(self, record: ApiKeyRecord) -> None:
         await self._bucket.create(record.key_id, json.dumps(asdict(record)).encode())
+
+    async def update(self, record: ApiKeyRecord, *, expected_revision: int) -> None:
+        """Replace the record at exactly that revision (ConcurrentUpdate otherwise)."""
+        try:
+            await self._bucket.update(
+                record.key_id, json.dumps(asdict(record)).encode(), last=expected_revision
+            )
+        except KeyWrongLastSequenceError as error:
+            raise ConcurrentUpdate(record.key_id) from error
+
+    async def list(self) -> list[ApiKeyRecord]:
+        records = [await self.get(key) for key in await live_keys(self._bucket)]
+        return [record for record in records if record is not None]

@@ -10,6 +10,8 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from trolyao.audit import AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, audit_subject
+
 ACCOUNTS_BUCKET = "ops_accounts"
 SESSIONS_BUCKET = "ops_sessions"
 CHALLENGES_BUCKET = "ops_login_challenges"
@@ -25,8 +27,6 @@ SECURITY_BUCKETS = (
     SECURITY_POLICY_BUCKET,
 )
 
-AUDIT_STREAM = "OPS_AUDIT"
-AUDIT_SUBJECT_PREFIX = "audit"
 
 SECONDS_PER_DAY = 86_400
 # Entries outlive their purpose by a margin; the domain checks expiry itself, TTLs only collect.
@@ -36,10 +36,6 @@ THROTTLE_BUCKET_TTL_SECONDS = 2 * SECONDS_PER_DAY
 ACCOUNT_HISTORY = 5
 AUDIT_RETENTION_DAYS = 5 * 366
 AUDIT_MAX_EVENT_BYTES = 64 * 1024
-
-
-def audit_subject(category: str) -> str:
-    return f"{AUDIT_SUBJECT_PREFIX}.{category}"
 
 
 def audit_subject_filter(category: str) -> str:

@@ -41,7 +41,11 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.UNIT_EDITOR: ("read", "write"),
     Role.VIEWER: ("read",),
 }
-ROLES_REQUIRING_OTP = frozenset({Role.MINISTRY_ADMIN, Role.UNIT_ADMIN})
+# Two factors for everyone who can change documents, FAQ entries or settings (the seed's doctrine):
+# every role with the write or admin scope. The policy's `otp_required_for_all` adds viewers.
+ROLES_REQUIRING_OTP = frozenset(
+    role for role, scopes in ROLE_SCOPES.items() if {"write", "admin"} & set(scopes)
+)
 ROLES_UNIT_ADMINS_MANAGE = frozenset({Role.UNIT_EDITOR, Role.VIEWER})
 
 
@@ -55,7 +59,8 @@ class PermissionDenied(PermissionError):
 
 @dataclass(frozen=True, slots=True)
 class SecurityPolicy:
-    """Ministry-wide login policy (admins always need OTP whatever it says)."""
+    """Ministry-wide login policy: every role that can change anything always needs OTP whatever it
+    says; `otp_required_for_all` extends that to read-only viewers."""
 
     otp_required_for_all: bool = False
     updated_at: str = ""

@@ -10,7 +10,7 @@ import grpc
 from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate
 from services.ops.identity.adapters.security_repositories import AlreadyExists
 from services.ops.identity.domain.accounts import InvalidAccountRequest, PermissionDenied
-from services.ops.identity.domain.api_keys import InvalidApiKeyRequest, Principal
+from services.ops.identity.domain.api_keys import ApiKeyRecord, InvalidApiKeyRequest, Principal
 from services.ops.identity.domain.audit import AuditEvent as AuditRecord
 from services.ops.identity.domain.audit import InvalidAuditEvent, InvalidAuditQuery
 from services.ops.identity.domain.errors import LoginFailed, NotFound, StepUpRequired, Unauthenticated
@@ -81,6 +81,20 @@ def principal_to_proto(principal: Principal) -> ops_pb2.Principal:
     )
 
 
+def api_key_to_proto(record: ApiKeyRecord) -> ops_pb2.ApiKeyInfo:
+    """A key as listed: never its secret's hash."""
+    return ops_pb2.ApiKeyInfo(
+        key_id=record.key_id,
+        name=record.name,
+        principal=principal_to_proto(record.principal),
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        revoked=record.revoked,
+        revoked_at=record.revoked_at,
+        last_used_at=record.last_used_at,
+    )
+
+
 class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
     def __init__(self, handlers: OpsHandlers, *, security: SecurityHandlers | None = None) -> None:
         self._handlers = handlers
@@ -136,9 +150,13 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
                 units=tuple(request.units),
                 all_units=request.all_units,
                 scopes=tuple(request.scopes),
+                expires_at=request.expires_at,
             )
             return ops_pb2.CreateApiKeyResponse(
-                key_id=record.key_id, api_key=api_key, principal=principal_to_proto(record.principal)
+                key_id=record.key_id,
+                api_key=api_key,
+                principal=principal_to_proto(record.principal),
+                expires_at=record.expires_at,
             )
 
         return await self._call(context, "CreateApiKey", work)
@@ -150,6 +168,23 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
             return principal_to_proto(await self._handlers.authenticate_api_key(request.api_key))
 
         return await self._call(context, "AuthenticateApiKey", work)
+
+    async def ListApiKeys(
+        self, request: ops_pb2.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.ListApiKeysResponse:
+        async def work() -> ops_pb2.ListApiKeysResponse:
+            keys = await self._handlers.list_api_keys()
+            return ops_pb2.ListApiKeysResponse(keys=[api_key_to_proto(record) for record in keys])
+
+        return await self._call(context, "ListApiKeys", work)
+
+    async def RevokeApiKey(
+        self, request: ops_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.ApiKeyInfo:
+        async def work() -> ops_pb2.ApiKeyInfo:
+            return api_key_to_proto(await self._handlers.revoke_api_key(request.key_id))
+
+        return await self._call(context, "RevokeApiKey", work)
 
     # ---------------------------------------------------------------- accounts, OTP, tokens, audit
 

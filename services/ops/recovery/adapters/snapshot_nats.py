@@ -7,20 +7,26 @@ in the snapshot. Per unit, the unit's keys (`<unit>.…`) of the doc_status and 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import nats.errors
 from google.protobuf import json_format
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from services.ops.identity.adapters.audit_stream import AuditTrail
 from services.ops.identity.domain.audit import Outcome, new_audit_event
-from services.ops.recovery.domain.snapshot_ports import ReplayOutcome, StreamState
+from services.ops.recovery.domain.snapshot_ports import ReplayOutcome, StoredEvent, StreamState
 from services.ops.recovery.domain.snapshots import KeyValueShare, OriginalEntry, entries_to_write_back
 from trolyao.keyvalue import live_keys
 from trolyao.logs import get_logger
@@ -33,6 +39,7 @@ from trolyao.messaging import (
     SCHEMA_VERSION,
     UNITS_BUCKET,
     replay_subject,
+    unit_docs_filter,
 )
 from trolyao.v1 import snapshots_pb2
 
@@ -40,6 +47,10 @@ log = get_logger("ops")
 
 UNIT_SCOPED_BUCKETS = (DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET)
 ORIGINALS_CACHE_SECONDS = 5.0
+EVENT_SCAN_BATCH = 256
+EVENT_FETCH_TIMEOUT_SECONDS = 2.0
+EVENT_SCAN_IDLE_SECONDS = 60.0
+MAX_SHOWN_CHARS = 256
 
 
 async def _keys(bucket: KeyValue, pattern: str | None = None) -> list[str]:
@@ -79,17 +90,25 @@ class NatsSnapshotSources:
             )
         return shares
 
-    async def write_back_unit_key_values(self, unit: str, shares: list[KeyValueShare]) -> int:
+    async def write_back_unit_key_values(
+        self, unit: str, shares: list[KeyValueShare], *, replace_live: bool = False
+    ) -> int:
         written = 0
         for share in shares:
             if share.bucket not in UNIT_SCOPED_BUCKETS:
                 continue
             bucket = await self._js.key_value(share.bucket)
-            wanted = entries_to_write_back(share.entries, await _keys(bucket, f"{unit}.>"))
+            live = await _keys(bucket, f"{unit}.>")
+            wanted = dict(share.entries) if replace_live else entries_to_write_back(share.entries, live)
             for key, value in wanted.items():
                 if key.partition(".")[0] == unit:
                     await bucket.put(key, value)
                     written += 1
+            if replace_live:
+                # Records the snapshot does not hold describe changes after it; replay brings back
+                # those made before the point in time.
+                for key in set(live) - set(share.entries):
+                    await bucket.delete(key)
         return written
 
     async def bucket_key_values(self, bucket: str) -> KeyValueShare:
@@ -139,6 +158,59 @@ class NatsSnapshotSources:
             created=str(info.created or ""),
         )
 
+    async def first_sequence_stored_at_or_after(self, moment: datetime) -> int | None:
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=moment.astimezone(UTC),
+            inactive_threshold=EVENT_SCAN_IDLE_SECONDS,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        async with _scan(self._js, "docs.>", config) as (subscription, pending):
+            if pending == 0:
+                return None
+            try:
+                messages = await subscription.fetch(1, timeout=EVENT_FETCH_TIMEOUT_SECONDS)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return None
+            return int(messages[0].metadata.sequence.stream) if messages else None
+
+    async def unit_events(
+        self, unit: str, *, from_sequence: int, to_sequence: int, limit: int
+    ) -> tuple[list[StoredEvent], int]:
+        if from_sequence > to_sequence:
+            return [], 0
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(from_sequence, 1),
+            inactive_threshold=EVENT_SCAN_IDLE_SECONDS,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        events: list[StoredEvent] = []
+        total = 0
+        async with _scan(self._js, unit_docs_filter(unit), config) as (subscription, pending):
+            while pending > 0:
+                try:
+                    messages = await subscription.fetch(
+                        min(EVENT_SCAN_BATCH, pending), timeout=EVENT_FETCH_TIMEOUT_SECONDS
+                    )
+                except (TimeoutError, nats.errors.TimeoutError):
+                    break
+                for message in messages:
+                    sequence = int(message.metadata.sequence.stream)
+                    pending = int(message.metadata.num_pending)
+                    if sequence > to_sequence:
+                        return events, total
+                    total += 1
+                    if len(events) < limit:
+                        events.append(
+                            _stored_event(message.subject, message.data, sequence, message.metadata)
+                        )
+        return events, total
+
     async def ingest_ack_floor(self) -> int | None:
         try:
             info = await self._js.consumer_info(DOCS_STREAM, INGEST_DURABLE)
@@ -147,6 +219,48 @@ class NatsSnapshotSources:
         if info.ack_floor is None or info.ack_floor.stream_seq is None:
             return 0
         return int(info.ack_floor.stream_seq)
+
+
+@asynccontextmanager
+async def _scan(
+    js: JetStreamContext, subject: str, config: ConsumerConfig
+) -> AsyncIterator[tuple[JetStreamContext.PullSubscription, int]]:
+    """An ephemeral, ack-less pull consumer on DOCS, always deleted afterwards."""
+    subscription = await js.pull_subscribe(subject, stream=DOCS_STREAM, config=config)
+    consumer = ""
+    try:
+        info = await subscription.consumer_info()
+        consumer = info.name
+        yield subscription, int(info.num_pending or 0)
+    finally:
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+        if consumer:
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(DOCS_STREAM, consumer)
+
+
+def _stored_event(subject: str, data: bytes, sequence: int, metadata: Any) -> StoredEvent:
+    """What a person needs to see of a skipped event (never its content)."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    try:
+        version = int(body.get("version", 0))
+    except (TypeError, ValueError):
+        version = 0
+    stamp = getattr(metadata, "timestamp", None)
+    return StoredEvent(
+        sequence=sequence,
+        stored_at=stamp.isoformat() if isinstance(stamp, datetime) else "",
+        kind=subject.rsplit(".", 1)[-1],
+        document_id=str(body.get("documentId", body.get("document_id", "")))[:MAX_SHOWN_CHARS],
+        version=version,
+        source=str(body.get("source", ""))[:MAX_SHOWN_CHARS],
+    )
 
 
 class NatsEventReplayer:

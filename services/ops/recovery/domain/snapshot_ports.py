@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from services.ops.recovery.domain.snapshots import KeyValueShare, OriginalEntry
@@ -117,7 +118,12 @@ class SnapshotSources(Protocol):
 
     async def unit_key_values(self, unit: str) -> list[KeyValueShare]: ...
 
-    async def write_back_unit_key_values(self, unit: str, shares: list[KeyValueShare]) -> int: ...
+    async def write_back_unit_key_values(
+        self, unit: str, shares: list[KeyValueShare], *, replace_live: bool = False
+    ) -> int:
+        """Write the unit's share back when it is empty; with `replace_live` (a point-in-time restore),
+        make the live share equal to the snapshot's."""
+        ...
 
     async def bucket_key_values(self, bucket: str) -> KeyValueShare: ...
 
@@ -128,6 +134,29 @@ class SnapshotSources(Protocol):
     async def docs_stream(self) -> StreamState: ...
 
     async def ingest_ack_floor(self) -> int | None: ...
+
+    async def first_sequence_stored_at_or_after(self, moment: datetime) -> int | None:
+        """The DOCS stream's first sequence stored at or after `moment`; None when there is none."""
+        ...
+
+    async def unit_events(
+        self, unit: str, *, from_sequence: int, to_sequence: int, limit: int
+    ) -> tuple[list[StoredEvent], int]:
+        """The unit's document events in [from_sequence, to_sequence], oldest first: at most `limit`
+        of them, and how many there are."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One document event as the DOCS stream holds it (what a point-in-time restore skips)."""
+
+    sequence: int
+    stored_at: str
+    kind: str
+    document_id: str
+    version: int
+    source: str
 
 
 class EventReplayer(Protocol):

@@ -22,6 +22,8 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_DIGEST_NAME = "manifest.json.sha256"
 SNAPSHOT_ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 SNAPSHOT_ID_TOKEN_BYTES = 3
+SNAPSHOT_ID_TIME_CHARS = len("20260101T120000Z")
+UNIT_ID_MARKER = "-unit-"
 UNITS_DIR = "units"
 BUCKETS_DIR = "buckets"
 INDEX_PART = "index.tar.gz"
@@ -191,6 +193,23 @@ def snapshot_time(snapshot_id: str) -> datetime | None:
         return None
 
 
+def snapshot_unit(snapshot_id: str) -> str | None:
+    """The unit of a unit snapshot's id (`…-unit-<unit>-<token>`); None for any other id."""
+    middle = snapshot_id[SNAPSHOT_ID_TIME_CHARS:]
+    if not middle.startswith(UNIT_ID_MARKER):
+        return None
+    unit, _, token = middle[len(UNIT_ID_MARKER) :].rpartition("-")
+    return unit if unit and len(token) == 2 * SNAPSHOT_ID_TOKEN_BYTES else None
+
+
+class SnapshotLimitReached(Exception):
+    """A unit took as many on-demand snapshots as the last hour allows."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 def unit_part_name(unit: str, part: str) -> str:
     return f"{UNITS_DIR}/{unit}/{part}"
 
@@ -324,6 +343,30 @@ class UnitRestoreReport:
     missing_originals: tuple[str, ...] = ()
     restored_key_values: int = 0
     phases: tuple[RestorePhase, ...] = ()
+    skipped_events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PointInTime:
+    """How far a restore replays: up to a DOCS stream sequence (inclusive), or only events stored
+    before a time; no bound at all by default. With both, the earlier wins."""
+
+    up_to_sequence: int = 0
+    up_to_time: datetime | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.up_to_sequence > 0 or self.up_to_time is not None
+
+    def last_sequence(self, to_sequence: int, *, first_at_or_after_time: int | None) -> int:
+        """The last sequence to replay, given the plan's end and the first sequence the stream stored
+        at or after `up_to_time` (None: none was, so the time bounds nothing)."""
+        last = to_sequence
+        if self.up_to_sequence > 0:
+            last = min(last, self.up_to_sequence)
+        if self.up_to_time is not None and first_at_or_after_time is not None:
+            last = min(last, first_at_or_after_time - 1)
+        return last
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Protocol, TypeVar
 
 import grpc
@@ -21,13 +22,17 @@ from services.ops.identity.use_cases.security import SecurityHandlers
 from services.ops.recovery.domain.snapshot_ports import SnapshotAudit
 from services.ops.recovery.domain.snapshots import (
     InvalidSnapshotRequest,
+    PointInTime,
     RestoreBusy,
     RestorePhase,
     RestoreReport,
+    SnapshotLimitReached,
     SnapshotManifest,
     SnapshotRejected,
     SnapshotTrigger,
 )
+from services.ops.recovery.use_cases.context import parse_time
+from services.ops.recovery.use_cases.point_in_time import RestorePreview
 from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
 from trolyao.logs import get_logger
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
@@ -35,13 +40,16 @@ from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
 log = get_logger("ops")
 
 PROBLEM_CODE_METADATA = "problem-code"
+RETRY_AFTER_METADATA = "retry-after"
 ACTION_RESTORE_DENIED = "snapshot.restore_denied"
+ACTION_DELETE_DENIED = "snapshot.delete_denied"
 OUTCOME_DENIED = "denied"
 
 _ERROR_STATUS: list[tuple[type[Exception], grpc.StatusCode, str]] = [
     (SnapshotRejected, grpc.StatusCode.FAILED_PRECONDITION, ""),
     (InvalidSnapshotRequest, grpc.StatusCode.INVALID_ARGUMENT, "invalid_request"),
     (RestoreBusy, grpc.StatusCode.ABORTED, "restore_in_progress"),
+    (SnapshotLimitReached, grpc.StatusCode.RESOURCE_EXHAUSTED, "snapshot_limit_reached"),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "unauthenticated"),
     (StepUpRequired, grpc.StatusCode.FAILED_PRECONDITION, "step_up_required"),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "forbidden"),
@@ -53,7 +61,9 @@ Reply = TypeVar("Reply")
 class RestoreAuthorizer(Protocol):
     """Decides whether a caller may restore; returns the actor to audit."""
 
-    async def authorize_restore(self, access_token: str, client_address: str) -> str: ...
+    async def authorize_restore(
+        self, access_token: str, client_address: str, *, denied_action: str = ACTION_RESTORE_DENIED
+    ) -> str: ...
 
 
 class StepUpRestoreAuthorizer:
@@ -66,7 +76,10 @@ class StepUpRestoreAuthorizer:
         self._audit = audit
         self._clock = clock
 
-    async def authorize_restore(self, access_token: str, client_address: str) -> str:
+    async def authorize_restore(
+        self, access_token: str, client_address: str, *, denied_action: str = ACTION_RESTORE_DENIED
+    ) -> str:
+        """The actor, when the token is a ministry admin's with a fresh OTP (restores and deletes)."""
         if not access_token:
             raise Unauthenticated("restoring a snapshot needs a ministry admin's access token")
         actor = await self._security.authenticate(access_token)
@@ -79,7 +92,7 @@ class StepUpRestoreAuthorizer:
             reason = "step_up_required"
         if reason:
             await self._audit.record(
-                ACTION_RESTORE_DENIED,
+                denied_action,
                 OUTCOME_DENIED,
                 actor=actor.subject,
                 reason=reason,
@@ -144,12 +157,56 @@ def report_to_proto(report: RestoreReport) -> snapshots_pb2.RestoreReport:
                 missing_originals=list(item.missing_originals),
                 restored_key_values=item.restored_key_values,
                 phases=_phases(item.phases),
+                skipped_events=item.skipped_events,
             )
             for item in report.units
         ],
         restored_buckets=list(report.restored_buckets),
         phases=_phases(report.phases),
         seconds=report.seconds,
+    )
+
+
+def _point_in_time(request: snapshots_pb2.RestoreSnapshotRequest) -> PointInTime:
+    if request.up_to_sequence < 0:
+        raise InvalidSnapshotRequest("up_to_sequence phải là số thứ tự không âm")
+    moment = None
+    if request.up_to_time:
+        try:
+            moment = parse_time(request.up_to_time)
+            moment = moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:  # e.g. year 9999 west of UTC
+            moment = None
+        if moment is None:
+            raise InvalidSnapshotRequest(
+                "up_to_time phải là thời điểm RFC 3339, ví dụ 2026-12-04T08:30:00+07:00"
+            )
+    return PointInTime(up_to_sequence=request.up_to_sequence, up_to_time=moment)
+
+
+def preview_to_proto(preview: RestorePreview) -> snapshots_pb2.RestorePreview:
+    return snapshots_pb2.RestorePreview(
+        snapshot_id=preview.snapshot_id,
+        units=[
+            snapshots_pb2.UnitRestorePreview(
+                unit=item.unit,
+                replay_from_sequence=item.replay_from_sequence,
+                replay_to_sequence=item.replay_to_sequence,
+                skipped_events=item.skipped_events,
+                skipped=[
+                    snapshots_pb2.SkippedEvent(
+                        sequence=event.sequence,
+                        stored_at=event.stored_at,
+                        kind=event.kind,
+                        document_id=event.document_id,
+                        version=event.version,
+                        source=event.source,
+                    )
+                    for event in item.skipped
+                ],
+            )
+            for item in preview.units
+        ],
     )
 
 
@@ -181,7 +238,10 @@ class SnapshotServicer(snapshots_pb2_grpc.SnapshotServiceServicer):
                 code, details = error.code.value, error.message
             if status is grpc.StatusCode.INTERNAL:
                 log.exception("rpc_failed", rpc=rpc)
-            context.set_trailing_metadata(((PROBLEM_CODE_METADATA, code),))
+            metadata: tuple[tuple[str, str], ...] = ((PROBLEM_CODE_METADATA, code),)
+            if isinstance(error, SnapshotLimitReached):
+                metadata += ((RETRY_AFTER_METADATA, str(error.retry_after_seconds)),)
+            context.set_trailing_metadata(metadata)
             await context.abort(status, details)
             raise
 
@@ -229,12 +289,45 @@ class SnapshotServicer(snapshots_pb2_grpc.SnapshotServiceServicer):
     ) -> snapshots_pb2.RestoreReport:
         async def work() -> snapshots_pb2.RestoreReport:
             unit = _scope_unit(request.unit, request.all_units)
+            point = _point_in_time(request)
             actor = await self._authorizer.authorize_restore(
                 request.caller.access_token, request.caller.client_address
             )
             report = await self._handlers.restore_snapshot(
-                request.snapshot_id, unit=unit, actor=actor, client_address=request.caller.client_address
+                request.snapshot_id,
+                unit=unit,
+                actor=actor,
+                client_address=request.caller.client_address,
+                point=point,
             )
             return report_to_proto(report)
 
         return await self._call(context, "RestoreSnapshot", work)
+
+    async def PreviewRestore(
+        self, request: snapshots_pb2.RestoreSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> snapshots_pb2.RestorePreview:
+        async def work() -> snapshots_pb2.RestorePreview:
+            unit = _scope_unit(request.unit, request.all_units)
+            point = _point_in_time(request)
+            await self._authorizer.authorize_restore(
+                request.caller.access_token, request.caller.client_address
+            )
+            preview = await self._handlers.preview_restore(request.snapshot_id, unit=unit, point=point)
+            return preview_to_proto(preview)
+
+        return await self._call(context, "PreviewRestore", work)
+
+    async def DeleteSnapshot(
+        self, request: snapshots_pb2.DeleteSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> snapshots_pb2.DeleteSnapshotResponse:
+        async def work() -> snapshots_pb2.DeleteSnapshotResponse:
+            actor = await self._authorizer.authorize_restore(
+                request.caller.access_token, request.caller.client_address, denied_action=ACTION_DELETE_DENIED
+            )
+            await self._handlers.delete_snapshot(
+                request.snapshot_id, actor=actor, client_address=request.caller.client_address
+            )
+            return snapshots_pb2.DeleteSnapshotResponse(snapshot_id=request.snapshot_id)
+
+        return await self._call(context, "DeleteSnapshot", work)

@@ -5,6 +5,7 @@ The use cases are plain async functions over a `RecoveryContext` (no transport t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ ACTION_TAKEN = "snapshot.taken"
 ACTION_RESTORED = "snapshot.restored"
 ACTION_RESTORE_REFUSED = "snapshot.restore_refused"
 ACTION_RESTORE_FAILED = "snapshot.restore_failed"
+ACTION_DELETED = "snapshot.deleted"
 OUTCOME_SUCCESS = "success"
 OUTCOME_FAILURE = "failure"
 
@@ -61,6 +63,8 @@ class RecoveryContext:
         self.config = config or SnapshotConfig()
         self.now = now
         self.restoring: set[str] = set()
+        # One on-demand snapshot of a unit at a time, so its hourly limit cannot be raced.
+        self.on_demand_locks: dict[str, asyncio.Lock] = {}
 
 
 def parse_time(text: str) -> datetime | None:

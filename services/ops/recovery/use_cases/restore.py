@@ -25,6 +25,7 @@ from services.ops.recovery.domain.snapshots import (
     ORIGINALS_PART,
     InvalidSnapshotRequest,
     PartKind,
+    PointInTime,
     RejectionCode,
     RestoreBusy,
     RestorePhase,
@@ -36,7 +37,6 @@ from services.ops.recovery.domain.snapshots import (
     UnitRestoreReport,
     check_part,
     missing_originals,
-    plan_replay,
     unit_part_name,
 )
 from services.ops.recovery.use_cases.catalogue import verify_snapshot
@@ -50,6 +50,7 @@ from services.ops.recovery.use_cases.context import (
     RecoveryContext,
     log,
 )
+from services.ops.recovery.use_cases.point_in_time import replay_range
 from trolyao.messaging import UNIT_ID_PATTERN
 
 Result = TypeVar("Result")
@@ -70,9 +71,16 @@ class _Phases:
 
 
 async def restore_snapshot(
-    ctx: RecoveryContext, snapshot_id: str, *, unit: str | None, actor: str, client_address: str = ""
+    ctx: RecoveryContext,
+    snapshot_id: str,
+    *,
+    unit: str | None,
+    actor: str,
+    client_address: str = "",
+    point: PointInTime | None = None,
 ) -> RestoreReport:
-    """Verify, load, replay. `unit` None restores every unit of a snapshot of everything."""
+    """Verify, load, replay. `unit` None restores every unit of a snapshot of everything; `point`
+    bounds the replay (a point-in-time restore, see `point_in_time`)."""
     if unit is not None and not UNIT_ID_PATTERN.fullmatch(unit):
         raise InvalidSnapshotRequest(f"mã đơn vị không hợp lệ: {unit!r}")
     started = time.perf_counter()
@@ -102,7 +110,7 @@ async def restore_snapshot(
         raise
     try:
         async with _restoring_units(ctx, units):
-            reports = [await _restore_unit(ctx, manifest, name) for name in units]
+            reports = [await _restore_unit(ctx, manifest, name, point) for name in units]
             restored_buckets: list[str] = []
             if unit is None:
                 restored_buckets = await phases.run("buckets", lambda: _restore_buckets(ctx, manifest))
@@ -144,6 +152,9 @@ async def restore_snapshot(
             "units": str(len(reports)),
             "replayed_events": str(sum(item.replayed_events for item in reports)),
             "replay_complete": str(all(item.replay_complete for item in reports)).lower(),
+            "skipped_events": str(sum(item.skipped_events for item in reports)),
+            "up_to_sequence": str(point.up_to_sequence if point else 0),
+            "up_to_time": point.up_to_time.isoformat() if point and point.up_to_time else "",
             "seconds": f"{report.seconds:.3f}",
         },
     )
@@ -174,7 +185,9 @@ async def _restoring_units(ctx: RecoveryContext, units: list[str]) -> AsyncItera
         ctx.restoring.difference_update(units)
 
 
-async def _restore_unit(ctx: RecoveryContext, manifest: SnapshotManifest, unit: str) -> UnitRestoreReport:
+async def _restore_unit(
+    ctx: RecoveryContext, manifest: SnapshotManifest, unit: str, point: PointInTime | None
+) -> UnitRestoreReport:
     phases = _Phases()
     entry = manifest.unit(unit)
     index_part = manifest.part(unit_part_name(unit, INDEX_PART))
@@ -196,35 +209,36 @@ async def _restore_unit(ctx: RecoveryContext, manifest: SnapshotManifest, unit: 
         "import",
         lambda: ctx.archives.import_unit(header, _verified_blocks(ctx, manifest.snapshot_id, index_part)),
     )
-    written = await phases.run("key_values", lambda: _restore_unit_key_values(ctx, manifest, unit))
-    missing = await phases.run("originals", lambda: _missing_originals(ctx, manifest, unit))
-    stream = await ctx.sources.docs_stream()
-    plan = plan_replay(
-        entry,
-        manifest_stream_created=manifest.stream_created,
-        stream_created=stream.created,
-        first_sequence=stream.first_sequence,
-        last_sequence=stream.last_sequence,
+    bounded = point is not None and point.bounded
+    written = await phases.run(
+        "key_values", lambda: _restore_unit_key_values(ctx, manifest, unit, replace_live=bounded)
     )
-    outcome = ReplayOutcome(0, 0, 0, "", stream.first_sequence)
-    if plan.from_sequence <= plan.to_sequence:
+    missing = await phases.run("originals", lambda: _missing_originals(ctx, manifest, unit))
+    start, last, stream_end, complete, note = await replay_range(ctx, manifest, entry, point)
+    outcome = ReplayOutcome(0, 0, 0, "", 0)
+    if start <= last:
         outcome = await phases.run(
-            "replay",
-            lambda: ctx.replayer.replay(unit, from_sequence=plan.from_sequence, to_sequence=plan.to_sequence),
+            "replay", lambda: ctx.replayer.replay(unit, from_sequence=start, to_sequence=last)
+        )
+    skipped = 0
+    if bounded and last < stream_end:
+        _, skipped = await ctx.sources.unit_events(
+            unit, from_sequence=max(last, start - 1) + 1, to_sequence=stream_end, limit=0
         )
     stats = await ctx.archives.unit_stats(unit)
     return UnitRestoreReport(
         unit=unit,
         documents=stats.documents,
         chunks=stats.chunks,
-        replay_from_sequence=plan.from_sequence,
-        replay_to_sequence=plan.to_sequence,
+        replay_from_sequence=start,
+        replay_to_sequence=last,
         replayed_events=outcome.events,
-        replay_complete=plan.complete and not outcome.error,
-        replay_note=" ".join(note for note in (plan.note, outcome.error) if note),
+        replay_complete=complete and not outcome.error,
+        replay_note=" ".join(text for text in (note, outcome.error) if text),
         missing_originals=tuple(missing),
         restored_key_values=written,
         phases=tuple(phases.items),
+        skipped_events=skipped,
     )
 
 
@@ -241,11 +255,13 @@ async def _verified_blocks(
         yield block
 
 
-async def _restore_unit_key_values(ctx: RecoveryContext, manifest: SnapshotManifest, unit: str) -> int:
+async def _restore_unit_key_values(
+    ctx: RecoveryContext, manifest: SnapshotManifest, unit: str, *, replace_live: bool
+) -> int:
     data = await _part_bytes(ctx, manifest, unit_part_name(unit, KV_PART))
     if data is None:
         return 0
-    return await ctx.sources.write_back_unit_key_values(unit, kv_from_json(data))
+    return await ctx.sources.write_back_unit_key_values(unit, kv_from_json(data), replace_live=replace_live)
 
 
 async def _missing_originals(ctx: RecoveryContext, manifest: SnapshotManifest, unit: str) -> list[str]:

@@ -6,8 +6,13 @@ prune); this class adds no logic of its own.
 
 from __future__ import annotations
 
-from services.ops.recovery.domain.snapshots import RestoreReport, SnapshotManifest, SnapshotTrigger
-from services.ops.recovery.use_cases import catalogue, prune, restore, take_snapshot
+from services.ops.recovery.domain.snapshots import (
+    PointInTime,
+    RestoreReport,
+    SnapshotManifest,
+    SnapshotTrigger,
+)
+from services.ops.recovery.use_cases import catalogue, point_in_time, prune, restore, take_snapshot
 from services.ops.recovery.use_cases.context import RecoveryContext
 
 
@@ -47,13 +52,30 @@ class SnapshotHandlers:
         return await catalogue.verify_snapshot(self._ctx, snapshot_id, unit=unit)
 
     async def restore_snapshot(
-        self, snapshot_id: str, *, unit: str | None, actor: str, client_address: str = ""
+        self,
+        snapshot_id: str,
+        *,
+        unit: str | None,
+        actor: str,
+        client_address: str = "",
+        point: PointInTime | None = None,
     ) -> RestoreReport:
-        """Verify, load, replay. `unit` None restores every unit of a snapshot of everything."""
+        """Verify, load, replay (up to `point`, when given). `unit` None restores every unit of a
+        snapshot of everything."""
         return await restore.restore_snapshot(
-            self._ctx, snapshot_id, unit=unit, actor=actor, client_address=client_address
+            self._ctx, snapshot_id, unit=unit, actor=actor, client_address=client_address, point=point
         )
 
+    async def preview_restore(
+        self, snapshot_id: str, *, unit: str | None, point: PointInTime | None
+    ) -> point_in_time.RestorePreview:
+        """What a restore would replay and skip; changes nothing."""
+        return await point_in_time.preview_restore(self._ctx, snapshot_id, unit=unit, point=point)
+
     async def apply_retention(self) -> list[str]:
-        """Delete scheduled snapshots the policy no longer keeps, and long-abandoned incomplete ones."""
+        """Delete snapshots the policy no longer keeps, and long-abandoned incomplete ones."""
         return await prune.apply_retention(self._ctx)
+
+    async def delete_snapshot(self, snapshot_id: str, *, actor: str, client_address: str = "") -> None:
+        """Delete one snapshot (SnapshotRejected when there is none); audited."""
+        await prune.delete_snapshot(self._ctx, snapshot_id, actor=actor, client_address=client_address)

@@ -19,6 +19,7 @@ from services.ops.identity.adapters.security_layout import (
     SIGNING_KEYS_BUCKET,
 )
 from services.ops.recovery.domain.part_encoding import kv_json, originals_json
+from services.ops.recovery.domain.retention import on_demand_retry_after
 from services.ops.recovery.domain.snapshots import (
     INDEX_PART,
     KV_PART,
@@ -27,6 +28,7 @@ from services.ops.recovery.domain.snapshots import (
     ORIGINALS_PART,
     InvalidSnapshotRequest,
     PartKind,
+    SnapshotLimitReached,
     SnapshotManifest,
     SnapshotPart,
     SnapshotScope,
@@ -36,6 +38,8 @@ from services.ops.recovery.domain.snapshots import (
     manifest_digest,
     new_snapshot_id,
     replay_start,
+    snapshot_time,
+    snapshot_unit,
     unit_part_name,
 )
 from services.ops.recovery.use_cases.context import ACTION_TAKEN, OUTCOME_SUCCESS, RecoveryContext, log
@@ -64,9 +68,43 @@ async def take_snapshot(
     actor: str = "system",
     client_address: str = "",
 ) -> SnapshotManifest:
-    """Snapshot one unit (`unit`), or every unit and the ministry-wide buckets (None)."""
+    """Snapshot one unit (`unit`), or every unit and the ministry-wide buckets (None).
+
+    A unit's on-demand snapshots are limited per hour (SnapshotLimitReached with the seconds to
+    wait), and taken one at a time, so the limit cannot be raced.
+    """
     if unit is not None and not UNIT_ID_PATTERN.fullmatch(unit):
         raise InvalidSnapshotRequest(f"mã đơn vị không hợp lệ: {unit!r}")
+    if unit is None or trigger is not SnapshotTrigger.MANUAL:
+        return await _take_snapshot(
+            ctx, unit=unit, trigger=trigger, actor=actor, client_address=client_address
+        )
+    async with ctx.on_demand_locks.setdefault(unit, asyncio.Lock()):
+        taken = [
+            moment
+            for snapshot_id in await asyncio.to_thread(ctx.storage.snapshot_ids)
+            if snapshot_unit(snapshot_id) == unit and (moment := snapshot_time(snapshot_id)) is not None
+        ]
+        wait = on_demand_retry_after(taken, now=ctx.now(), policy=ctx.config.retention)
+        if wait:
+            raise SnapshotLimitReached(
+                f"Đơn vị '{unit}' đã chụp {ctx.config.retention.on_demand_per_hour} bản trong một giờ qua;"
+                f" hãy thử lại sau {wait} giây.",
+                retry_after_seconds=wait,
+            )
+        return await _take_snapshot(
+            ctx, unit=unit, trigger=trigger, actor=actor, client_address=client_address
+        )
+
+
+async def _take_snapshot(
+    ctx: RecoveryContext,
+    *,
+    unit: str | None,
+    trigger: SnapshotTrigger,
+    actor: str,
+    client_address: str,
+) -> SnapshotManifest:
     started = time.perf_counter()
     now = ctx.now()
     scope = SnapshotScope.ALL if unit is None else SnapshotScope.UNIT

@@ -28,6 +28,21 @@ export const ACTION_LABELS = {
   "audit.queried": "Tra cứu nhật ký",
   "audit.exported": "Xuất nhật ký",
   "access.denied": "Bị từ chối truy cập",
+  "unit.saved": "Tạo hoặc đổi tên đơn vị",
+  "unit.answer_threshold_changed": "Đổi ngưỡng tin cậy",
+  "document.upserted": "Tải lên / thay văn bản",
+  "document.deleted": "Xóa văn bản",
+  "document.reindexed": "Lập chỉ mục lại văn bản",
+  "faq.created": "Thêm câu hỏi thường gặp",
+  "faq.saved": "Sửa câu hỏi thường gặp",
+  "faq.deleted": "Xóa câu hỏi thường gặp",
+  "api_key.issued": "Cấp khóa API",
+  "api_key.revoked": "Thu hồi khóa API",
+  "snapshot.taken": "Tạo bản sao lưu",
+  "snapshot.restored": "Khôi phục bản sao lưu",
+  "snapshot.restore_refused": "Từ chối khôi phục",
+  "snapshot.restore_failed": "Khôi phục thất bại",
+  "snapshot.deleted": "Xóa bản sao lưu",
 };
 const OUTCOMES = { success: ["ok", "Thành công"], failure: ["bad", "Thất bại"], denied: ["bad", "Bị từ chối"] };
 

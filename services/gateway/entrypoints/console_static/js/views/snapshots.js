@@ -127,7 +127,38 @@ function restoreDialog(snapshot, context, close) {
     units.map((unit) => h("option", { value: unit }, context.unitName(unit))),
   );
   const code = h("input", { id: "restore-otp", class: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
+  // Point in time: replay only the events stored before this moment (empty: every event).
+  const upTo = h("input", { id: "restore-up-to", type: "datetime-local", step: "1" });
+  const previewArea = h("div", { "data-testid": "restore-preview" });
   const submit = h("button", { class: "btn danger", type: "submit" }, "Khôi phục");
+  let steppedAt = 0;
+
+  async function stepUp() {
+    // One OTP code serves the preview and the restore while the step-up is fresh (a code is never
+    // accepted twice).
+    if (Date.now() - steppedAt < STEP_UP_REUSE_MS) return;
+    setAlert(message, "Đang xác nhận OTP…", "info");
+    session.save(await api("/v1/auth/step-up", { method: "POST", body: { code: code.value.trim() }, retried: true }));
+    steppedAt = Date.now();
+  }
+
+  function requestBody() {
+    const body = target.value === "*" ? { all_units: true } : { unit: target.value };
+    if (upTo.value) body.up_to_time = new Date(upTo.value).toISOString();
+    return body;
+  }
+
+  async function preview() {
+    try {
+      await stepUp();
+      const shown = await api(`/v1/snapshots/${encodeURIComponent(snapshot.snapshot_id)}/restore/preview`, { method: "POST", body: requestBody() });
+      setAlert(message, "");
+      replace(previewArea, shown.units.map((u) => skippedList(u, context)));
+    } catch (error) {
+      setAlert(message, error.message);
+    }
+  }
+
   return h(
     "form",
     {
@@ -135,11 +166,9 @@ function restoreDialog(snapshot, context, close) {
         event.preventDefault();
         submit.disabled = true;
         try {
-          setAlert(message, "Đang xác nhận OTP…", "info");
-          session.save(await api("/v1/auth/step-up", { method: "POST", body: { code: code.value.trim() }, retried: true }));
+          await stepUp();
           setAlert(message, "Đang khôi phục… (kiểm tra, nạp chỉ mục, phát lại sự kiện)", "info");
-          const body = target.value === "*" ? { all_units: true } : { unit: target.value };
-          close(await api(`/v1/snapshots/${encodeURIComponent(snapshot.snapshot_id)}/restore`, { method: "POST", body }));
+          close(await api(`/v1/snapshots/${encodeURIComponent(snapshot.snapshot_id)}/restore`, { method: "POST", body: requestBody() }));
         } catch (error) {
           setAlert(message, error.message);
         } finally {
@@ -151,9 +180,56 @@ function restoreDialog(snapshot, context, close) {
     h("p", {}, `Bản chụp ${formatDateTime(snapshot.created_at)} (${snapshot.snapshot_id}).`),
     h("div", { class: "alert" }, "Dữ liệu hiện tại của phạm vi được chọn sẽ được thay bằng bản chụp, sau đó các thay đổi sau thời điểm chụp được phát lại. Các đơn vị khác vẫn hoạt động bình thường."),
     h("div", { class: "field" }, h("label", { for: "restore-target" }, "Phạm vi khôi phục"), target),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "restore-up-to" }, "Chỉ phát lại thay đổi trước thời điểm (tùy chọn, để gỡ một đợt xóa hoặc sửa hàng loạt)"),
+      upTo,
+    ),
     h("div", { class: "field" }, h("label", { for: "restore-otp" }, "Mã OTP (xác nhận lại danh tính)"), code),
     message,
-    h("div", { class: "row" }, submit, h("button", { class: "btn secondary", type: "button", onclick: () => close(null) }, "Hủy")),
+    previewArea,
+    h(
+      "div",
+      { class: "row" },
+      submit,
+      h("button", { class: "btn secondary", type: "button", onclick: preview }, "Xem sự kiện sẽ bị bỏ qua"),
+      h("button", { class: "btn secondary", type: "button", onclick: () => close(null) }, "Hủy"),
+    ),
+  );
+}
+
+const STEP_UP_REUSE_MS = 4 * 60_000;
+const KIND_LABELS = { upsert: "Cập nhật", delete: "Xóa" };
+
+function skippedList(unitPreview, context) {
+  const title = `${context.unitName(unitPreview.unit)}: phát lại sự kiện ${unitPreview.replay_from_sequence}–${unitPreview.replay_to_sequence}, bỏ qua ${formatNumber(unitPreview.skipped_events)} sự kiện`;
+  if (!unitPreview.skipped.length) return h("p", { class: "small" }, title);
+  return h(
+    "div",
+    { class: "table-wrap", dataset: { unit: unitPreview.unit } },
+    h("p", { class: "small" }, title),
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, ["Số thứ tự", "Thời điểm", "Loại", "Văn bản", "Phiên bản", "Nguồn"].map((label) => h("th", { scope: "col" }, label)))),
+      h(
+        "tbody",
+        {},
+        unitPreview.skipped.map((e) =>
+          h(
+            "tr",
+            {},
+            h("td", { class: "num" }, String(e.sequence)),
+            h("td", {}, e.stored_at ? formatDateTime(e.stored_at) : ""),
+            h("td", {}, KIND_LABELS[e.kind] || e.kind),
+            h("td", {}, e.document_id),
+            h("td", { class: "num" }, String(e.version)),
+            h("td", {}, e.source),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -190,7 +266,7 @@ function showReport(area, report, context) {
                 h("td", {}, context.unitName(u.unit), phaseList(u.phases)),
                 h("td", { class: "num" }, formatNumber(u.documents)),
                 h("td", { class: "num" }, formatNumber(u.chunks)),
-                h("td", { class: "num" }, u.replayed_events ? `${formatNumber(u.replayed_events)} (sự kiện ${u.replay_from_sequence}–${u.replay_to_sequence})` : "0"),
+                h("td", { class: "num" }, (u.replayed_events ? `${formatNumber(u.replayed_events)} (sự kiện ${u.replay_from_sequence}–${u.replay_to_sequence})` : "0") + (u.skipped_events ? ` · bỏ qua ${formatNumber(u.skipped_events)}` : "")),
                 h("td", {}, u.replay_complete ? h("span", { class: "badge ok" }, "Đầy đủ") : h("span", { class: "badge bad" }, u.replay_note || "Chưa đầy đủ")),
                 h("td", {}, u.missing_originals.length ? u.missing_originals.join(", ") : "Không"),
               ),
