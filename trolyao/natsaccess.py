@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from trolyao.audit import audit_subject
 from trolyao.messaging import (
     API_KEYS_BUCKET,
     CONVERSATIONS_BUCKET,
@@ -173,7 +174,8 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
         key_value_buckets=(DOC_STATUS_BUCKET,),
         object_buckets=(ORIGINALS_BUCKET,),
         reads_unit_originals=True,
-        publish=("status.docs.>", "deadletter.docs.>"),
+        # Its own audit records of changes that arrived as events (trolyao.audit), nothing else there.
+        publish=("status.docs.>", "deadletter.docs.>", audit_subject("document")),
         subscribe=(f"{REPLAY_SUBJECT_PREFIX}.>",),
         allow_responses=True,
     ),
