@@ -1,9 +1,12 @@
-"""The extractive composer: the sentence(s) of the best passages that answer the question.
+"""The extractive composer: the shortest text of the best passages that answers the question.
 
 It scores every sentence of the top passages by how much of the question it covers (IDF-weighted
 syllables and syllable pairs of the unit), whether it holds the kind of thing asked for (a number,
-a date, a name) and how well its passage ranked; it then quotes the best sentence with as much of
-its surrounding clause as fits the answer budget (≤1,000 characters), in the text's own order.
+a date, a name) and how well its passage ranked. The answer is the best sentence alone — a person
+wants the sentence, the passage belongs in the citation — grown only where the sentence does not
+stand on its own: a list's lead-in ("… gồm:") takes its items, and a rule followed by its exception
+("Trừ trường hợp …") takes the exception, both within `CONCISE_ANSWER_CHARS`. A list item is scored
+with its lead-in as context, so "lợi nhuận 6 tháng đầu năm" picks the item on profit, not the list.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.retrieval.domain.matching import QuestionTerms, sentence_coverage, text_terms
+from services.retrieval.domain.matching import QuestionTerms, coverage, sentence_coverage, text_terms
 from services.retrieval.domain.model import Citation
 from services.retrieval.domain.search import Candidate
-from services.retrieval.domain.sentences import Sentence, split_sentences
+from services.retrieval.domain.sentences import LIST_ITEM, Sentence, split_sentences
 from trolyao.vietnamese import fold_diacritics
 
 ANSWER_MAX_CHARS = 1000
+# Growing the answering sentence (a list under its lead-in, a rule's exception) stops here: beyond
+# it a reader no longer gets "the sentence that answers" (eval/README: concise = ≤ 400 characters).
+CONCISE_ANSWER_CHARS = 400
 COMPOSER_PASSAGES = 3
 SENTENCE_UNIGRAM_WEIGHT = 1.0
 SENTENCE_BIGRAM_WEIGHT = 0.5
@@ -29,6 +35,14 @@ PASSAGE_RANK_WEIGHT = 0.35
 RERANKED_PASSAGE_RANK_WEIGHT = 1.0
 HEADING_MAX_CHARS = 60
 ELLIPSIS = "…"
+# A list item whose own words add nothing to its lead-in loses to the lead-in (which then quotes
+# the list): the question is about the list, not one item.
+LIST_ITEM_ECHO_PENALTY = 0.1
+# A sentence opening like this qualifies the one before it (an exception or a restriction).
+# A dash or bullet opening a list item says nothing once the item is quoted alone.
+_CLAUSE_END = re.compile(r"[,;:]\s+")
+_BULLET = re.compile(r"^[-–•+]\s+")
+_EXCEPTION_START = re.compile(r"^(?:tru (?:truong hop|khi)|ngoai tru|tuy nhien|nhung)\b")
 
 
 class AnswerType(StrEnum):
@@ -117,8 +131,16 @@ def score_sentences(
     scored: list[ScoredSentence] = []
     for index, candidate in enumerate(candidates[:COMPOSER_PASSAGES]):
         heading = text_terms([candidate.hit.metadata.title, candidate.hit.chunk.path])
+        lead_in: tuple[str, float] | None = None  # a list's lead-in sentence and its coverage
         for sentence in split_sentences(candidate.hit.chunk.text):
-            found = sentence_coverage(terms, sentence.text, heading)
+            is_item = bool(LIST_ITEM.match(sentence.text))
+            context = heading
+            if is_item and lead_in is not None:
+                intro = text_terms([lead_in[0]])
+                context = (heading[0] | intro[0], heading[1] | intro[1], heading[2] | intro[2])
+            elif not is_item:
+                lead_in = None
+            found = sentence_coverage(terms, sentence.text, context)
             type_match = holds_answer_type(sentence.text, kind)
             score = (
                 SENTENCE_UNIGRAM_WEIGHT * found.unigram
@@ -128,6 +150,10 @@ def score_sentences(
             )
             if len(sentence.text) <= HEADING_MAX_CHARS and sentence.index == 0:
                 score -= ANSWER_TYPE_WEIGHT
+            if context is not heading and lead_in is not None and found.unigram + found.bigram <= lead_in[1]:
+                score -= LIST_ITEM_ECHO_PENALTY
+            if sentence.text.endswith(":"):
+                lead_in = (sentence.text, found.unigram + found.bigram)
             scored.append(
                 ScoredSentence(
                     candidate_index=index,
@@ -143,23 +169,65 @@ def score_sentences(
     return scored
 
 
-def quote_window(text: str, sentences: Sequence[Sentence], best: Sentence, budget: int) -> str:
-    """The best sentence grown by its neighbours (following first) while it fits the budget."""
+def concise_quote(
+    text: str,
+    sentences: Sequence[Sentence],
+    best: Sentence,
+    *,
+    budget: int = ANSWER_MAX_CHARS,
+    concise: int = CONCISE_ANSWER_CHARS,
+) -> str:
+    """The answering sentence alone, or with what it cannot stand without.
+
+    A lead-in ending with ":" takes the sentence after it (always, within `budget`) and the list
+    items after that (within `concise`); a sentence followed by its exception takes the exception
+    (within `concise`). A sentence longer than `budget` is cut with an ellipsis.
+    """
     if len(best.text) > budget:
         return best.text[: budget - len(ELLIPSIS)].rstrip() + ELLIPSIS
-    first = last = best.index
-    while True:
-        grown = False
-        for step in (last + 1, first - 1):
-            if 0 <= step < len(sentences):
-                lo, hi = min(first, step), max(last, step)
-                span = text[sentences[lo].start : sentences[hi].end]
-                if len(span) <= budget:
-                    first, last = lo, hi
-                    grown = True
-        if not grown:
-            break
-    return text[sentences[first].start : sentences[last].end]
+    last = best.index
+
+    def span(upto: int) -> int:
+        return sentences[upto].end - best.start
+
+    if best.text.endswith(":"):
+        if last + 1 < len(sentences) and span(last + 1) <= budget:
+            last += 1
+            while (
+                last + 1 < len(sentences)
+                and LIST_ITEM.match(sentences[last + 1].text)
+                and span(last + 1) <= concise
+            ):
+                last += 1
+    elif (
+        last + 1 < len(sentences)
+        and _EXCEPTION_START.match(fold_diacritics(sentences[last + 1].text).lower())
+        and span(last + 1) <= concise
+    ):
+        last += 1
+    return text[best.start : sentences[last].end]
+
+
+def clause_window(text: str, terms: QuestionTerms, *, limit: int) -> str:
+    """The run of consecutive clauses of a long sentence (cut at , ; :) that fits `limit` and
+    covers most of the question, marked with ellipses where it was cut; `text` if none fits."""
+    cuts = [0, *(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]
+    clauses = [(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1) if cuts[i] < cuts[i + 1]]
+    best: tuple[float, int, int] | None = None
+    for first in range(len(clauses)):
+        for last in range(first, len(clauses)):
+            start, end = clauses[first][0], clauses[last][1]
+            if end - start > limit - 2 * len(ELLIPSIS):
+                break
+            found = coverage(terms, text_terms([text[start:end]]))
+            value = found.unigram + SENTENCE_BIGRAM_WEIGHT * found.bigram
+            if best is None or value > best[0] + 1e-9:
+                best = (value, start, end)
+    if best is None:
+        return text
+    _, start, end = best
+    piece = text[start:end].strip().rstrip(",;:").strip()
+    return (ELLIPSIS if start > 0 else "") + piece + (ELLIPSIS if end < len(text) else "")
 
 
 def compose(
@@ -178,7 +246,9 @@ def compose(
     candidate = candidates[best.candidate_index]
     text = candidate.hit.chunk.text
     sentences = split_sentences(text)
-    quoted = quote_window(text, sentences, best.sentence, budget)
+    quoted = _BULLET.sub("", concise_quote(text, sentences, best.sentence, budget=budget))
+    if len(quoted) > CONCISE_ANSWER_CHARS:
+        quoted = clause_window(quoted, terms, limit=CONCISE_ANSWER_CHARS)
     return ComposedAnswer(
         text=quoted,
         candidate=candidate,
@@ -212,6 +282,7 @@ def cite(candidate: Candidate, composed: ComposedAnswer | None, *, snippet_chars
 
 __all__ = [
     "ANSWER_MAX_CHARS",
+    "CONCISE_ANSWER_CHARS",
     "PASSAGE_RANK_WEIGHT",
     "RERANKED_PASSAGE_RANK_WEIGHT",
     "AnswerType",
@@ -219,8 +290,9 @@ __all__ = [
     "ScoredSentence",
     "answer_type",
     "cite",
+    "clause_window",
     "compose",
+    "concise_quote",
     "holds_answer_type",
-    "quote_window",
     "score_sentences",
 ]

@@ -6,8 +6,14 @@ import re
 from dataclasses import dataclass
 
 # A sentence ends at . ! ? … or ; followed by space and a capital / digit / list marker; a line
-# break always ends one (legal text puts each khoản and điểm on its own line).
-_SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+(?=[\"“(\[]?[A-ZÀ-ỸĐ0-9a-zđ]\)?)|\n+")
+# break always ends one (legal text puts each khoản and điểm on its own line), and so does an
+# inline list item ("…năm 2024: - Doanh thu …. - Lợi nhuận …"): each item is its own sentence.
+# A colon inside a line does not ("thông báo cho sinh viên về: Thời khóa biểu …" is one sentence).
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…;])\s+(?=[\"“(\[]?[A-ZÀ-ỸĐ0-9a-zđ]\)?)|(?<=[.!?…;:])\s+(?=[-–•+]\s)|\n+"
+)
+# How a list item starts: a dash or bullet, a letter or number with a bracket or dot.
+LIST_ITEM = re.compile(r"^(?:[-–•+]\s|[a-zđ]\)\s|\d{1,2}[.)]\s)")
 # Abbreviations that end with a dot but do not end a sentence.
 _ABBREVIATION_TAIL = re.compile(
     r"(?:\b(?:TP|Tp|ThS|TS|PGS|GS|BS|Th|St|Mr|Mrs|Dr|v\.v|tr|nd|ng)\.|\b[A-Z]\.)$"
@@ -51,4 +57,4 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
-__all__ = ["Sentence", "split_sentences"]
+__all__ = ["LIST_ITEM", "Sentence", "split_sentences"]
