@@ -259,24 +259,62 @@ def compose(
     )
 
 
-def cite(candidate: Candidate, composed: ComposedAnswer | None, *, snippet_chars: int) -> Citation:
+_KHOAN_LINE = re.compile(r"^\s*(\d{1,3})\.\s", re.MULTILINE)
+_DIEM_LINE = re.compile(r"^\s*([a-zđ])\)\s", re.MULTILINE)
+_KHOAN_IN_PATH = re.compile(r",?\s*Khoản [^,]*$")
+
+
+def provision_path(path: str, text: str, offset: int) -> str:
+    """The chunk's path narrowed to the Khoản (and Điểm) holding the text at `offset`.
+
+    Legal text puts each khoản ("2. …") and điểm ("a) …") on its own line; a short Điều is one
+    chunk whose path says only "Điều 5", so the citation of a sentence in its khoản 2 would
+    otherwise not say where it is. Paths that are not an article's are returned unchanged.
+    """
+    if "Điều" not in path:
+        return path
+    khoan = diem = None
+    for match in _KHOAN_LINE.finditer(text, 0, offset + 1):
+        if match.start() <= offset:
+            khoan = match
+    if khoan is None:
+        return path
+    for match in _DIEM_LINE.finditer(text, khoan.end(), offset + 1):
+        if match.start() <= offset:
+            diem = match
+    narrowed = f"{_KHOAN_IN_PATH.sub('', path)}, Khoản {khoan.group(1)}"
+    return narrowed + (f", Điểm {diem.group(1)}" if diem is not None else "")
+
+
+def cite(
+    candidate: Candidate,
+    composed: ComposedAnswer | None,
+    *,
+    snippet_chars: int,
+    role: str = "answer",
+) -> Citation:
     """The citation of a candidate passage; its snippet is the quoted sentence when the composed
-    answer comes from this passage, else the passage's start, at most `snippet_chars` long."""
+    answer comes from this passage (and its path then names the sentence's Khoản / Điểm), else
+    the passage's start, at most `snippet_chars` long. The whole passage travels in `passage`."""
     hit = candidate.hit
     snippet = hit.chunk.text
+    path = hit.chunk.path
     if composed is not None and composed.candidate.key == candidate.key:
         snippet = composed.best.sentence.text
+        path = provision_path(path, hit.chunk.text, composed.best.sentence.start)
     if len(snippet) > snippet_chars:
         snippet = snippet[: snippet_chars - len(ELLIPSIS)].rstrip() + ELLIPSIS
     return Citation(
         document_id=hit.document_id,
         title=hit.metadata.title,
         snippet=snippet,
-        path=hit.chunk.path,
+        path=path,
         number=hit.metadata.number,
         source_url=hit.metadata.source_url,
         chunk_ordinal=hit.chunk.ordinal,
         score=candidate.score,
+        role=role,
+        passage=hit.chunk.text,
     )
 
 
@@ -294,5 +332,6 @@ __all__ = [
     "compose",
     "concise_quote",
     "holds_answer_type",
+    "provision_path",
     "score_sentences",
 ]

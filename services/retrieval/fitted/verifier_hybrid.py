@@ -27,3 +27,4 @@ FITTED_WEIGHTS: dict[str, float] = {
     "rerank_margin": 1.990123,
     "passage_rank": 0.080040,
 }
+FITTED_NEUTRAL: dict[str, float] = {}

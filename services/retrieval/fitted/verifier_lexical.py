@@ -25,3 +25,4 @@ FITTED_WEIGHTS: dict[str, float] = {
     "asks_time": -0.126474,
     "asks_entity": 0.057255,
 }
+FITTED_NEUTRAL: dict[str, float] = {}
