@@ -188,6 +188,15 @@ class AnswerEngine:
         vector = self._searcher.embed(search_query)
         return as_scored(self._searcher.candidates(unit, search_query, dense_vector=vector), limit)
 
+    def rank_passages(self, unit: str, question: str) -> tuple[list[Candidate], SearchQuery, str]:
+        """The unit's ranked candidates for a question, with its query and resolved text: what the
+        composer reads (used by the scripts that fit the composer's sentence weights)."""
+        model = self._unit_models.get(unit)
+        resolved = resolve(normalize_text(question), ())
+        query = self._query(resolved, model)
+        vector = self._searcher.embed(query)
+        return self._searcher.candidates(unit, query, dense_vector=vector), query, resolved.combined
+
     def ask(
         self,
         unit: str,

@@ -11,11 +11,13 @@ with its lead-in as context, so "lợi nhuận 6 tháng đầu năm" picks the i
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from services.retrieval.domain.lexical import folded_syllables
 from services.retrieval.domain.matching import QuestionTerms, coverage, sentence_coverage, text_terms
 from services.retrieval.domain.model import Citation
 from services.retrieval.domain.search import Candidate
@@ -40,6 +42,10 @@ ELLIPSIS = "…"
 LIST_ITEM_ECHO_PENALTY = 0.1
 # A sentence opening like this qualifies the one before it (an exception or a restriction).
 # A dash or bullet opening a list item says nothing once the item is quoted alone.
+_LETTER = re.compile(r"[^\W\d_]")
+MIN_SENTENCE_LETTERS = 2
+# Under a long lead-in, the item still gets at least this many characters.
+MIN_CLAUSE_ROOM = 150
 _CLAUSE_END = re.compile(r"[,;:]\s+")
 _BULLET = re.compile(r"^[-–•+]\s+")
 _EXCEPTION_START = re.compile(r"^(?:tru (?:truong hop|khi)|ngoai tru|tuy nhien|nhung)\b")
@@ -105,6 +111,10 @@ class ScoredSentence:
     bigram_coverage: float
     missing_max_idf: float
     type_match: bool
+    # The list's lead-in when the sentence is one of its items ("… thì bị phạt tù từ 07 năm đến
+    # 15 năm:" above "a) Là chỉ huy hoặc sĩ quan;"): the item does not stand without it.
+    lead_in: Sentence | None = None
+    features: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,41 +129,100 @@ class ComposedAnswer:
     candidates: tuple[Candidate, ...]
 
 
+SENTENCE_FEATURES: tuple[str, ...] = (
+    "unigram",
+    "bigram",
+    "type_match",
+    "passage_rank",
+    "heading_like",
+    "echo_item",
+    "own_unigram",
+    "has_lead_in",
+    "is_lead_in",
+    "log_length",
+    "first_sentence",
+    "novelty",
+    "previous_coverage",
+    "has_digit",
+    "missing_rarest",
+)
+# The hand-set scoring this module started with (used where no fitted weights apply: the hybrid
+# engine, whose reranked passage order is worth more — `RERANKED_PASSAGE_RANK_WEIGHT`).
+HEURISTIC_SENTENCE_WEIGHTS: Mapping[str, float] = {
+    "unigram": SENTENCE_UNIGRAM_WEIGHT,
+    "bigram": SENTENCE_BIGRAM_WEIGHT,
+    "type_match": ANSWER_TYPE_WEIGHT,
+    "passage_rank": PASSAGE_RANK_WEIGHT,
+    "heading_like": -ANSWER_TYPE_WEIGHT,
+    "echo_item": -LIST_ITEM_ECHO_PENALTY,
+}
+LENGTH_SCALE = 7.0
+
+
 def score_sentences(
     candidates: Sequence[Candidate],
     terms: QuestionTerms,
     question: str,
     *,
-    passage_rank_weight: float = PASSAGE_RANK_WEIGHT,
+    weights: Mapping[str, float] = HEURISTIC_SENTENCE_WEIGHTS,
+    passage_rank_weight: float | None = None,
 ) -> list[ScoredSentence]:
-    """Every sentence of the top passages, best first."""
+    """Every sentence of the top passages, best first (a linear score over `SENTENCE_FEATURES`;
+    `passage_rank_weight`, when given, replaces the weights' own passage-rank weight)."""
+    if passage_rank_weight is not None:
+        weights = {**weights, "passage_rank": passage_rank_weight}
     kind = answer_type(question)
+    asked = set(folded_syllables(question))
+    ceiling = terms.max_idf or 1.0
+    empty: tuple[set[str], set[str], set[str]] = (set(), set(), set())
     scored: list[ScoredSentence] = []
     for index, candidate in enumerate(candidates[:COMPOSER_PASSAGES]):
         heading = text_terms([candidate.hit.metadata.title, candidate.hit.chunk.path])
-        lead_in: tuple[str, float] | None = None  # a list's lead-in sentence and its coverage
+        lead_in: tuple[Sentence, float] | None = None  # a list's lead-in and its coverage
+        previous = 0.0
         for sentence in split_sentences(candidate.hit.chunk.text):
+            if len(_LETTER.findall(sentence.text)) < MIN_SENTENCE_LETTERS:
+                continue  # a bare "1." or "a)" left by the splitter
             is_item = bool(LIST_ITEM.match(sentence.text))
             context = heading
+            own_lead_in = lead_in[0] if is_item and lead_in is not None else None
             if is_item and lead_in is not None:
-                intro = text_terms([lead_in[0]])
+                intro = text_terms([lead_in[0].text])
                 context = (heading[0] | intro[0], heading[1] | intro[1], heading[2] | intro[2])
             elif not is_item:
                 lead_in = None
             found = sentence_coverage(terms, sentence.text, context)
+            own = sentence_coverage(terms, sentence.text, empty)
             type_match = holds_answer_type(sentence.text, kind)
-            score = (
-                SENTENCE_UNIGRAM_WEIGHT * found.unigram
-                + SENTENCE_BIGRAM_WEIGHT * found.bigram
-                + ANSWER_TYPE_WEIGHT * (1.0 if type_match else 0.0)
-                + passage_rank_weight / (1.0 + index)
+            syllables = folded_syllables(sentence.text)
+            echo = (
+                context is not heading
+                and lead_in is not None
+                and found.unigram + found.bigram <= lead_in[1]
             )
-            if len(sentence.text) <= HEADING_MAX_CHARS and sentence.index == 0:
-                score -= ANSWER_TYPE_WEIGHT
-            if context is not heading and lead_in is not None and found.unigram + found.bigram <= lead_in[1]:
-                score -= LIST_ITEM_ECHO_PENALTY
+            features = {
+                "unigram": found.unigram,
+                "bigram": found.bigram,
+                "type_match": 1.0 if type_match else 0.0,
+                "passage_rank": 1.0 / (1.0 + index),
+                "heading_like": 1.0
+                if len(sentence.text) <= HEADING_MAX_CHARS and sentence.index == 0
+                else 0.0,
+                "echo_item": 1.0 if echo else 0.0,
+                "own_unigram": own.unigram,
+                "has_lead_in": 1.0 if own_lead_in is not None else 0.0,
+                "is_lead_in": 1.0 if sentence.text.endswith(":") else 0.0,
+                "log_length": math.log1p(len(sentence.text)) / LENGTH_SCALE,
+                "first_sentence": 1.0 if sentence.index == 0 else 0.0,
+                "novelty": sum(t not in asked for t in syllables) / len(syllables) if syllables else 0.0,
+                "previous_coverage": previous,
+                "has_digit": 1.0 if any(ch.isdigit() for ch in sentence.text) else 0.0,
+                "missing_rarest": min(found.missing_max_idf / ceiling, 1.0),
+            }
+            score = sum(weights.get(name, 0.0) * value for name, value in features.items())
+            previous = own.unigram
             if sentence.text.endswith(":"):
-                lead_in = (sentence.text, found.unigram + found.bigram)
+                lead_in = (sentence, found.unigram + found.bigram)
             scored.append(
                 ScoredSentence(
                     candidate_index=index,
@@ -163,6 +232,8 @@ def score_sentences(
                     bigram_coverage=found.bigram,
                     missing_max_idf=found.missing_max_idf,
                     type_match=type_match,
+                    lead_in=own_lead_in,
+                    features=features,
                 )
             )
     scored.sort(key=lambda s: s.score, reverse=True)
@@ -230,28 +301,39 @@ def clause_window(text: str, terms: QuestionTerms, *, limit: int) -> str:
     return (ELLIPSIS if start > 0 else "") + piece + (ELLIPSIS if end < len(text) else "")
 
 
+def quote(candidates: Sequence[Candidate], best: ScoredSentence, terms: QuestionTerms, *, budget: int) -> str:
+    """The answer text when `best` is the answering sentence (see the module's docstring)."""
+    text = candidates[best.candidate_index].hit.chunk.text
+    quoted = _BULLET.sub("", concise_quote(text, split_sentences(text), best.sentence, budget=budget))
+    lead = ""
+    if best.lead_in is not None:
+        adjacent = best.lead_in.index + 1 == best.sentence.index
+        lead = best.lead_in.text + (" " if adjacent else f" {ELLIPSIS} ")
+    room = max(CONCISE_ANSWER_CHARS - len(lead), MIN_CLAUSE_ROOM)
+    if len(quoted) > room:
+        quoted = clause_window(quoted, terms, limit=room)
+    return lead + quoted
+
+
 def compose(
     candidates: Sequence[Candidate],
     terms: QuestionTerms,
     question: str,
     *,
     budget: int = ANSWER_MAX_CHARS,
-    passage_rank_weight: float = PASSAGE_RANK_WEIGHT,
+    weights: Mapping[str, float] = HEURISTIC_SENTENCE_WEIGHTS,
+    passage_rank_weight: float | None = None,
 ) -> ComposedAnswer | None:
     """The extractive answer from the best passages, or None when they hold no sentence."""
-    ranked = score_sentences(candidates, terms, question, passage_rank_weight=passage_rank_weight)
+    ranked = score_sentences(
+        candidates, terms, question, weights=weights, passage_rank_weight=passage_rank_weight
+    )
     if not ranked:
         return None
     best = ranked[0]
-    candidate = candidates[best.candidate_index]
-    text = candidate.hit.chunk.text
-    sentences = split_sentences(text)
-    quoted = _BULLET.sub("", concise_quote(text, sentences, best.sentence, budget=budget))
-    if len(quoted) > CONCISE_ANSWER_CHARS:
-        quoted = clause_window(quoted, terms, limit=CONCISE_ANSWER_CHARS)
     return ComposedAnswer(
-        text=quoted,
-        candidate=candidate,
+        text=quote(candidates, best, terms, budget=budget),
+        candidate=candidates[best.candidate_index],
         best=best,
         ranked=tuple(ranked),
         question=question,
@@ -321,8 +403,10 @@ def cite(
 __all__ = [
     "ANSWER_MAX_CHARS",
     "CONCISE_ANSWER_CHARS",
+    "HEURISTIC_SENTENCE_WEIGHTS",
     "PASSAGE_RANK_WEIGHT",
     "RERANKED_PASSAGE_RANK_WEIGHT",
+    "SENTENCE_FEATURES",
     "AnswerType",
     "ComposedAnswer",
     "ScoredSentence",
@@ -333,5 +417,6 @@ __all__ = [
     "concise_quote",
     "holds_answer_type",
     "provision_path",
+    "quote",
     "score_sentences",
 ]
