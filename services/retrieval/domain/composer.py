@@ -356,14 +356,16 @@ def provision_path(path: str, text: str, offset: int) -> str:
     if "Điều" not in path:
         return path
     khoan = diem = None
-    for match in _KHOAN_LINE.finditer(text, 0, offset + 1):
-        if match.start() <= offset:
-            khoan = match
+    for match in _KHOAN_LINE.finditer(text):
+        if match.start() > offset:
+            break
+        khoan = match
     if khoan is None:
         return path
-    for match in _DIEM_LINE.finditer(text, khoan.end(), offset + 1):
-        if match.start() <= offset:
-            diem = match
+    for match in _DIEM_LINE.finditer(text, khoan.end()):
+        if match.start() > offset:
+            break
+        diem = match
     narrowed = f"{_KHOAN_IN_PATH.sub('', path)}, Khoản {khoan.group(1)}"
     return narrowed + (f", Điểm {diem.group(1)}" if diem is not None else "")
 
