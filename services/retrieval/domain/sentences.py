@@ -31,17 +31,23 @@ class Sentence:
     end: int
 
 
+def _continues_clause(text: str, at: int) -> bool:
+    """Whether the text after a ";" goes on with the same sentence ("…đại trà; đáp ứng mục tiêu…")
+    rather than opening a new one (a capital, a digit, a list marker such as "b)")."""
+    following = text[at : at + 2]
+    return bool(following) and following[0].islower() and not following.endswith(")")
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """Sentences of `text`, in order, with spans; never empty for non-blank text."""
     pieces: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
         candidate = text[start : match.start()]
-        if (
-            match.group(0).strip() == ""
-            and "\n" not in match.group(0)
-            and _ABBREVIATION_TAIL.search(candidate)
-        ):
+        inline = "\n" not in match.group(0)
+        if inline and _ABBREVIATION_TAIL.search(candidate):
+            continue
+        if inline and candidate.endswith(";") and _continues_clause(text, match.end()):
             continue
         pieces.append((start, match.start()))
         start = match.end()

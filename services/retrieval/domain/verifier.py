@@ -71,6 +71,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "rerank_margin",
     "passage_rank",
     "unknown_share",
+    "sentence_gap",
 )
 
 
@@ -122,6 +123,11 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
     return {
         "single_document": 0.0 if others else 1.0,
         "unknown_share": _unknown_share(composed, model),
+        # How clearly the answering sentence beats the next best one (any passage): a near tie
+        # means the composer was unsure which sentence answers.
+        "sentence_gap": min(max(best.score - composed.ranked[1].score, 0.0) / MARGIN_SCALE, 1.0)
+        if len(composed.ranked) > 1
+        else 1.0,
         "key_number_missing": _missing_fraction(
             _KEY_NUMBER.findall(composed.question), " ".join(chunk_texts(candidate.hit))
         ),
