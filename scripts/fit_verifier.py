@@ -166,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         help="module to write: verifier_hybrid.py (hybrid dumps) or verifier_lexical.py",
     )
     parser.add_argument("--sweep", action="store_true", help="leave-one-set-out figures per threshold")
+    parser.add_argument(
+        "--score",
+        nargs="*",
+        default=[],
+        help="dumps of sets kept out of the fit altogether, scored with the weights fitted on all others",
+    )
     args = parser.parse_args(argv)
     rows = load(args.dumps)
     sets = sorted({row["set"] for row in rows})
@@ -185,6 +191,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     verifier = fitted(rows)
+    scored = load(args.score)
+    for name in sorted({row["set"] for row in scored}):
+        own = [row for row in scored if row["set"] == name]
+        probabilities = predict(verifier, own)
+        for threshold in SWEEP if args.sweep else (args.threshold,):
+            result = report(own, probabilities, threshold)
+            print(
+                json.dumps(
+                    {
+                        "not_fitted_on": name,
+                        "threshold": threshold,
+                        **{k: round(v, 3) for k, v in result.items()},
+                    }
+                )
+            )
     rounded = {name: round(weight, 3) for name, weight in verifier.weights.items()}
     print(json.dumps({"bias": round(verifier.bias, 3), **rounded}))
     if args.write:
