@@ -20,6 +20,15 @@ from services.retrieval.domain.answering import AnswerEngine
 from services.retrieval.domain.lexical import document_sparse_vector
 from services.retrieval.domain.model import Answer, DocumentMetadata, StoredChunk
 from services.retrieval.domain.sentences import split_sentences
+from services.retrieval.domain.verifier import (
+    FEATURE_NAMES,
+    HYBRID_WEIGHTS,
+    LEXICAL_WEIGHTS,
+    NEEDS_OTHER_DOCUMENT,
+    VerifierWeights,
+    confidence_of,
+    with_neutral_values,
+)
 from stack.evaluation import Asked, Question, metrics
 
 pytestmark = pytest.mark.timeout(120)
@@ -246,3 +255,16 @@ def test_eval_counts_a_correct_answer_as_concise_only_within_400_characters() ->
     assert result["answered_correct_rate"] == 1.0
     assert result["concise_answered_correct_rate"] == 0.5
     assert result["answer_chars_p90"] == float(len(padded.answer))
+
+
+@pytest.mark.parametrize("weights", [HYBRID_WEIGHTS, LEXICAL_WEIGHTS], ids=["hybrid", "lexical"])
+def test_margins_over_other_documents_are_neutral_in_a_one_document_unit(weights: VerifierWeights) -> None:
+    # The same answer, once in a unit whose other documents it leads by nothing (margins 0), once
+    # in a unit with no other document: there the margins say nothing and take neutral values.
+    features = {name: 0.5 for name in FEATURE_NAMES} | {name: 0.0 for name in NEEDS_OTHER_DOCUMENT}
+    alone = features | {"single_document": 1.0}
+    assert set(NEEDS_OTHER_DOCUMENT) <= set(weights.neutral)
+    ready = with_neutral_values(weights, alone)
+    assert all(ready[name] == weights.neutral[name] for name in NEEDS_OTHER_DOCUMENT)
+    assert with_neutral_values(weights, features) == features
+    assert confidence_of(weights, alone) != confidence_of(weights, features)
