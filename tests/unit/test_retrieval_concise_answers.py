@@ -261,7 +261,9 @@ def test_eval_counts_a_correct_answer_as_concise_only_within_400_characters() ->
 def test_margins_over_other_documents_are_neutral_in_a_one_document_unit(weights: VerifierWeights) -> None:
     # The same answer, once in a unit whose other documents it leads by nothing (margins 0), once
     # in a unit with no other document: there the margins say nothing and take neutral values.
-    features = {name: 0.5 for name in FEATURE_NAMES} | {name: 0.0 for name in NEEDS_OTHER_DOCUMENT}
+    in_scope = {"passage_coverage": 1.0, "sentence_coverage": 1.0, "unknown_share": 0.0}
+    features = {name: 0.5 for name in FEATURE_NAMES} | in_scope | {name: 0.0 for name in NEEDS_OTHER_DOCUMENT}
+    features["key_number_missing"] = 0.0
     alone = features | {"single_document": 1.0}
     assert set(NEEDS_OTHER_DOCUMENT) <= set(weights.neutral)
     ready = with_neutral_values(weights, alone)
