@@ -15,10 +15,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from services.retrieval.domain.composer import AnswerType, ComposedAnswer, answer_type
 from services.retrieval.domain.lexical import folded_syllables, syllables
-from services.retrieval.domain.matching import QUESTION_WORDS
+from services.retrieval.domain.matching import QUESTION_WORDS, TERM_CACHE_SIZE
 from services.retrieval.domain.search import chunk_texts
 from services.retrieval.domain.unit_model import UnitLanguageModel
 from services.retrieval.fitted import verifier_hybrid as verifier_weights
@@ -42,6 +43,7 @@ MIN_SENTENCE_COVERAGE = 0.3
 # is not in the unit's knowledge ("lương cơ sở" against a meeting report). On the dev dumps: 4 of
 # ~1,080 correct answers (uit's typos), 3 wrong ones.
 MAX_UNKNOWN_SHARE = 0.25
+UNKNOWN_SCOPE_PASSAGES = 30
 OUT_OF_SCOPE_CONFIDENCE = 0.05
 _KEY_NUMBER = re.compile(r"\d+(?:[./,-]\d+)+|\d{3,}")
 # Features that compare the answer with the best *other* document: in a unit holding one
@@ -122,7 +124,7 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
     others = any(c.hit.document_id != candidate.hit.document_id for c in composed.candidates)
     return {
         "single_document": 0.0 if others else 1.0,
-        "unknown_share": _unknown_share(composed, model),
+        "unknown_share": _unknown_share(composed),
         # How clearly the answering sentence beats the next best one (any passage): a near tie
         # means the composer was unsure which sentence answers.
         "sentence_gap": min(max(best.score - composed.ranked[1].score, 0.0) / MARGIN_SCALE, 1.0)
@@ -158,20 +160,35 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
     }
 
 
-def _unknown_share(composed: ComposedAnswer, model: UnitLanguageModel) -> float:
-    """Share of the question's content syllables that no chunk of the unit holds: what it asks
-    about is not in the unit's knowledge at all ("lương cơ sở" in a unit that never says it).
-    A syllable typed with diacritics must occur with them ("lương" is not "lượng"); one typed
-    without is known when any accented form of it occurs."""
+def _unknown_share(composed: ComposedAnswer) -> float:
+    """Share of the question's content syllables that none of the retrieved passages holds (the
+    unit's best `UNKNOWN_SCOPE_PASSAGES` for this question — all of a small unit): what it asks
+    about is not in the unit's knowledge ("lương cơ sở" against a meeting report). A syllable
+    typed with diacritics must occur with them ("lương" is not "lượng"); one typed without is
+    found when its folded form occurs. Read from the passages rather than the unit's statistics,
+    which are flushed lazily and may lag the index after a crash."""
     pairs = zip(folded_syllables(composed.question), syllables(composed.question), strict=False)
     content = [(folded, accented) for folded, accented in pairs if folded not in QUESTION_WORDS]
     if not content:
         return 0.0
+    folded_seen: set[str] = set()
+    accented_seen: set[str] = set()
+    for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]:
+        for text in chunk_texts(candidate.hit):
+            if text:
+                found = _syllable_sets(text)
+                folded_seen |= found[0]
+                accented_seen |= found[1]
     unknown = sum(
-        not model.knows(folded) or (accented != folded and accented not in model.forms(folded))
+        folded not in folded_seen or (accented != folded and accented not in accented_seen)
         for folded, accented in content
     )
     return unknown / len(content)
+
+
+@lru_cache(maxsize=TERM_CACHE_SIZE)
+def _syllable_sets(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(folded_syllables(text)), frozenset(syllables(text))
 
 
 def _missing_fraction(needles: list[str], haystack: str) -> float:
