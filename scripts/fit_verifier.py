@@ -153,6 +153,22 @@ def write_module(verifier: VerifierWeights, sets: list[str], path: Path) -> None
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def print_figures(
+    label: str,
+    name: str,
+    rows: list[dict[str, Any]],
+    verifier: VerifierWeights,
+    thresholds: tuple[float, ...],
+) -> None:
+    """One JSON line per threshold: the set's figures under weights not fitted on it."""
+    probabilities = predict(verifier, rows)
+    for threshold in thresholds:
+        result = report(rows, probabilities, threshold)
+        print(
+            json.dumps({label: name, "threshold": threshold, **{k: round(v, 3) for k, v in result.items()}})
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -175,37 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = load(args.dumps)
     sets = sorted({row["set"] for row in rows})
+    thresholds = SWEEP if args.sweep else (args.threshold,)
     for held_out in sets:
-        verifier = fitted([row for row in rows if row["set"] != held_out])
-        test_rows = [row for row in rows if row["set"] == held_out]
-        probabilities = predict(verifier, test_rows)
-        for threshold in SWEEP if args.sweep else (args.threshold,):
-            result = report(test_rows, probabilities, threshold)
-            print(
-                json.dumps(
-                    {
-                        "held_out": held_out,
-                        "threshold": threshold,
-                        **{k: round(v, 3) for k, v in result.items()},
-                    }
-                )
-            )
+        own = [row for row in rows if row["set"] == held_out]
+        print_figures(
+            "held_out", held_out, own, fitted([row for row in rows if row["set"] != held_out]), thresholds
+        )
     verifier = fitted(rows)
     scored = load(args.score)
     for name in sorted({row["set"] for row in scored}):
-        own = [row for row in scored if row["set"] == name]
-        probabilities = predict(verifier, own)
-        for threshold in SWEEP if args.sweep else (args.threshold,):
-            result = report(own, probabilities, threshold)
-            print(
-                json.dumps(
-                    {
-                        "not_fitted_on": name,
-                        "threshold": threshold,
-                        **{k: round(v, 3) for k, v in result.items()},
-                    }
-                )
-            )
+        print_figures(
+            "not_fitted_on", name, [row for row in scored if row["set"] == name], verifier, thresholds
+        )
     rounded = {name: round(weight, 3) for name, weight in verifier.weights.items()}
     print(json.dumps({"bias": round(verifier.bias, 3), **rounded}))
     if args.write:

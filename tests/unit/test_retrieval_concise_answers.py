@@ -17,7 +17,6 @@ from services.ingest.domain.model import IngestLimits, SourceDocument
 from services.ingest.domain.preparation import prepare_document
 from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
 from services.retrieval.domain.answering import AnswerEngine
-from services.retrieval.domain.lexical import document_sparse_vector
 from services.retrieval.domain.model import Answer, DocumentMetadata, StoredChunk
 from services.retrieval.domain.sentences import split_sentences
 from services.retrieval.domain.verifier import (
@@ -30,6 +29,7 @@ from services.retrieval.domain.verifier import (
     with_neutral_values,
 )
 from stack.evaluation import Asked, Question, metrics
+from tests.support import stored_chunk
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,17 +91,7 @@ def _chunks(unit: str, document_id: str, title: str, text: str) -> list[StoredCh
         parsers=_NoParsers(),
         limits=IngestLimits(),
     )
-    return [
-        StoredChunk(
-            unit=unit,
-            document_id=document_id,
-            version=1,
-            chunk=chunk,
-            metadata=prepared.metadata,
-            sparse=document_sparse_vector(chunk, prepared.metadata),
-        )
-        for chunk in prepared.chunks
-    ]
+    return [stored_chunk(unit, document_id, chunk, prepared.metadata) for chunk in prepared.chunks]
 
 
 UnitBuilder = Callable[[str, Mapping[str, tuple[str, str]]], AnswerEngine]
