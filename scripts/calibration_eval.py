@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dev_eval import bank_split
-from fit_verifier import balanced_weights, fit, load, matrix, predict
+from fit_verifier import fitted, load, predict
 
 from services.gateway.domain.calibration import suggest_threshold
 from services.retrieval.domain.answering import ABSTAIN_BELOW
@@ -39,16 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.05, help="wrong-answer rate to stay under")
     args = parser.parse_args(argv)
     rows = load(args.dumps)
-    x, y = matrix(rows)
     for name in sorted({row["set"] for row in rows}):
-        train = np.array([row["set"] != name for row in rows])
-        bias, weights = fit(
-            x[train],
-            y[train],
-            balanced_weights([r for r, t in zip(rows, train, strict=True) if t]),
-        )
-        own = [r for r, t in zip(rows, train, strict=True) if not t]
-        confidence = predict(bias, weights, x[~train])
+        own = [row for row in rows if row["set"] == name]
+        confidence = predict(fitted([row for row in rows if row["set"] != name]), own)
         rated = [
             (float(p), bool(r["would_be_correct"]))
             for r, p in zip(own, confidence, strict=True)

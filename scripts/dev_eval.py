@@ -53,6 +53,7 @@ EMBED_CACHE = Path(__file__).resolve().parent.parent / "data" / "embed-cache"
 LEGAL_SETS = frozenset({"alqac-2022", "alqac-2025"})
 GOLD_REMOVAL_SAMPLE = 100
 MAX_ANSWER_CHARS = 1000
+CONCISE_ANSWER_CHARS = 400
 UNIT = "dev-eval"
 DEFAULT_DENSE_DIMENSION = 384
 
@@ -233,6 +234,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
         "answered_rate": sum(r["answered"] for r in rows) / len(rows) if rows else 0.0,
     }
     if answerable:
+        summary["answered_correct_concise"] = sum(
+            bool(r["correct"]) and r["answer_len"] <= CONCISE_ANSWER_CHARS for r in answerable
+        ) / len(answerable)
         summary["answered_correct"] = sum(bool(r["correct"]) for r in answerable) / len(answerable)
     if scored_answered:
         summary["wrong_answer_rate"] = sum(not r["correct"] for r in scored_answered) / len(scored_answered)
@@ -247,6 +251,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
             summary["answered_with_gold_first"] = sum(
                 r["answered"] and r["rank"] == 1 for r in retrieval
             ) / len(retrieval)
+    lengths = [float(r["answer_len"]) for r in rows if r["answered"]]
+    summary["answer_chars_p50"] = percentile(lengths, 50)
+    summary["answer_chars_p90"] = percentile(lengths, 90)
     latencies = [r["latency_ms"] for r in rows]
     summary["latency_p50_ms"] = percentile(latencies, 50)
     summary["latency_p95_ms"] = percentile(latencies, 95)
@@ -363,6 +370,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "source": answer.source,
                 "signals": answer.signals,
                 "answer_len": len(answer.text),
+                "text": answer.text,
                 "contains_answer": any(normalised(a) in normalised(answer.text) for a in question.answers),
                 "would_be_correct": bool(is_correct(question, replace(answer, answered=True)))
                 if question.kind != "retrieval"

@@ -7,6 +7,10 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.retrieval.domain.model import Chunk, DocumentMetadata, StoredChunk
 
 import httpx
 
@@ -47,4 +51,19 @@ def bootstrap_client(stack: Stack, *, timeout: float) -> httpx.Client:
     """An HTTP client of the stack's gateway holding its bootstrap (ministry-wide admin) key."""
     return httpx.Client(
         base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=timeout
+    )
+
+
+def stored_chunk(unit: str, document_id: str, chunk: Chunk, metadata: DocumentMetadata) -> StoredChunk:
+    """A chunk as retrieval stores it (version 1, with its sparse vector), for in-process engines."""
+    from services.retrieval.domain.lexical import document_sparse_vector
+    from services.retrieval.domain.model import StoredChunk
+
+    return StoredChunk(
+        unit=unit,
+        document_id=document_id,
+        version=1,
+        chunk=chunk,
+        metadata=metadata,
+        sparse=document_sparse_vector(chunk, metadata),
     )

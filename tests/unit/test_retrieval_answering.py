@@ -10,10 +10,10 @@ import pytest
 from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
 from services.retrieval.domain.answering import AnswerEngine
 from services.retrieval.domain.diacritics import DiacriticRestorer
-from services.retrieval.domain.lexical import document_sparse_vector
 from services.retrieval.domain.model import StoredChunk
 from services.retrieval.domain.unit_model import UnitLanguageModel
 from services.retrieval.domain.verifier import MIN_PASSAGE_COVERAGE, AnswerVerifier, VerifierWeights
+from tests.support import stored_chunk
 from trolyao.documents import Chunk, ChunkKind, DocumentMetadata
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,14 +80,7 @@ UNIT_B_DOCUMENTS: dict[str, tuple[DocumentMetadata, list[Chunk]]] = {
 
 def _stored(unit: str, documents: dict[str, tuple[DocumentMetadata, list[Chunk]]]) -> list[StoredChunk]:
     return [
-        StoredChunk(
-            unit=unit,
-            document_id=document_id,
-            version=1,
-            chunk=chunk,
-            metadata=metadata,
-            sparse=document_sparse_vector(chunk, metadata),
-        )
+        stored_chunk(unit, document_id, chunk, metadata)
         for document_id, (metadata, chunks) in documents.items()
         for chunk in chunks
     ]

@@ -25,10 +25,9 @@ from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
 from services.retrieval.bootstrap import bootstrap, build_generator
 from services.retrieval.domain.answering import AnswerEngine
 from services.retrieval.domain.generation import ABSTENTION_TOKEN, FallbackReason, check_grounding
-from services.retrieval.domain.lexical import document_sparse_vector
 from services.retrieval.domain.model import Answer, GenerationPassage, StoredChunk
 from services.retrieval.settings import RetrievalSettings
-from tests.support import unique_unit
+from tests.support import stored_chunk, unique_unit
 from trolyao.conversions import chunk_to_proto, metadata_to_proto
 from trolyao.documents import Chunk, DocumentMetadata
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
@@ -142,14 +141,7 @@ class FakeChatEndpoint:
 
 def _stored(unit: str) -> list[StoredChunk]:
     return [
-        StoredChunk(
-            unit=unit,
-            document_id=document_id,
-            version=1,
-            chunk=chunk,
-            metadata=metadata,
-            sparse=document_sparse_vector(chunk, metadata),
-        )
+        stored_chunk(unit, document_id, chunk, metadata)
         for document_id, (metadata, chunks) in DOCUMENTS.items()
         for chunk in chunks
     ]

@@ -242,6 +242,8 @@ class Citation(_message.Message):
     SOURCE_URL_FIELD_NUMBER: _builtins.int
     CHUNK_ORDINAL_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    PASSAGE_FIELD_NUMBER: _builtins.int
     document_id: _builtins.str
     title: _builtins.str
     snippet: _builtins.str
@@ -251,6 +253,12 @@ class Citation(_message.Message):
     source_url: _builtins.str
     chunk_ordinal: _builtins.int
     score: _builtins.float
+    role: _builtins.str
+    """"answer": the passage the answer rests on; "related": another passage that passes the
+    relevance bar; "closest": under an abstention, the nearest content found (a hint only).
+    """
+    passage: _builtins.str
+    """The whole passage (chunk) the snippet comes from, for the passage view."""
     def __init__(
         self,
         *,
@@ -262,10 +270,12 @@ class Citation(_message.Message):
         source_url: _builtins.str = ...,
         chunk_ordinal: _builtins.int = ...,
         score: _builtins.float = ...,
+        role: _builtins.str = ...,
+        passage: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_ordinal", b"chunk_ordinal", "document_id", b"document_id", "number", b"number", "path", b"path", "score", b"score", "snippet", b"snippet", "source_url", b"source_url", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_ordinal", b"chunk_ordinal", "document_id", b"document_id", "number", b"number", "passage", b"passage", "path", b"path", "role", b"role", "score", b"score", "snippet", b"snippet", "source_url", b"source_url", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

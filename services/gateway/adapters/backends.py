@@ -262,6 +262,8 @@ class Backends:
                     source_url=c.source_url,
                     chunk_ordinal=c.chunk_ordinal,
                     score=c.score,
+                    role=c.role or "answer",
+                    passage=c.passage,
                 )
                 for c in reply.citations
             ),

@@ -17,6 +17,8 @@ class Citation:
     source_url: str = ""
     chunk_ordinal: int = 0
     score: float = 0.0
+    role: str = "answer"
+    passage: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ def ask_out(result: AnsweredQuestion) -> AskOut:
                 source_url=c.source_url,
                 chunk_ordinal=c.chunk_ordinal,
                 score=c.score,
+                role=c.role,
+                passage=c.passage,
             )
             for c in answer.citations
         ],

@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 SNIPPET_CHARS = 300
 CITATION_LIMIT = 5
+# Another passage is cited as "related" only when it covers this share of the question's
+# content (IDF mass, title included); below it, it is a search hit, not a source.
+RELATED_MIN_COVERAGE = 0.6
 ABSTAIN_BELOW = 0.5
 ABSTENTION_OPENING = "Tôi chưa có thông tin để trả lời câu hỏi này từ tài liệu của đơn vị."
 ABSTENTION_RECORDED = "Câu hỏi của bạn đã được ghi lại để đơn vị bổ sung."
@@ -185,6 +188,15 @@ class AnswerEngine:
         vector = self._searcher.embed(search_query)
         return as_scored(self._searcher.candidates(unit, search_query, dense_vector=vector), limit)
 
+    def rank_passages(self, unit: str, question: str) -> tuple[list[Candidate], SearchQuery, str]:
+        """The unit's ranked candidates for a question, with its query and resolved text: what the
+        composer reads (used by the scripts that fit the composer's sentence weights)."""
+        model = self._unit_models.get(unit)
+        resolved = resolve(normalize_text(question), ())
+        query = self._query(resolved, model)
+        vector = self._searcher.embed(query)
+        return self._searcher.candidates(unit, query, dense_vector=vector), query, resolved.combined
+
     def ask(
         self,
         unit: str,
@@ -243,7 +255,7 @@ class AnswerEngine:
 
     def _faq_reply(self, match: FaqMatch, candidates: list[Candidate], resolved: ResolvedQuestion) -> Answer:
         hit = match.candidate.hit
-        citations = self._citations([match.candidate, *candidates], None)
+        citations = self._citations(match.candidate, candidates, None)
         return Answer(
             answered=True,
             text=hit.chunk.text,
@@ -276,11 +288,10 @@ class AnswerEngine:
         threshold = self._settings.abstain_below if abstain_below is None else abstain_below
         if verdict.confidence < threshold:
             return self._abstain(candidates, resolved, verdict.confidence, verdict.features)
-        ordered = [composed.candidate, *candidates]
         answer = Answer(
             answered=True,
             text=composed.text,
-            citations=self._citations(ordered, composed),
+            citations=self._citations(composed.candidate, candidates, composed),
             confidence=verdict.confidence,
             source="extractive",
             resolved_question=resolved.display,
@@ -309,7 +320,11 @@ class AnswerEngine:
         return Answer(
             answered=False,
             text=" ".join(parts),
-            citations=self._citations(candidates, None),
+            citations=(
+                cite(candidates[0], None, snippet_chars=self._settings.snippet_chars, role="closest"),
+            )
+            if candidates
+            else (),
             confidence=confidence,
             source="none",
             resolved_question=resolved.display,
@@ -317,18 +332,20 @@ class AnswerEngine:
         )
 
     def _citations(
-        self, candidates: Sequence[Candidate], composed: ComposedAnswer | None
+        self, source: Candidate, candidates: Sequence[Candidate], composed: ComposedAnswer | None
     ) -> tuple[Citation, ...]:
-        citations: list[Citation] = []
-        seen: set[str] = set()
+        """The passage the answer rests on, then other documents' passages that pass the bar."""
+        snippet_chars = self._settings.snippet_chars
+        citations = [cite(source, composed, snippet_chars=snippet_chars)]
+        seen = {source.hit.document_id}
         for candidate in candidates:
-            hit = candidate.hit
-            if hit.document_id in seen:
-                continue
-            seen.add(hit.document_id)
-            citations.append(cite(candidate, composed, snippet_chars=self._settings.snippet_chars))
             if len(citations) >= self._settings.citation_limit:
                 break
+            if candidate.hit.document_id in seen:
+                continue
+            seen.add(candidate.hit.document_id)
+            if candidate.features.get("coverage", 0.0) >= RELATED_MIN_COVERAGE:
+                citations.append(cite(candidate, None, snippet_chars=snippet_chars, role="related"))
         return tuple(citations)
 
 

@@ -65,6 +65,8 @@ class Citation:
     source_url: str = ""
     chunk_ordinal: int = 0
     score: float = 0.0
+    role: str = "answer"  # "answer", "related" or "closest" (under an abstention)
+    passage: str = ""  # the whole passage the snippet comes from
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,14 @@ import re
 from dataclasses import dataclass
 
 # A sentence ends at . ! ? … or ; followed by space and a capital / digit / list marker; a line
-# break always ends one (legal text puts each khoản and điểm on its own line).
-_SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+(?=[\"“(\[]?[A-ZÀ-ỸĐ0-9a-zđ]\)?)|\n+")
+# break always ends one (legal text puts each khoản and điểm on its own line), and so does an
+# inline list item ("…năm 2024: - Doanh thu …. - Lợi nhuận …"): each item is its own sentence.
+# A colon inside a line does not ("thông báo cho sinh viên về: Thời khóa biểu …" is one sentence).
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…;])\s+(?=[\"“(\[]?[A-ZÀ-ỸĐ0-9a-zđ]\)?)|(?<=[.!?…;:])\s+(?=[-–•+]\s)|\n+"
+)
+# How a list item starts: a dash or bullet, a letter or number with a bracket or dot.
+LIST_ITEM = re.compile(r"^(?:[-–•+]\s|[a-zđ]\)\s|\d{1,2}[.)]\s)")
 # Abbreviations that end with a dot but do not end a sentence.
 _ABBREVIATION_TAIL = re.compile(
     r"(?:\b(?:TP|Tp|ThS|TS|PGS|GS|BS|Th|St|Mr|Mrs|Dr|v\.v|tr|nd|ng)\.|\b[A-Z]\.)$"
@@ -25,17 +31,23 @@ class Sentence:
     end: int
 
 
+def _continues_clause(text: str, at: int) -> bool:
+    """Whether the text after a ";" goes on with the same sentence ("…đại trà; đáp ứng mục tiêu…")
+    rather than opening a new one (a capital, a digit, a list marker such as "b)")."""
+    following = text[at : at + 2]
+    return bool(following) and following[0].islower() and not following.endswith(")")
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """Sentences of `text`, in order, with spans; never empty for non-blank text."""
     pieces: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
         candidate = text[start : match.start()]
-        if (
-            match.group(0).strip() == ""
-            and "\n" not in match.group(0)
-            and _ABBREVIATION_TAIL.search(candidate)
-        ):
+        inline = "\n" not in match.group(0)
+        if inline and _ABBREVIATION_TAIL.search(candidate):
+            continue
+        if inline and candidate.endswith(";") and _continues_clause(text, match.end()):
             continue
         pieces.append((start, match.start()))
         start = match.end()
@@ -51,4 +63,4 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
-__all__ = ["Sentence", "split_sentences"]
+__all__ = ["LIST_ITEM", "Sentence", "split_sentences"]

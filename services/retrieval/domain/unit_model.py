@@ -28,6 +28,9 @@ from trolyao.vietnamese import fold_diacritics
 FORMAT_VERSION = 1
 PAIR_JOINER = " "
 
+# Below this many chunks a unit's document frequencies say little about rarity (see `idf`).
+MIN_IDF_CHUNKS = 50
+
 
 @dataclass(slots=True)
 class UnitLanguageModel:
@@ -75,12 +78,17 @@ class UnitLanguageModel:
                 del self.accented_pairs[pair]
 
     def idf(self, term: str) -> float:
-        """Rarity of a folded term (syllable or `a_b` pair) in this unit; unseen terms rate highest."""
-        return idf(self.document_frequency.get(term, 0), max(self.chunk_count, 1))
+        """Rarity of a folded term (syllable or `a_b` pair) in this unit; unseen terms rate highest.
+
+        Counted as if the unit held at least `MIN_IDF_CHUNKS` chunks: in a unit of one document
+        every word it holds would otherwise weigh a fifth of a word it lacks, and any question
+        worded a little differently from the text would look like it asked about something else.
+        """
+        return idf(self.document_frequency.get(term, 0), max(self.chunk_count, MIN_IDF_CHUNKS))
 
     def max_idf(self) -> float:
         """The IDF of a term seen nowhere: the ceiling of `idf`."""
-        return idf(0, max(self.chunk_count, 1))
+        return idf(0, max(self.chunk_count, MIN_IDF_CHUNKS))
 
     def knows(self, term: str) -> bool:
         """Whether any chunk of the unit contains the folded term."""

@@ -15,9 +15,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from services.retrieval.domain.composer import AnswerType, ComposedAnswer, answer_type
-from services.retrieval.domain.lexical import folded_syllables
+from services.retrieval.domain.lexical import folded_syllables, syllables
+from services.retrieval.domain.matching import QUESTION_WORDS, TERM_CACHE_SIZE
 from services.retrieval.domain.search import chunk_texts
 from services.retrieval.domain.unit_model import UnitLanguageModel
 from services.retrieval.fitted import verifier_hybrid as verifier_weights
@@ -29,12 +31,24 @@ _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-ZÀ-ỸĐ][\wÀ-ỹđ-]*")
 MARGIN_SCALE = 1.0
 LENGTH_SCALE = 30.0
 RERANK_MARGIN_SCALE = 2.0
-# A passage that covers less than this share of the question's content (IDF mass, title included)
-# does not talk about what was asked, whatever the model says: its confidence is capped at that
-# share. On the dev dumps this gate drops 2 of ~2,000 correct span answers (11 of 4,000 vicov19qa),
-# and it keeps small units — where the rerank margin over an unrelated document is large — from
-# answering out-of-scope questions.
-MIN_PASSAGE_COVERAGE = 0.2
+# Out of scope, whatever the model says: the answering passage covers less than this share of the
+# question's content (IDF mass, title included), or the answering sentence (with its heading) less
+# than the next, or a key number of the question (a year, a date, an amount: ≥ 3 digits or written
+# with separators) is absent from the passage. On the concise dev dumps (docs/retrieval-quality.md)
+# the coverage gates refuse 3 of ~960 correct span answers and ~70 of ~800 wrong ones; they keep
+# small units — where margins over unrelated documents are large — from answering out of scope.
+MIN_PASSAGE_COVERAGE = 0.4
+MIN_SENTENCE_COVERAGE = 0.3
+# …or a quarter or more of the question's content syllables occur nowhere in the unit: its subject
+# is not in the unit's knowledge ("lương cơ sở" against a meeting report). On the dev dumps: 4 of
+# ~1,080 correct answers (uit's typos), 3 wrong ones.
+MAX_UNKNOWN_SHARE = 0.25
+UNKNOWN_SCOPE_PASSAGES = 30
+OUT_OF_SCOPE_CONFIDENCE = 0.05
+_KEY_NUMBER = re.compile(r"\d+(?:[./,-]\d+)+|\d{3,}")
+# Features that compare the answer with the best *other* document: in a unit holding one
+# document they are undefined, and take the fitted weights' neutral value (the training mean).
+NEEDS_OTHER_DOCUMENT: tuple[str, ...] = ("fused_margin", "rerank_margin", "sentence_margin")
 
 FEATURE_NAMES: tuple[str, ...] = (
     "passage_coverage",
@@ -58,6 +72,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "asks_entity",
     "rerank_margin",
     "passage_rank",
+    "unknown_share",
+    "sentence_gap",
 )
 
 
@@ -67,14 +83,22 @@ class VerifierWeights:
 
     bias: float
     weights: Mapping[str, float]
+    # Value of a feature where it is undefined (`NEEDS_OTHER_DOCUMENT` in a one-document unit).
+    neutral: Mapping[str, float] = field(default_factory=dict)
 
 
 # Fitted on dev questions by scripts/fit_verifier.py (see docs/retrieval-quality.md): one set for
 # the hybrid engine (sparse + dense signals), one for an engine without an embedder, whose dense
 # features are always 0 and would otherwise pull every confidence down.
-HYBRID_WEIGHTS = VerifierWeights(bias=verifier_weights.FITTED_BIAS, weights=verifier_weights.FITTED_WEIGHTS)
+HYBRID_WEIGHTS = VerifierWeights(
+    bias=verifier_weights.FITTED_BIAS,
+    weights=verifier_weights.FITTED_WEIGHTS,
+    neutral=verifier_weights.FITTED_NEUTRAL,
+)
 LEXICAL_WEIGHTS = VerifierWeights(
-    bias=verifier_weights_lexical.FITTED_BIAS, weights=verifier_weights_lexical.FITTED_WEIGHTS
+    bias=verifier_weights_lexical.FITTED_BIAS,
+    weights=verifier_weights_lexical.FITTED_WEIGHTS,
+    neutral=verifier_weights_lexical.FITTED_NEUTRAL,
 )
 DEFAULT_WEIGHTS = HYBRID_WEIGHTS
 
@@ -97,7 +121,19 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
     passage = " " + " ".join(folded_syllables(" ".join(chunk_texts(candidate.hit)))) + " "
     passage_numbers = " ".join(_NUMBER.findall(" ".join(chunk_texts(candidate.hit))))
     passage = passage + passage_numbers
+    others = any(c.hit.document_id != candidate.hit.document_id for c in composed.candidates)
     return {
+        "single_document": 0.0 if others else 1.0,
+        "unknown_share": _unknown_share(composed),
+        # How clearly the answering sentence beats the next best one (any passage): a near tie
+        # means the composer was unsure which sentence answers.
+        "sentence_gap": min(max(best.score - composed.ranked[1].score, 0.0) / MARGIN_SCALE, 1.0)
+        if len(composed.ranked) > 1
+        else 1.0,
+        "key_number_missing": _missing_fraction(
+            _KEY_NUMBER.findall(composed.question), " ".join(chunk_texts(candidate.hit))
+        ),
+
         "passage_coverage": candidate.features.get("coverage", 0.0),
         "passage_bigram_coverage": candidate.features.get("bigram_coverage", 0.0),
         "sentence_coverage": best.unigram_coverage,
@@ -122,6 +158,37 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
         "rerank_margin": _rerank_margin(composed),
         "passage_rank": min(best.candidate_index, 2) / 2.0,
     }
+
+
+def _unknown_share(composed: ComposedAnswer) -> float:
+    """Share of the question's content syllables that none of the retrieved passages holds (the
+    unit's best `UNKNOWN_SCOPE_PASSAGES` for this question — all of a small unit): what it asks
+    about is not in the unit's knowledge ("lương cơ sở" against a meeting report). A syllable
+    typed with diacritics must occur with them ("lương" is not "lượng"); one typed without is
+    found when its folded form occurs. Read from the passages rather than the unit's statistics,
+    which are flushed lazily and may lag the index after a crash."""
+    pairs = zip(folded_syllables(composed.question), syllables(composed.question), strict=False)
+    content = [(folded, accented) for folded, accented in pairs if folded not in QUESTION_WORDS]
+    if not content:
+        return 0.0
+    folded_seen: set[str] = set()
+    accented_seen: set[str] = set()
+    for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]:
+        for text in chunk_texts(candidate.hit):
+            if text:
+                found = _syllable_sets(text)
+                folded_seen |= found[0]
+                accented_seen |= found[1]
+    unknown = sum(
+        folded not in folded_seen or (accented != folded and accented not in accented_seen)
+        for folded, accented in content
+    )
+    return unknown / len(content)
+
+
+@lru_cache(maxsize=TERM_CACHE_SIZE)
+def _syllable_sets(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(folded_syllables(text)), frozenset(syllables(text))
 
 
 def _missing_fraction(needles: list[str], haystack: str) -> float:
@@ -156,13 +223,44 @@ class AnswerVerifier:
     def verify(self, composed: ComposedAnswer, model: UnitLanguageModel) -> Verdict:
         """Probability (0..1) that the composed answer answers the question correctly."""
         features = answer_features(composed, model)
-        logit = self._weights.bias + sum(
-            self._weights.weights.get(name, 0.0) * value for name, value in features.items()
-        )
-        confidence = 1.0 / (1.0 + math.exp(-logit))
-        if features["passage_coverage"] < MIN_PASSAGE_COVERAGE:
-            confidence = min(confidence, features["passage_coverage"])
-        return Verdict(confidence=confidence, features=features)
+        return Verdict(confidence=confidence_of(self._weights, features), features=features)
+
+
+def with_neutral_values(weights: VerifierWeights, features: Mapping[str, float]) -> dict[str, float]:
+    """The features with those undefined in a one-document unit set to the weights' neutral value:
+    "no other document" says nothing about the answer, so it must neither help nor hurt."""
+    ready = dict(features)
+    if ready.get("single_document", 0.0) >= 1.0:
+        for name in NEEDS_OTHER_DOCUMENT:
+            if name in weights.neutral:
+                ready[name] = weights.neutral[name]
+    return ready
+
+
+def out_of_scope(features: Mapping[str, float]) -> bool:
+    """Whether the answering passage does not talk about what was asked (see the gate constants)."""
+    return (
+        features.get("passage_coverage", 0.0) < MIN_PASSAGE_COVERAGE
+        or features.get("sentence_coverage", 0.0) < MIN_SENTENCE_COVERAGE
+        or features.get("key_number_missing", 0.0) > 0.0
+        or features.get("unknown_share", 0.0) >= MAX_UNKNOWN_SHARE
+    )
+
+
+def confidence_of(weights: VerifierWeights, features: Mapping[str, float]) -> float:
+    """The logistic model's probability, capped at `OUT_OF_SCOPE_CONFIDENCE` when out of scope.
+
+    One function for the engine and for the fitting script, so held-out figures measure the
+    same decision the engine makes.
+    """
+    ready = with_neutral_values(weights, features)
+    logit = weights.bias + sum(
+        weights.weights.get(name, 0.0) * ready.get(name, 0.0) for name in FEATURE_NAMES
+    )
+    confidence = 1.0 / (1.0 + math.exp(-logit))
+    if out_of_scope(ready):
+        confidence = min(confidence, OUT_OF_SCOPE_CONFIDENCE)
+    return confidence
 
 
 __all__ = [
@@ -174,4 +272,7 @@ __all__ = [
     "Verdict",
     "VerifierWeights",
     "answer_features",
+    "confidence_of",
+    "out_of_scope",
+    "with_neutral_values",
 ]

@@ -205,6 +205,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                         source_url=citation.source_url,
                         chunk_ordinal=citation.chunk_ordinal,
                         score=citation.score,
+                        role=citation.role,
+                        passage=citation.passage,
                     )
                     for citation in answer.citations[:limit]
                 ],

@@ -27,3 +27,12 @@ FITTED_WEIGHTS: dict[str, float] = {
     "rerank_margin": 1.990123,
     "passage_rank": 0.080040,
 }
+# Training means of the features undefined in a one-document unit (used there instead). Not from
+# the fit above: the means of a hybrid dump of uit-regulation-qa's dev questions (the one corpus
+# with an embedding cache here), `scripts/dev_eval.py uit-regulation-qa --dense --abstain-below 0
+# --dump …`, 2026-12-04; a refit on hybrid dumps (`fit_verifier.py … --write`) replaces them.
+FITTED_NEUTRAL: dict[str, float] = {
+    "fused_margin": 0.189946,
+    "rerank_margin": 0.777727,
+    "sentence_margin": 0.748761,
+}

@@ -64,6 +64,13 @@ class CitationOut(BaseModel):
     source_url: str = ""
     chunk_ordinal: int = 0
     score: float = 0.0
+    role: str = Field(
+        default="answer",
+        description="answer: đoạn câu trả lời dựa vào; related: đoạn liên quan; "
+        "closest: nội dung gần nhất khi trợ lý từ chối trả lời.",
+        examples=["answer"],
+    )
+    passage: str = Field(default="", description="Toàn văn đoạn được trích (xem ngữ cảnh).")
 
 
 class AskOut(BaseModel):
