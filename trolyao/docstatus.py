@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from trolyao.messaging import SCHEMA_VERSION, document_key
+from trolyao.document_ids import document_key
+from trolyao.messaging import SCHEMA_VERSION
 from trolyao.v1 import documents_pb2, events_pb2
 
 CAS_ATTEMPTS = 10

@@ -50,13 +50,13 @@ from services.gateway.domain.reports import (
 )
 from services.gateway.settings import GatewaySettings
 from trolyao.docstatus import DocumentStatus, list_statuses, read_status, write_status
+from trolyao.document_ids import original_object_name
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     delete_subject,
-    original_object_name,
     upsert_subject,
 )
 from trolyao.v1 import documents_pb2, events_pb2

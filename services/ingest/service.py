@@ -22,11 +22,11 @@ from services.ingest.adapters.retrieval_client import GrpcRetrievalClient
 from services.ingest.domain.events import DeleteDocument, PoisonMessage, UpsertDocument
 from services.ingest.domain.model import IngestError, IngestLimits, PreparedDocument, SourceDocument
 from trolyao.docstatus import DocumentStatus, read_status, write_status
+from trolyao.document_ids import original_object_name
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     SCHEMA_VERSION,
     deadletter_subject,
-    original_object_name,
     status_subject,
 )
 from trolyao.v1 import events_pb2

@@ -36,6 +36,7 @@ from services.gateway.entrypoints import (
     routes_units,
 )
 from services.gateway.entrypoints.console import mount_console
+from services.gateway.entrypoints.document_paths import EncodedSlashes
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
 from services.gateway.entrypoints.routing import RouteContext
 from services.gateway.entrypoints.routing_accounts import AccountRouteContext
@@ -110,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     access_tokens = AccessTokenVerifier(backends)
     app.state.access_token_verifier = access_tokens
     install_error_handlers(app)
+    app.add_middleware(EncodedSlashes)  # `%2F` inside a document id stays inside its path segment
     app.add_middleware(
         BodySizeLimit,
         default_limit=settings.max_request_bytes,

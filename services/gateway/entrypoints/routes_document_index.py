@@ -19,8 +19,9 @@ from google.protobuf import json_format
 from services.gateway.adapters.backends import call_backend
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import DOCUMENT_NOT_FOUND, INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.document_paths import document_id_path
 from services.gateway.entrypoints.routes_documents import status_out
-from services.gateway.entrypoints.routing import DOCUMENT_PATH, UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
 from services.gateway.entrypoints.schemas.document_index import ChunkOut, DocumentChunksOut
 from services.gateway.entrypoints.schemas.documents import DocumentStatusOut
 from trolyao.docstatus import reindex_event
@@ -80,7 +81,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def document_chunks(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: Annotated[str, Depends(document_id_path)],
     ) -> DocumentChunksOut:
         """Toàn bộ các đoạn của văn bản theo thứ tự, kèm vị trí (Chương / Điều / Khoản), đúng như trợ lý
         dùng để trả lời: trích dẫn (`document_id`, `chunk_ordinal`) mở đúng đoạn được trích, ví dụ
@@ -108,7 +109,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def reindex_document(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: Annotated[str, Depends(document_id_path)],
     ) -> DocumentStatusOut:
         """Xử lý lại văn bản từ bản gốc đã lưu (phân tích, cắt đoạn, lập chỉ mục) mà không cần tải lên
         lại, ví dụ sau khi sửa lỗi đọc tệp hoặc để thử lại văn bản bị lỗi. Trả về trạng thái hiện tại;

@@ -11,10 +11,10 @@ from starlette.datastructures import UploadFile
 
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
-from services.gateway.domain.faq import FAQ_DOCUMENT_PREFIX, FaqEntry
+from services.gateway.domain.faq import FaqEntry
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.document_paths import document_id_path, refuse_faq_document
 from services.gateway.entrypoints.routing import (
-    DOCUMENT_PATH,
     FAQ_PATH,
     UNIT_PATH,
     RouteContext,
@@ -35,6 +35,7 @@ TAG_DOCUMENTS = "văn bản"
 TAG_FAQ = "câu hỏi thường gặp"
 MAX_FORM_FIELDS = 10
 MULTIPART = "multipart/form-data"
+DocumentId = Annotated[str, Depends(document_id_path)]
 
 
 def status_out(status: DocumentStatus) -> DocumentStatusOut:
@@ -81,14 +82,6 @@ def _form_version(value: object) -> int | None:
     if version < 1:
         raise ApiProblem(INVALID_REQUEST, "Trường 'version' phải là số nguyên dương.")
     return version
-
-
-def _refuse_faq_document(document_id: str) -> None:
-    if document_id.startswith(FAQ_DOCUMENT_PREFIX):
-        raise ApiProblem(
-            INVALID_REQUEST,
-            "Mã văn bản bắt đầu bằng 'faq-' dành cho câu hỏi thường gặp; hãy dùng /v1/units/{unit}/faq.",
-        )
 
 
 DOCUMENT_EXAMPLE = {
@@ -143,13 +136,13 @@ def build_router(ctx: RouteContext) -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: DocumentId,
     ) -> DocumentStatusOut:
         """Nhận văn bản (JSON `{title, text, version?, metadata?}` hoặc tải tệp multipart với trường
         `file`), lưu bản gốc và phát sự kiện để xử lý; trạng thái `pending` cho tới khi lập chỉ mục
         xong. Phiên bản cũ hơn phiên bản đã có bị từ chối (409 `stale_version`)."""
         require(principal, unit, Scope.WRITE)
-        _refuse_faq_document(document_id)
+        refuse_faq_document(document_id)
         await gateway.ensure_unit(unit)
         if request.headers.get("content-type", "").startswith(MULTIPART):
             form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
@@ -195,7 +188,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def get_document(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: DocumentId,
     ) -> DocumentStatusOut:
         """`pending`, `indexed` (kèm số đoạn), `failed` (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
         ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
@@ -213,14 +206,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def delete_document(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: DocumentId,
     ) -> DocumentStatusOut:
         """Phát sự kiện xóa; mọi đoạn của văn bản bị gỡ khỏi chỉ mục (trạng thái chuyển sang
         `deleted`), ví dụ `DELETE /v1/units/cuc-bao-chi/documents/nd-13-2023`. Cán bộ cần xác nhận
         OTP trong vài phút gần nhất (step-up); khóa API của hệ thống đơn vị không cần."""
         require(principal, unit, Scope.WRITE)
         require_fresh_otp(principal, allow_api_keys=True, now=ctx.clock())
-        _refuse_faq_document(document_id)
+        refuse_faq_document(document_id)
         return status_out(await gateway.delete_document(unit, document_id))
 
     @router.get(

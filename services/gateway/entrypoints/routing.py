@@ -18,14 +18,10 @@ from services.gateway.entrypoints.schemas.common import Problem
 from services.gateway.service import Gateway
 from trolyao.messaging import UNIT_ID_PATTERN
 
-DOCUMENT_ID_PATTERN = r"^[\w][\w.\-:|]{0,199}$"
 SSE_MEDIA_TYPE = "text/event-stream"
 
 UNIT_PATH = Path(
     pattern=UNIT_ID_PATTERN.pattern, description="Mã đơn vị, ví dụ `cuc-bao-chi`.", examples=["cuc-bao-chi"]
-)
-DOCUMENT_PATH = Path(
-    pattern=DOCUMENT_ID_PATTERN, description="Mã văn bản do đơn vị đặt.", examples=["nd-13-2023"]
 )
 FAQ_PATH = Path(pattern=FAQ_ID_PATTERN, description="Mã câu hỏi thường gặp.", examples=["le-phi-cap-phep"])
 
@@ -102,7 +98,6 @@ class RouteContext:
 
 
 __all__ = [
-    "DOCUMENT_PATH",
     "FAQ_PATH",
     "SSE_MEDIA_TYPE",
     "STANDARD_PROBLEMS",

@@ -26,13 +26,13 @@ from nats.aio.msg import Msg
 from tqdm import tqdm
 
 from trolyao.docstatus import DocumentStatus, list_statuses, reindex_event
+from trolyao.document_ids import original_object_name
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     connect,
     ensure_layout,
-    original_object_name,
     upsert_subject,
 )
 from trolyao.v1 import events_pb2
