@@ -2,8 +2,9 @@
 (`/v1/accounts/...`; people's access tokens only, see `routing_accounts`)."""
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
 
 from services.gateway.adapters.access_tokens import call_ops_security
@@ -61,7 +62,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         tags=["tài khoản"],
         summary="Tạo tài khoản",
     )
-    async def create_account(body: AccountIn, user: CurrentUser) -> AccountCreatedOut:
+    async def create_account(body: AccountIn, user: CurrentUser, response: Response) -> AccountCreatedOut:
         """Tạo tài khoản với mật khẩu ban đầu ngẫu nhiên (chỉ hiển thị lần này). Quản trị đơn vị chỉ tạo
         biên tập viên và người xem của đơn vị mình. Cần xác nhận OTP gần đây."""
         ctx.require_account_admin(user)
@@ -78,6 +79,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
                 timeout=timeout,
             )
         )
+        response.headers["Location"] = f"/v1/accounts/{quote(reply.account.username, safe='')}"
         return AccountCreatedOut(account=_account_out(reply.account), initial_password=reply.initial_password)
 
     @router.get(

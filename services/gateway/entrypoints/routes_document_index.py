@@ -69,7 +69,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     """Routes /v1/units/{unit}/documents/{document_id}/chunks and /reindex."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require_unit = ctx.gateway, ctx.require_unit
 
     @router.get(
         "/v1/units/{unit}/documents/{document_id}/chunks",
@@ -87,7 +87,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         dùng để trả lời: trích dẫn (`document_id`, `chunk_ordinal`) mở đúng đoạn được trích, ví dụ
         `GET /v1/units/cuc-bao-chi/documents/nd-13-2023/chunks`. 404 khi văn bản chưa được lập chỉ mục
         hoặc đã bị xóa."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         reply = await call_backend(
             "retrieval",
             gateway.backends.retrieval.GetDocumentChunks(
@@ -114,7 +114,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Xử lý lại văn bản từ bản gốc đã lưu (phân tích, cắt đoạn, lập chỉ mục) mà không cần tải lên
         lại, ví dụ sau khi sửa lỗi đọc tệp hoặc để thử lại văn bản bị lỗi. Trả về trạng thái hiện tại;
         khi xong, `updated_at` của trạng thái đổi và `status` là `indexed` hoặc `failed`."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         status = await gateway.document_status(unit, document_id)
         if status.status not in REINDEXABLE_STATES or not status.object_name:
             raise ApiProblem(

@@ -16,6 +16,7 @@ from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.document_paths import document_id_path, refuse_faq_document
 from services.gateway.entrypoints.routing import (
     FAQ_PATH,
+    LOCATION_HEADER_DOC,
     UNIT_PATH,
     RouteContext,
     problem_responses,
@@ -121,7 +122,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     """Routes under /v1/units/{unit}/documents and /v1/units/{unit}/faq."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require_unit = ctx.gateway, ctx.require_unit
 
     @router.put(
         "/v1/units/{unit}/documents/{document_id}",
@@ -141,7 +142,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Nhận văn bản (JSON `{title, text, version?, metadata?}` hoặc tải tệp multipart với trường
         `file`), lưu bản gốc và phát sự kiện để xử lý; trạng thái `pending` cho tới khi lập chỉ mục
         xong. Phiên bản cũ hơn phiên bản đã có bị từ chối (409 `stale_version`)."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         refuse_faq_document(document_id)
         await gateway.ensure_unit(unit)
         if request.headers.get("content-type", "").startswith(MULTIPART):
@@ -192,7 +193,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> DocumentStatusOut:
         """`pending`, `indexed` (kèm số đoạn), `failed` (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
         ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         return status_out(await gateway.document_status(unit, document_id))
 
     @router.delete(
@@ -211,7 +212,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Phát sự kiện xóa; mọi đoạn của văn bản bị gỡ khỏi chỉ mục (trạng thái chuyển sang
         `deleted`), ví dụ `DELETE /v1/units/cuc-bao-chi/documents/nd-13-2023`. Cán bộ cần xác nhận
         OTP trong vài phút gần nhất (step-up); khóa API của hệ thống đơn vị không cần."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         require_fresh_otp(principal, allow_api_keys=True, now=ctx.clock())
         refuse_faq_document(document_id)
         return status_out(await gateway.delete_document(unit, document_id))
@@ -226,7 +227,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def list_documents(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> DocumentList:
         """Mọi văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã,
         ví dụ `GET /v1/units/cuc-bao-chi/documents`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         return DocumentList(documents=[status_out(s) for s in await gateway.list_documents(unit)])
 
     # ---------------------------------------------------------------- FAQ
@@ -254,7 +255,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def list_faq(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> FaqList:
         """Các câu hỏi thường gặp đã duyệt của đơn vị, kèm trạng thái lập chỉ mục,
         ví dụ `GET /v1/units/cuc-bao-chi/faq`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         return FaqList(entries=[faq_out(entry, status) for entry, status in await gateway.list_faq(unit)])
 
     @router.post(
@@ -270,8 +271,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> FaqOut:
         """Thêm một cặp hỏi–đáp đã duyệt; hệ thống gán mã và lập chỉ mục như một văn bản
         `faq-<mã>`. Khi câu hỏi của người dân khớp, trợ lý ưu tiên câu trả lời này (`answer_source: faq`)."""
-        require(principal, unit, Scope.WRITE)
-        await gateway.ensure_unit(unit)
+        await require_unit(principal, unit, Scope.WRITE)
         created = await save_faq(unit, await gateway.new_faq_id(unit), body)
         response.headers["Location"] = f"/v1/units/{unit}/faq/{created.faq_id}"
         return created
@@ -288,7 +288,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> FaqOut:
         """Câu hỏi, câu trả lời, các cách hỏi khác và trạng thái lập chỉ mục,
         ví dụ `GET /v1/units/cuc-bao-chi/faq/le-phi-cap-phep`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         entry, status = await gateway.get_faq(unit, faq_id)
         return faq_out(entry, status)
 
@@ -297,19 +297,32 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=FaqOut,
         tags=[TAG_FAQ],
         summary="Tạo hoặc sửa câu hỏi thường gặp",
-        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
+        responses={
+            200: {"description": "Đã thay thế câu hỏi thường gặp; bản mới đang được lập chỉ mục."},
+            201: {
+                "description": "Đã tạo câu hỏi thường gặp với mã do đơn vị đặt; `Location` trỏ tới nó.",
+                "model": FaqOut,
+                "headers": LOCATION_HEADER_DOC,
+            },
+            **problem_responses(401, 403, 404, 413, 422, 429, 503),
+        },
     )
     async def put_faq(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
         faq_id: Annotated[str, FAQ_PATH],
         body: FaqIn,
+        response: Response,
     ) -> FaqOut:
-        """Tạo (với mã do đơn vị đặt) hoặc thay thế một câu hỏi thường gặp; bản mới được lập chỉ mục
-        lại (trạng thái `pending` rồi `indexed`)."""
-        require(principal, unit, Scope.WRITE)
-        await gateway.ensure_unit(unit)
-        return await save_faq(unit, faq_id, body)
+        """Tạo (201, với mã do đơn vị đặt) hoặc thay thế (200) một câu hỏi thường gặp; bản mới được lập
+        chỉ mục lại (trạng thái `pending` rồi `indexed`)."""
+        await require_unit(principal, unit, Scope.WRITE)
+        created = await gateway.faq.get(unit, faq_id) is None
+        saved = await save_faq(unit, faq_id, body)
+        if created:
+            response.status_code = 201
+            response.headers["Location"] = f"/v1/units/{unit}/faq/{faq_id}"
+        return saved
 
     @router.delete(
         "/v1/units/{unit}/faq/{faq_id}",
@@ -323,7 +336,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], faq_id: Annotated[str, FAQ_PATH]
     ) -> DocumentStatusOut:
         """Xóa câu hỏi thường gặp và gỡ văn bản `faq-<mã>` khỏi chỉ mục."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         return status_out(await gateway.delete_faq(unit, faq_id))
 
     return router

@@ -80,7 +80,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     """Routes under /v1/units/{unit}/reports and /v1/reports."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require, require_unit = ctx.gateway, ctx.require, ctx.require_unit
 
     @router.get(
         "/v1/units/{unit}/reports/answer-rate",
@@ -98,7 +98,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Tỉ lệ câu hỏi được trả lời (không từ chối) trong khoảng thời gian, so với ngưỡng 90% của
         Bộ; số đánh giá hữu ích / chưa hữu ích; từng ngày (giờ Việt Nam) và xu hướng nửa sau so với
         nửa đầu, ví dụ `GET /v1/units/cuc-bao-chi/reports/answer-rate?since=2026-11-01T00:00:00%2B07:00`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         window = _window(since, until)
         report = await gateway.answer_rate(unit, window)
         return AnswerRateOut(
@@ -144,7 +144,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Những câu trợ lý từ chối trả lời và những câu bị đánh giá chưa hữu ích, gộp các cách hỏi
         giống nhau (so khớp từ không dấu) để đơn vị biết cần bổ sung tri thức gì trước: nhóm đông
         nhất trước, ví dụ "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?" (12 lượt)."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         window = _window(since, until)
         total, groups = await gateway.question_groups(unit, window)
         return QuestionGroupsOut(
@@ -196,7 +196,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         đề xuất thấp hơn ngưỡng hiện tại chỉ là ước lượng. Ví dụ
         `GET /v1/units/cuc-bao-chi/reports/calibration?days=90`; đặt ngưỡng bằng
         `PUT /v1/units/{unit}/answer-threshold`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         window = resolve_window(None, None, now=datetime.now(UTC), default_days=days)
         info, result = await gateway.calibration(unit, window, target_wrong_rate=target_wrong_rate)
         return CalibrationOut(

@@ -158,6 +158,21 @@ def _stub(ctx: RouteContext) -> snapshots_pb2_grpc.SnapshotServiceStub:
     return stub  # type: ignore[no-any-return]
 
 
+async def take_snapshot_through_ops(
+    ctx: RouteContext, *, unit: str, all_units: bool, actor: str, client_address: str
+) -> snapshots_pb2.SnapshotInfo:
+    """Ops' TakeSnapshot (audited there); its refusals become problems."""
+    reply: snapshots_pb2.SnapshotInfo = await _call_snapshots(
+        _stub(ctx).TakeSnapshot(
+            snapshots_pb2.TakeSnapshotRequest(
+                unit=unit, all_units=all_units, actor=actor, client_address=client_address
+            ),
+            timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
+        )
+    )
+    return reply
+
+
 def _bearer(request: Request) -> str:
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     return credential.strip() if scheme.lower() == "bearer" else ""
@@ -186,16 +201,12 @@ def build_router(
         một đơn vị (`{"unit": "cuc-bao-chi"}`, quản trị đơn vị đó) hoặc của tất cả đơn vị cùng các kho
         dùng chung (`{"all_units": true}`, quản trị cấp Bộ). Mỗi phần có SHA-256 trong tệp kê khai."""
         require(principal, body.unit, Scope.ADMIN)
-        reply: snapshots_pb2.SnapshotInfo = await _call_snapshots(
-            _stub(ctx).TakeSnapshot(
-                snapshots_pb2.TakeSnapshotRequest(
-                    unit=body.unit or "",
-                    all_units=body.all_units,
-                    actor=principal.subject,
-                    client_address=request.client.host if request.client else "",
-                ),
-                timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
-            )
+        reply = await take_snapshot_through_ops(
+            ctx,
+            unit=body.unit or "",
+            all_units=body.all_units,
+            actor=principal.subject,
+            client_address=request.client.host if request.client else "",
         )
         return _snapshot_out(reply)
 

@@ -36,6 +36,9 @@ _PROBLEM_DESCRIPTIONS = {
     503: "Phụ thuộc (retrieval, ops, NATS) tạm thời không phục vụ được; xem `Retry-After`.",
 }
 STANDARD_PROBLEMS = (401, 403, 404, 413, 422, 429, 503)
+LOCATION_HEADER_DOC = {
+    "Location": {"description": "Đường dẫn của tài nguyên vừa tạo.", "schema": {"type": "string"}}
+}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -96,9 +99,17 @@ class RouteContext:
     # The clock access tokens are judged by (step-up freshness); tests give it a fake one.
     clock: Callable[[], float] = time.time
 
+    async def require_unit(self, principal: Principal, unit: str, scope: Scope) -> None:
+        """`require`, then 404 (`unit_not_found`) unless the unit exists: every route under
+        `/v1/units/{unit}/…` answers an unknown unit the same way, after authorisation (so a
+        credential learns nothing about units it may not reach)."""
+        self.require(principal, unit, scope)
+        await self.gateway.ensure_unit(unit)
+
 
 __all__ = [
     "FAQ_PATH",
+    "LOCATION_HEADER_DOC",
     "SSE_MEDIA_TYPE",
     "STANDARD_PROBLEMS",
     "UNIT_PATH",
