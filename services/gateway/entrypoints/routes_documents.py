@@ -16,7 +16,6 @@ from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.document_paths import document_id_path, refuse_faq_document
 from services.gateway.entrypoints.routing import (
     FAQ_PATH,
-    LOCATION_HEADER_DOC,
     UNIT_PATH,
     RouteContext,
     problem_responses,
@@ -302,7 +301,6 @@ def build_router(ctx: RouteContext) -> APIRouter:
             201: {
                 "description": "Đã tạo câu hỏi thường gặp với mã do đơn vị đặt; `Location` trỏ tới nó.",
                 "model": FaqOut,
-                "headers": LOCATION_HEADER_DOC,
             },
             **problem_responses(401, 403, 404, 413, 422, 429, 503),
         },

@@ -16,7 +16,12 @@ from services.gateway.domain.reports import (
     TimeWindow,
     resolve_window,
 )
-from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.routing import (
+    UNIT_PATH,
+    RouteContext,
+    problem_responses,
+    refuse_unknown_query_parameters,
+)
 from services.gateway.entrypoints.schemas.reports import (
     AnswerRateOut,
     CalibrationOut,
@@ -77,8 +82,8 @@ def _problem_out(item: ProblemQuestion) -> ProblemQuestionOut:
 
 
 def build_router(ctx: RouteContext) -> APIRouter:
-    """Routes under /v1/units/{unit}/reports and /v1/reports."""
-    router = APIRouter()
+    """Routes under /v1/units/{unit}/reports and /v1/reports (unknown query parameters are 422)."""
+    router = APIRouter(dependencies=[Depends(refuse_unknown_query_parameters)])
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
     gateway, require, require_unit = ctx.gateway, ctx.require, ctx.require_unit
 

@@ -9,7 +9,6 @@ from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.model import UnitInfo
 from services.gateway.entrypoints.routes_snapshots import take_snapshot_through_ops
 from services.gateway.entrypoints.routing import (
-    LOCATION_HEADER_DOC,
     UNIT_PATH,
     RouteContext,
     client_address,
@@ -84,7 +83,6 @@ def build_router(ctx: RouteContext) -> APIRouter:
             201: {
                 "description": "Đã tạo đơn vị mới; `Location` trỏ tới đơn vị.",
                 "model": UnitOut,
-                "headers": LOCATION_HEADER_DOC,
             },
             **problem_responses(401, 403, 413, 422, 429, 503),
         },

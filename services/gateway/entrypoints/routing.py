@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Path, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import StreamingResponse
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FAQ_ID_PATTERN
+from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.schemas.common import Problem
 from services.gateway.service import Gateway
 from trolyao.messaging import UNIT_ID_PATTERN
@@ -36,9 +38,6 @@ _PROBLEM_DESCRIPTIONS = {
     503: "Phụ thuộc (retrieval, ops, NATS) tạm thời không phục vụ được; xem `Retry-After`.",
 }
 STANDARD_PROBLEMS = (401, 403, 404, 413, 422, 429, 503)
-LOCATION_HEADER_DOC = {
-    "Location": {"description": "Đường dẫn của tài nguyên vừa tạo.", "schema": {"type": "string"}}
-}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -47,6 +46,30 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "description": _PROBLEM_DESCRIPTIONS[status]}
         for status in statuses or STANDARD_PROBLEMS
     }
+
+
+def _query_parameter_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_parameter_names(dependency)
+    return names
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    """422 for a query parameter the route does not declare (a dependency): `?days=7` on a route
+    that reads `since`/`until` would otherwise be silently ignored and answer the wrong question."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_parameter_names(dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "không có"
+        raise ApiProblem(
+            INVALID_REQUEST,
+            f"Tham số truy vấn không được hỗ trợ: {', '.join(unknown)} (tham số hợp lệ: {accepted}).",
+        )
 
 
 def client_address(request: Request) -> str:
@@ -109,13 +132,13 @@ class RouteContext:
 
 __all__ = [
     "FAQ_PATH",
-    "LOCATION_HEADER_DOC",
     "SSE_MEDIA_TYPE",
     "STANDARD_PROBLEMS",
     "UNIT_PATH",
     "RouteContext",
     "client_address",
     "problem_responses",
+    "refuse_unknown_query_parameters",
     "sse_event",
     "sse_response_doc",
     "sse_stream",
