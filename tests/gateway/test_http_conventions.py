@@ -5,6 +5,7 @@ no silently ignored query parameter on reports."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -81,3 +82,28 @@ def test_creations_answer_201_with_location_and_updates_200(admin: httpx.Client)
     assert again.status_code == 200 and "Location" not in again.headers
     posted = admin.post(f"/v1/units/{unit}/faq", json=entry)
     assert posted.status_code == 201 and admin.get(posted.headers["Location"]).status_code == 200
+
+
+def test_document_and_faq_lists_paginate_with_a_cursor(
+    admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
+    unit = new_unit("page")
+    ids = ["13/2023/NĐ-CP", "a b", "x.y"]
+    for document_id in ids:
+        reply = admin.put(
+            f"/v1/units/{unit}/documents/{quote(document_id, safe='')}", json={"title": "t", "text": "x"}
+        )
+        assert reply.status_code == 202, reply.text
+    for number in range(3):
+        entry = {"question": f"Câu hỏi {number}?", "answer": f"Trả lời {number}."}
+        assert admin.put(f"/v1/units/{unit}/faq/cau-{number}", json=entry).status_code == 201
+    for path, field in ((f"/v1/units/{unit}/documents", "documents"), (f"/v1/units/{unit}/faq", "entries")):
+        first = admin.get(path, params={"limit": 2}).json()
+        assert len(first[field]) == 2 and first["next_cursor"], first
+        second = admin.get(path, params={"limit": 2, "cursor": first["next_cursor"]}).json()
+        assert second["next_cursor"] is None, second
+        everything = admin.get(path, params={"limit": 100}).json()[field]
+        assert first[field] + second[field] == everything
+        assert admin.get(path, params={"cursor": "khong-phai-con-tro"}).status_code == 422
+    listed = admin.get(f"/v1/units/{unit}/documents").json()["documents"]
+    assert {d["document_id"] for d in listed} >= set(ids)

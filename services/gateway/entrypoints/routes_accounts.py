@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
 
 from services.gateway.adapters.access_tokens import call_ops_security
+from services.gateway.domain.pagination import DEFAULT_PAGE_SIZE
 from services.gateway.domain.problems import ACCOUNT_NOT_FOUND
+from services.gateway.entrypoints.routing import PageCursor, PageLimit, paginate
 from services.gateway.entrypoints.routing_accounts import AccountRouteContext, AuthenticatedUser, no_store
 from services.gateway.entrypoints.schemas.accounts import (
     AccountCreatedOut,
@@ -47,13 +49,17 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
     CurrentUser = Annotated[AuthenticatedUser, Depends(ctx.current_user)]
 
     @router.get("/v1/accounts", response_model=AccountList, tags=["tài khoản"], summary="Danh sách tài khoản")
-    async def list_accounts(user: CurrentUser) -> AccountList:
-        """Quản trị cấp Bộ thấy mọi tài khoản; quản trị đơn vị thấy tài khoản thuộc đơn vị mình."""
+    async def list_accounts(
+        user: CurrentUser, limit: PageLimit = DEFAULT_PAGE_SIZE, cursor: PageCursor = None
+    ) -> AccountList:
+        """Quản trị cấp Bộ thấy mọi tài khoản; quản trị đơn vị thấy tài khoản thuộc đơn vị mình. Theo tên
+        đăng nhập, từng trang `limit` mục; `next_cursor` lấy trang sau."""
         ctx.require_account_admin(user)
         reply = await call_ops_security(
             backends.ops.ListAccounts(ops_pb2.ListAccountsRequest(caller=user.caller()), timeout=timeout)
         )
-        return AccountList(accounts=[_account_out(account) for account in reply.accounts])
+        page = paginate(list(reply.accounts), key=lambda a: (a.username,), limit=limit, cursor=cursor)
+        return AccountList(accounts=[_account_out(a) for a in page.items], next_cursor=page.next_cursor)
 
     @router.post(
         "/v1/accounts",

@@ -12,12 +12,16 @@ from starlette.datastructures import UploadFile
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FaqEntry
+from services.gateway.domain.pagination import DEFAULT_PAGE_SIZE
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.document_paths import document_id_path, refuse_faq_document
 from services.gateway.entrypoints.routing import (
     FAQ_PATH,
     UNIT_PATH,
+    PageCursor,
+    PageLimit,
     RouteContext,
+    paginate,
     problem_responses,
 )
 from services.gateway.entrypoints.schemas.documents import (
@@ -223,11 +227,20 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Danh sách văn bản",
         responses=problem_responses(401, 403, 422, 429, 503),
     )
-    async def list_documents(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> DocumentList:
-        """Mọi văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã,
-        ví dụ `GET /v1/units/cuc-bao-chi/documents`."""
+    async def list_documents(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        limit: PageLimit = DEFAULT_PAGE_SIZE,
+        cursor: PageCursor = None,
+    ) -> DocumentList:
+        """Các văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã, từng
+        trang `limit` mục; `next_cursor` lấy trang sau, ví dụ
+        `GET /v1/units/cuc-bao-chi/documents?limit=100`."""
         await require_unit(principal, unit, Scope.READ)
-        return DocumentList(documents=[status_out(s) for s in await gateway.list_documents(unit)])
+        page = paginate(
+            await gateway.list_documents(unit), key=lambda s: (s.document_id,), limit=limit, cursor=cursor
+        )
+        return DocumentList(documents=[status_out(s) for s in page.items], next_cursor=page.next_cursor)
 
     # ---------------------------------------------------------------- FAQ
 
@@ -251,11 +264,21 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Danh sách câu hỏi thường gặp",
         responses=problem_responses(401, 403, 422, 429, 503),
     )
-    async def list_faq(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> FaqList:
-        """Các câu hỏi thường gặp đã duyệt của đơn vị, kèm trạng thái lập chỉ mục,
-        ví dụ `GET /v1/units/cuc-bao-chi/faq`."""
+    async def list_faq(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        limit: PageLimit = DEFAULT_PAGE_SIZE,
+        cursor: PageCursor = None,
+    ) -> FaqList:
+        """Các câu hỏi thường gặp đã duyệt của đơn vị, kèm trạng thái lập chỉ mục, theo mã, từng trang
+        `limit` mục; `next_cursor` lấy trang sau, ví dụ `GET /v1/units/cuc-bao-chi/faq`."""
         await require_unit(principal, unit, Scope.READ)
-        return FaqList(entries=[faq_out(entry, status) for entry, status in await gateway.list_faq(unit)])
+        page = paginate(
+            await gateway.list_faq(unit), key=lambda pair: (pair[0].faq_id,), limit=limit, cursor=cursor
+        )
+        return FaqList(
+            entries=[faq_out(entry, status) for entry, status in page.items], next_cursor=page.next_cursor
+        )
 
     @router.post(
         "/v1/units/{unit}/faq",

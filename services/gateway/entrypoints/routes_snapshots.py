@@ -26,7 +26,7 @@ from services.gateway.adapters.access_tokens import (
 from services.gateway.adapters.backends import call_backend
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import ApiProblem, ProblemKind
-from services.gateway.entrypoints.routing import RouteContext, problem_responses
+from services.gateway.entrypoints.routing import PageCursor, RouteContext, paginate, problem_responses
 from services.gateway.entrypoints.schemas.snapshots import (
     RestoreOut,
     RestorePhaseOut,
@@ -221,17 +221,27 @@ def build_router(
         principal: CurrentPrincipal,
         unit: Annotated[str | None, Query(pattern=UNIT_ID_PATTERN.pattern)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
+        cursor: PageCursor = None,
     ) -> SnapshotList:
         """Các bản chụp, mới nhất trước. Với `?unit=`: chỉ những bản chụp có đơn vị đó, và chỉ phần
         của đơn vị đó (quản trị đơn vị); không có `unit`: tất cả (quản trị cấp Bộ)."""
         require(principal, unit, Scope.ADMIN)
         reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
             _stub(ctx).ListSnapshots(
-                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=limit),
+                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=MAX_LIST),
                 timeout=ctx.gateway.backends.timeout,
             )
         )
-        return SnapshotList(snapshots=[_snapshot_out(info) for info in reply.snapshots])
+        page = paginate(
+            list(reply.snapshots),
+            key=lambda info: (info.snapshot_id,),
+            limit=limit,
+            cursor=cursor,
+            descending=True,
+        )
+        return SnapshotList(
+            snapshots=[_snapshot_out(info) for info in page.items], next_cursor=page.next_cursor
+        )
 
     @router.post(
         "/v1/snapshots/{snapshot_id}/verify",
