@@ -130,3 +130,12 @@ def test_invalid_ids_are_refused_in_vietnamese(
     assert reply.status_code == 422, reply.text
     assert reply.headers["content-type"].startswith("application/problem+json")
     assert reason in reply.json()["detail"]
+
+
+def test_problem_instance_keeps_the_encoded_slash(
+    admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
+    unit = new_unit("inst")
+    reply = admin.get(document_path(unit, "99/2099/NĐ-CP"))
+    assert reply.status_code == 404, reply.text
+    assert reply.json()["instance"] == f"/v1/units/{unit}/documents/99%2F2099%2FNĐ-CP"

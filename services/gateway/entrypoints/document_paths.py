@@ -80,6 +80,7 @@ def refuse_faq_document(document_id: str) -> None:
 __all__ = [
     "DOCUMENT_ID_DESCRIPTION",
     "DOCUMENT_PATH",
+    "SLASH_STAND_IN",
     "EncodedSlashes",
     "checked_document_id",
     "document_id_path",

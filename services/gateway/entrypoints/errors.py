@@ -29,6 +29,7 @@ from services.gateway.domain.problems import (
     ApiProblem,
     ProblemKind,
 )
+from services.gateway.entrypoints.document_paths import SLASH_STAND_IN
 from services.gateway.entrypoints.validation_messages import vietnamese_message
 from trolyao.logs import get_logger
 
@@ -62,7 +63,7 @@ def problem_body(kind: ProblemKind, detail: str, instance: str) -> dict[str, Any
         "status": kind.status,
         "code": kind.code,
         "detail": detail,
-        "instance": instance,
+        "instance": instance.replace(SLASH_STAND_IN, "%2F"),  # a `/` inside a document id, as sent
     }
     if instance.startswith(OPENAI_PATHS):
         body["error"] = {"message": detail, "type": kind.code, "code": kind.code}
