@@ -113,3 +113,18 @@ def test_document_and_faq_lists_paginate_with_a_cursor(
         assert admin.get(path, params={"cursor": "khong-phai-con-tro"}).status_code == 422
     listed = admin.get(f"/v1/units/{unit}/documents").json()["documents"]
     assert {d["document_id"] for d in listed} >= set(ids)
+
+
+def test_a_snapshot_is_found_where_its_location_points(
+    admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
+    unit = new_unit("snap")
+    taken = admin.post("/v1/snapshots", json={"unit": unit})
+    assert taken.status_code == 201, taken.text
+    location = taken.headers["Location"]
+    assert location == f"/v1/snapshots/{taken.json()['snapshot_id']}?unit={unit}"
+    found = admin.get(location)
+    assert found.status_code == 200, found.text
+    assert found.json()["snapshot_id"] == taken.json()["snapshot_id"]
+    missing = admin.get("/v1/snapshots/20000101T000000Z-khong-co", params={"unit": unit})
+    assert missing.status_code == 404 and missing.json()["code"] == "snapshot_not_found"

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Annotated, TypeVar
 
 import grpc
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.gateway.adapters.access_tokens import (
     DEFAULT_STEP_UP_MAX_AGE_SECONDS,
@@ -173,6 +173,11 @@ async def take_snapshot_through_ops(
     return reply
 
 
+def snapshot_location(snapshot_id: str, unit: str | None) -> str:
+    """Where a snapshot is read (`GET /v1/snapshots/{id}`, with `?unit=` for a unit's admin)."""
+    return f"/v1/snapshots/{snapshot_id}" + (f"?unit={unit}" if unit else "")
+
+
 def _bearer(request: Request) -> str:
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     return credential.strip() if scheme.lower() == "bearer" else ""
@@ -195,7 +200,7 @@ def build_router(
         responses=problem_responses(401, 403, 422, 429, 503),
     )
     async def take_snapshot(
-        request: Request, principal: CurrentPrincipal, body: SnapshotScopeIn
+        request: Request, principal: CurrentPrincipal, body: SnapshotScopeIn, response: Response
     ) -> SnapshotOut:
         """Chụp chỉ mục, sổ văn bản, trạng thái văn bản, câu hỏi thường gặp và danh mục bản gốc của
         một đơn vị (`{"unit": "cuc-bao-chi"}`, quản trị đơn vị đó) hoặc của tất cả đơn vị cùng các kho
@@ -208,6 +213,7 @@ def build_router(
             actor=principal.subject,
             client_address=request.client.host if request.client else "",
         )
+        response.headers["Location"] = snapshot_location(reply.snapshot_id, body.unit)
         return _snapshot_out(reply)
 
     @router.get(
@@ -242,6 +248,32 @@ def build_router(
         return SnapshotList(
             snapshots=[_snapshot_out(info) for info in page.items], next_cursor=page.next_cursor
         )
+
+    @router.get(
+        "/v1/snapshots/{snapshot_id}",
+        response_model=SnapshotOut,
+        tags=[TAG_SNAPSHOTS],
+        summary="Xem một bản chụp",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def get_snapshot(
+        principal: CurrentPrincipal,
+        snapshot_id: Annotated[str, SNAPSHOT_PATH],
+        unit: Annotated[str | None, Query(pattern=UNIT_ID_PATTERN.pattern)] = None,
+    ) -> SnapshotOut:
+        """Một bản chụp theo mã (đường dẫn mà `POST /v1/snapshots` trả về trong `Location`). Với
+        `?unit=`: chỉ phần của đơn vị đó (quản trị đơn vị); không có `unit`: cả bản chụp (quản trị cấp Bộ)."""
+        require(principal, unit, Scope.ADMIN)
+        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
+            _stub(ctx).ListSnapshots(
+                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=MAX_LIST),
+                timeout=ctx.gateway.backends.timeout,
+            )
+        )
+        for info in reply.snapshots:
+            if info.snapshot_id == snapshot_id:
+                return _snapshot_out(info)
+        raise ApiProblem(SNAPSHOT_NOT_FOUND)
 
     @router.post(
         "/v1/snapshots/{snapshot_id}/verify",
