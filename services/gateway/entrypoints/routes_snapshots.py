@@ -191,6 +191,16 @@ def build_router(
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
     require = ctx.require
 
+    async def known_snapshots(unit: str | None) -> list[snapshots_pb2.SnapshotInfo]:
+        """The newest MAX_LIST snapshots (only those holding `unit`, and only its part, when given)."""
+        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
+            _stub(ctx).ListSnapshots(
+                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=MAX_LIST),
+                timeout=ctx.gateway.backends.timeout,
+            )
+        )
+        return list(reply.snapshots)
+
     @router.post(
         "/v1/snapshots",
         response_model=SnapshotOut,
@@ -232,14 +242,8 @@ def build_router(
         """Các bản chụp, mới nhất trước. Với `?unit=`: chỉ những bản chụp có đơn vị đó, và chỉ phần
         của đơn vị đó (quản trị đơn vị); không có `unit`: tất cả (quản trị cấp Bộ)."""
         require(principal, unit, Scope.ADMIN)
-        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
-            _stub(ctx).ListSnapshots(
-                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=MAX_LIST),
-                timeout=ctx.gateway.backends.timeout,
-            )
-        )
         page = paginate(
-            list(reply.snapshots),
+            await known_snapshots(unit),
             key=lambda info: (info.snapshot_id,),
             limit=limit,
             cursor=cursor,
@@ -264,13 +268,7 @@ def build_router(
         """Một bản chụp theo mã (đường dẫn mà `POST /v1/snapshots` trả về trong `Location`). Với
         `?unit=`: chỉ phần của đơn vị đó (quản trị đơn vị); không có `unit`: cả bản chụp (quản trị cấp Bộ)."""
         require(principal, unit, Scope.ADMIN)
-        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
-            _stub(ctx).ListSnapshots(
-                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=MAX_LIST),
-                timeout=ctx.gateway.backends.timeout,
-            )
-        )
-        for info in reply.snapshots:
+        for info in await known_snapshots(unit):
             if info.snapshot_id == snapshot_id:
                 return _snapshot_out(info)
         raise ApiProblem(SNAPSHOT_NOT_FOUND)
