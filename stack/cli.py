@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth
+from stack.natsserver import free_port, port_open
 from trolyao.natsaccess import OPERATOR
 
 DEMO_UNIT = "demo"
@@ -59,11 +60,24 @@ def load_demo(base_url: str, api_key: str, *, wait: bool = True) -> None:
             time.sleep(0.5)
 
 
+def _chosen_port(variable: str, default: int) -> int:
+    """The port a setting names (a port, or the port of a host:port address); unset, the default
+    port when it is free, otherwise a free one, so a second `make run` on one machine still starts
+    (the ports are printed)."""
+    value = os.environ.get(variable, "").strip()
+    if value:
+        return int(value.rpartition(":")[2])
+    return free_port() if port_open("127.0.0.1", default) else default
+
+
 def command_run(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("TROLYAO_DATA_DIR", "data"))
+    defaults = StackPorts()
     ports = StackPorts(
-        nats=int(os.environ.get("TROLYAO_NATS_PORT", "4222")),
-        gateway=int(os.environ.get("TROLYAO_GATEWAY_PORT", "8080")),
+        nats=_chosen_port("TROLYAO_NATS_PORT", defaults.nats),
+        retrieval=_chosen_port("TROLYAO_RETRIEVAL_ADDR", defaults.retrieval),
+        ops=_chosen_port("TROLYAO_OPS_ADDR", defaults.ops),
+        gateway=_chosen_port("TROLYAO_GATEWAY_PORT", defaults.gateway),
     )
     stack = Stack(data_dir=data_dir, ports=ports)
     stopping = False
@@ -83,6 +97,8 @@ def command_run(args: argparse.Namespace) -> int:
         print(
             "\ntrolyao is running.\n"
             f"  Gateway:       {stack.gateway_url}\n"
+            f"  Ports:         NATS {ports.nats}, retrieval {ports.retrieval}, ops {ports.ops}, "
+            f"gateway {ports.gateway}\n"
             f"  OpenAPI docs:  {stack.gateway_url}/docs\n"
             f"  Admin API key: {stack.api_key}\n"
             f"  Try:  curl -s -X POST {stack.gateway_url}/v1/units/{DEMO_UNIT}/ask \\\n"

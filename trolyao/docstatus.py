@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from trolyao.document_ids import document_key
 from trolyao.keyvalue import live_entries
-from trolyao.messaging import SCHEMA_VERSION, document_key
+from trolyao.messaging import SCHEMA_VERSION
 from trolyao.v1 import documents_pb2, events_pb2
 
 CAS_ATTEMPTS = 10

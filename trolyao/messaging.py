@@ -5,7 +5,6 @@ One place names every subject, stream and bucket so producers and consumers cann
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -118,22 +117,6 @@ def subject_template(subject: str) -> tuple[str, str | None]:
     if id_name is not None and len(parts) > index + 1:
         parts[index + 1] = id_name
     return ".".join(parts), unit
-
-
-def document_key(unit: str, document_id: str) -> str:
-    """A KV key for (unit, document id); ids may hold any character, keys may not."""
-    encoded = base64.urlsafe_b64encode(document_id.encode()).decode().rstrip("=")
-    return f"{unit}.{encoded}"
-
-
-def document_id_from_key(key: str) -> tuple[str, str]:
-    unit, _, encoded = key.partition(".")
-    padded = encoded + "=" * (-len(encoded) % 4)
-    return unit, base64.urlsafe_b64decode(padded).decode()
-
-
-def original_object_name(unit: str, document_id: str, version: int) -> str:
-    return f"{document_key(unit, document_id)}/{version}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,14 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
         streams=(DOCS_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM),
         key_value_buckets=(DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, CONVERSATIONS_BUCKET),
         object_buckets=(ORIGINALS_BUCKET,),
-        publish=("docs.>", "questions.>", "feedback.>"),
+        # Purge rights on ingest's outcome streams: deleting a unit removes its statuses and dead letters.
+        publish=(
+            "docs.>",
+            "questions.>",
+            "feedback.>",
+            f"$JS.API.STREAM.PURGE.{STATUS_STREAM}",
+            f"$JS.API.STREAM.PURGE.{DEADLETTER_STREAM}",
+        ),
     ),
     # Consumes document events; writes statuses, outcomes and dead letters; answers replays.
     INGEST: ServiceAccess(

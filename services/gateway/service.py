@@ -21,6 +21,7 @@ from services.gateway.adapters.activity_log import ActivityLog, AskedQuestion
 from services.gateway.adapters.backends import Backends
 from services.gateway.adapters.faq_workbook import FAQ_MEDIA_TYPE, faq_filename, faq_workbook
 from services.gateway.adapters.kv_stores import NatsConversationStore, NatsFaqStore
+from services.gateway.adapters.unit_data import remove_unit_data
 from services.gateway.domain.authorization import Principal
 from services.gateway.domain.calibration import Calibration, rated_answers, suggest_threshold
 from services.gateway.domain.conversations import (
@@ -36,6 +37,7 @@ from services.gateway.domain.problems import (
     FAQ_NOT_FOUND,
     QUESTION_NOT_FOUND,
     STALE_VERSION,
+    UNIT_NOT_FOUND,
     ApiProblem,
 )
 from services.gateway.domain.reports import (
@@ -51,13 +53,13 @@ from services.gateway.domain.reports import (
 from services.gateway.settings import GatewaySettings
 from trolyao.audit import GATEWAY_EVENT_SOURCE
 from trolyao.docstatus import DocumentStatus, list_statuses, read_status, write_status
+from trolyao.document_ids import original_object_name
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     delete_subject,
-    original_object_name,
     upsert_subject,
 )
 from trolyao.v1 import documents_pb2, events_pb2
@@ -68,6 +70,7 @@ log = get_logger("gateway")
 # another gateway replica takes effect within this.
 UNIT_CACHE_SECONDS = 5.0
 THRESHOLD_CHANGED_ACTION = "unit.answer_threshold_changed"
+UNIT_DELETED_ACTION = "unit.deleted"
 MILLISECONDS = 1000.0
 FAQ_ID_BYTES = 6
 _METADATA_FIELDS = frozenset(documents_pb2.DocumentMetadata.DESCRIPTOR.fields_by_name)
@@ -104,6 +107,17 @@ INDEX_MISSING_TEXT = (
     "Chỉ mục tìm kiếm của đơn vị không còn văn bản nào (có thể đã mất dữ liệu); "
     "cần khôi phục từ bản sao lưu hoặc lập chỉ mục lại."
 )
+@dataclass(frozen=True, slots=True)
+class UnitRemoval:
+    """What deleting a unit removed."""
+
+    unit: str
+    snapshot_id: str
+    documents: int
+    chunks: int
+    originals: int
+    api_keys_deleted: int
+    api_keys_narrowed: int
 
 
 class Gateway:
@@ -138,9 +152,52 @@ class Gateway:
         self._known_units[info.unit_id] = (time.monotonic() + UNIT_CACHE_SECONDS, info)
         return info
 
-    async def put_unit(self, unit: str, name: str) -> UnitInfo:
-        """Create or rename a unit (its answer threshold is kept)."""
-        return self._remember(await self.backends.put_unit(unit, name))
+    async def put_unit(self, unit: str, name: str) -> tuple[UnitInfo, bool]:
+        """Create or rename a unit (its answer threshold is kept); True when it was created."""
+        try:
+            await self.backends.get_unit(unit)
+            existed = True
+        except ApiProblem as error:
+            if error.kind is not UNIT_NOT_FOUND:
+                raise
+            existed = False
+        return self._remember(await self.backends.put_unit(unit, name)), not existed
+
+    async def remove_unit(
+        self, principal: Principal, unit: str, *, snapshot_id: str, client_address: str
+    ) -> UnitRemoval:
+        """Delete the unit: its index (retrieval), then its statuses, FAQ entries, conversations,
+        originals, events and question records (JetStream), then its record and API keys (ops),
+        audited. The record goes last, so a failure half-way leaves a unit a retry can finish."""
+        await self.ensure_unit(unit)
+        documents, chunks = await self.backends.delete_unit_index(unit)
+        removed = await remove_unit_data(self.backends.js, unit)
+        keys_deleted, keys_narrowed = await self.backends.delete_unit(unit)
+        self._known_units.pop(unit, None)
+        removal = UnitRemoval(
+            unit=unit,
+            snapshot_id=snapshot_id,
+            documents=documents,
+            chunks=chunks,
+            originals=removed.originals,
+            api_keys_deleted=keys_deleted,
+            api_keys_narrowed=keys_narrowed,
+        )
+        await self.backends.record_audit_event(
+            actor=principal.subject,
+            action=UNIT_DELETED_ACTION,
+            unit=unit,
+            client_address=client_address,
+            details={
+                "snapshot_id": snapshot_id,
+                "documents": str(documents),
+                "originals": str(removed.originals),
+                "api_keys_deleted": str(keys_deleted),
+                "api_keys_narrowed": str(keys_narrowed),
+            },
+        )
+        log.info("unit_deleted", unit=unit, documents=documents, chunks=chunks, snapshot_id=snapshot_id)
+        return removal
 
     async def set_answer_threshold(
         self, principal: Principal, unit: str, min_confidence: float | None, *, client_address: str

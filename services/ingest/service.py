@@ -23,11 +23,11 @@ from services.ingest.domain.events import DeleteDocument, DocumentRef, PoisonMes
 from services.ingest.domain.model import IngestError, IngestLimits, PreparedDocument, SourceDocument
 from trolyao.audit import EVENT_ACTOR_PREFIX, GATEWAY_EVENT_SOURCE, audit_record
 from trolyao.docstatus import DocumentStatus, read_status, write_status
+from trolyao.document_ids import original_object_name
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     SCHEMA_VERSION,
     deadletter_subject,
-    original_object_name,
     status_subject,
 )
 from trolyao.v1 import events_pb2

@@ -34,6 +34,10 @@ class OpsHandlers:
     async def list_units(self) -> list[Unit]:
         return await unit_use_cases.list_units(self._units)
 
+    async def delete_unit(self, unit_id: str) -> tuple[int, int]:
+        """Forget the unit and its keys; (keys deleted, keys narrowed)."""
+        return await unit_use_cases.delete_unit(self._units, self._api_keys, unit_id)
+
     async def seed_units(self, units_file: Path) -> int:
         """Create the configured units that do not exist yet; returns how many were created."""
         return await unit_use_cases.seed_units(self._units, units_file)

@@ -112,7 +112,7 @@ class StaffDirectory:
         reply = self.http.put(
             f"/v1/units/{unit}", json={"name": f"Đơn vị thử {unit}"}, headers=self.bootstrap
         )
-        assert reply.status_code == 200, reply.text
+        assert reply.status_code == 201, reply.text
         return unit
 
     def put_document(self, unit: str, document_id: str, *, title: str, text: str) -> dict[str, object]:

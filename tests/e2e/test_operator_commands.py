@@ -50,6 +50,15 @@ def test_folder_import_then_reindex_keeps_every_document(running_stack: Stack, t
     assert list(report.failed) == ["anh.bmp"]
     assert report.failed["anh.bmp"].startswith("unsupported_format")
 
+    again = asyncio.run(bulk_import(running_stack.nats_url, unit, folder_items(folder), show_progress=False))
+    assert (again.indexed, again.unchanged) == (0, 3), again  # an unchanged folder makes no new versions
+    assert list(again.failed) == ["anh.bmp"]
+    (folder / "quy-che.txt").write_text(
+        "Điều 1. Giờ làm việc\nCơ quan làm việc từ 7 giờ 30.", encoding="utf-8"
+    )
+    edited = asyncio.run(bulk_import(running_stack.nats_url, unit, folder_items(folder), show_progress=False))
+    assert (edited.indexed, edited.unchanged) == (1, 2), edited
+
     retrieval = retrieval_pb2_grpc.RetrievalServiceStub(
         sync_channel(f"127.0.0.1:{running_stack.ports.retrieval}", service_token=running_stack.service_token)
     )

@@ -67,7 +67,7 @@ def test_upload_then_ask_returns_cited_passage_and_survives_kill_9(
     running_stack: Stack, client: httpx.Client
 ) -> None:
     unit = unique_unit("slice")
-    assert client.put(f"/v1/units/{unit}", json={"name": "Cục Báo chí (kiểm thử)"}).status_code == 200
+    assert client.put(f"/v1/units/{unit}", json={"name": "Cục Báo chí (kiểm thử)"}).status_code == 201
     put = client.put(
         f"/v1/units/{unit}/documents/quy-che-cap-phep",
         json={"title": "Quy chế cấp phép báo chí điện tử", "text": DOCUMENT},

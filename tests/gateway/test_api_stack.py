@@ -115,7 +115,7 @@ def test_faq_entry_lifecycle_answers_from_the_curated_answer(
                 "basis": "Thông tư 37/2023",
             },
         )
-        assert created.status_code == 200, created.text
+        assert created.status_code == 201, created.text  # created under the unit's own id
         assert created.json()["document_id"] == "faq-le-phi"
         assert wait_until_settled(client, f"/v1/units/{unit}/faq/le-phi")["status"] == "indexed"
 

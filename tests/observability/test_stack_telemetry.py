@@ -52,7 +52,7 @@ def client(observed_stack: ObservedStack) -> Iterator[httpx.Client]:
 def indexed_unit(client: httpx.Client) -> str:
     """A fresh unit with one document uploaded through the gateway and indexed."""
     unit = unique_unit("obs")
-    assert client.put(f"/v1/units/{unit}", json={"name": "Đơn vị kiểm thử quan sát"}).status_code == 200
+    assert client.put(f"/v1/units/{unit}", json={"name": "Đơn vị kiểm thử quan sát"}).status_code == 201
     reply = client.put(f"/v1/units/{unit}/documents/{DOCUMENT_ID}", json={"title": TITLE, "text": DOCUMENT})
     assert reply.status_code == 202, reply.text
     deadline = time.monotonic() + INDEX_TIMEOUT_SECONDS

@@ -168,6 +168,7 @@ class AuthStack:
                 json={"username": username, "display_name": "Cán bộ thử", "role": role, "units": units},
             )
             assert created.status_code == 201, created.text
+            assert created.headers["Location"] == f"/v1/accounts/{username}"
         user = User(username=username, password=created.json()["initial_password"], role=role, units=units)
         if enrol:
             self.enrol_and_login(user)

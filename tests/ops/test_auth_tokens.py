@@ -22,6 +22,7 @@ from services.gateway.domain.problems import ApiProblem
 from services.ops.identity.bootstrap import build_security_handlers
 from services.ops.identity.use_cases.signing_keys import rotate_keys
 from tests.ops.conftest import ACCESS_TTL_SECONDS, STEP_UP_MAX_AGE_SECONDS, AuthStack, User
+from tests.support import unique_unit
 from trolyao.rpc import async_channel
 from trolyao.v1 import ops_pb2, ops_pb2_grpc
 
@@ -135,6 +136,24 @@ def test_deleting_a_document_needs_a_recent_otp_for_people_not_for_unit_systems(
     # past the step-up gate: the document simply does not exist
     assert fresh.status_code == 404, fresh.text
     assert fresh.json()["code"] == "document_not_found"
+
+
+def test_deleting_a_unit_needs_a_ministry_admin_with_a_recent_otp(auth_stack: AuthStack, admin: User) -> None:
+    unit = auth_stack.new_unit()
+    unit_admin = auth_stack.create_user(admin, role="unit_admin", units=[unit])
+    auth_stack.clock.advance(STEP_UP_MAX_AGE_SECONDS + 1)
+    with auth_stack.client() as http:
+        assert http.delete(f"/v1/units/{unit}", headers=unit_admin.headers).status_code == 403
+        stale = http.delete(f"/v1/units/{unit}", headers=admin.headers)
+        assert stale.status_code == 401, stale.text
+        assert stale.json()["code"] == "step_up_required"
+        assert "insufficient_user_authentication" in stale.headers["WWW-Authenticate"]
+    auth_stack.step_up(admin)
+    with auth_stack.client() as http:
+        fresh = http.delete(f"/v1/units/{unique_unit('khong-co')}", headers=admin.headers)
+    # past the step-up gate: the unit simply does not exist
+    assert fresh.status_code == 404, fresh.text
+    assert fresh.json()["code"] == "unit_not_found"
 
 
 def test_ops_enforces_step_up_even_if_the_gateway_check_is_bypassed(

@@ -108,6 +108,7 @@ def test_a_key_revoked_through_one_replica_is_refused_by_another_within_five_sec
                 ops_addr=env["TROLYAO_OPS_ADDR"],
                 nats_url=security_stack.nats_url,
                 timeout=10.0,
+                service_token=security_stack.service_token,
             )
             for _ in range(2)
         ]

@@ -12,7 +12,8 @@ import pytest
 
 from stack.launcher import Stack
 from tests.security.conftest import EventTap, settled, upsert_event
-from trolyao.messaging import deadletter_subject, original_object_name, status_subject, upsert_subject
+from trolyao.document_ids import original_object_name
+from trolyao.messaging import deadletter_subject, status_subject, upsert_subject
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]
 

@@ -24,7 +24,8 @@ from stack import cli
 from stack.event_credentials import CredentialPlace, UnknownUnit, issue_credential, revoke_credential
 from stack.launcher import Stack
 from tests.support import unique_unit
-from trolyao.messaging import API_KEYS_BUCKET, DOCS_STREAM, NatsCredential, connect, original_object_name
+from trolyao.document_ids import original_object_name
+from trolyao.messaging import API_KEYS_BUCKET, DOCS_STREAM, NatsCredential, connect
 from trolyao.natsaccess import OPS_AUDIT_STREAM, unit_originals_bucket
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]

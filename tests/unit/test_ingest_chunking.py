@@ -11,13 +11,13 @@ import pytest
 from services.ingest.domain.chunking import chunk_faq, chunk_outline, split_text
 from services.ingest.domain.model import FaqEntry
 from services.ingest.domain.outline import OutlineMode, article_hint_from_title, parse_outline
-from tests.support import SHARED_DIR
+from tests.support import REPO_ROOT, SHARED_DIR
 from trolyao.documents import Chunk, ChunkKind
 from trolyao.vietnamese import normalize_text
 
 MAX_CHARS = 1000
 ALQAC_CORPUS = SHARED_DIR / "eval" / "alqac-2022" / "corpus.jsonl"
-DEMO = SHARED_DIR / "demo" / "mic-giao-ban-2024-06.txt"
+DEMO = REPO_ROOT / "config" / "demo" / "mic-giao-ban-2024-06.txt"  # shipped with the repo
 SENTENCE = "Cơ quan, tổ chức, cá nhân có trách nhiệm bảo vệ dữ liệu cá nhân theo quy định của pháp luật. "
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from services.ingest.domain.metadata import extract_metadata
-from tests.support import SHARED_DIR
+from tests.support import REPO_ROOT
 from trolyao.documents import DocumentMetadata
 
-DEMO = SHARED_DIR / "demo" / "mic-giao-ban-2024-06.txt"
+DEMO = REPO_ROOT / "config" / "demo" / "mic-giao-ban-2024-06.txt"  # shipped with the repo
 
 DECREE = """CHÍNH PHỦ
 CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM

@@ -1389,3 +1389,45 @@ class QueryAuditResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryAuditResponse: _TypeAlias = QueryAuditResponse  # noqa: Y015
+
+@_typing.final
+class DeleteUnitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_ID_FIELD_NUMBER: _builtins.int
+    unit_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unit_id", b"unit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteUnitRequest: _TypeAlias = DeleteUnitRequest  # noqa: Y015
+
+@_typing.final
+class DeleteUnitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_KEYS_DELETED_FIELD_NUMBER: _builtins.int
+    API_KEYS_NARROWED_FIELD_NUMBER: _builtins.int
+    api_keys_deleted: _builtins.int
+    """Keys that named only this unit (now gone), and keys that named others too (now narrowed)."""
+    api_keys_narrowed: _builtins.int
+    def __init__(
+        self,
+        *,
+        api_keys_deleted: _builtins.int = ...,
+        api_keys_narrowed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_keys_deleted", b"api_keys_deleted", "api_keys_narrowed", b"api_keys_narrowed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteUnitResponse: _TypeAlias = DeleteUnitResponse  # noqa: Y015

@@ -185,6 +185,11 @@ class OpsServiceStub:
                 request_serializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_ops__pb2.AuditEvent.FromString,
                 _registered_method=True)
+        self.DeleteUnit = channel.unary_unary(
+                '/trolyao.v1.OpsService/DeleteUnit',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitResponse.FromString,
+                _registered_method=True)
 
 
 class OpsServiceServicer:
@@ -399,6 +404,14 @@ class OpsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteUnit(self, request, context):
+        """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
+        those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -551,6 +564,11 @@ def add_OpsServiceServicer_to_server(servicer, server):
                     servicer.ExportAudit,
                     request_deserializer=trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.FromString,
                     response_serializer=trolyao_dot_v1_dot_ops__pb2.AuditEvent.SerializeToString,
+            ),
+            'DeleteUnit': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUnit,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1364,6 +1382,33 @@ class OpsService:
             '/trolyao.v1.OpsService/ExportAudit',
             trolyao_dot_v1_dot_ops__pb2.QueryAuditRequest.SerializeToString,
             trolyao_dot_v1_dot_ops__pb2.AuditEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUnit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/DeleteUnit',
+            trolyao_dot_v1_dot_ops__pb2.DeleteUnitRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.DeleteUnitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -93,6 +93,10 @@ class OpsServiceStub:
     """Ministry admins only: one page of the append-only audit trail, oldest first."""
     ExportAudit: _grpc.UnaryStreamMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.AuditEvent]
     """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
+    DeleteUnit: _grpc.UnaryUnaryMultiCallable[_ops_pb2.DeleteUnitRequest, _ops_pb2.DeleteUnitResponse]
+    """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
+    those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
+    """
 
 @_typing.type_check_only
 class OpsServiceAsyncStub(OpsServiceStub):
@@ -159,6 +163,10 @@ class OpsServiceAsyncStub(OpsServiceStub):
     """Ministry admins only: one page of the append-only audit trail, oldest first."""
     ExportAudit: _aio.UnaryStreamMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.AuditEvent]  # type: ignore[assignment]
     """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
+    DeleteUnit: _aio.UnaryUnaryMultiCallable[_ops_pb2.DeleteUnitRequest, _ops_pb2.DeleteUnitResponse]  # type: ignore[assignment]
+    """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
+    those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
+    """
 
 class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
     """The ops service owns units, credentials, accounts and (later) snapshots."""
@@ -402,5 +410,15 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ops_pb2.AuditEvent], _abc.AsyncIterator[_ops_pb2.AuditEvent]]:
         """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
+
+    @_abc_1.abstractmethod
+    def DeleteUnit(
+        self,
+        request: _ops_pb2.DeleteUnitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.DeleteUnitResponse, _abc.Awaitable[_ops_pb2.DeleteUnitResponse]]:
+        """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
+        those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
+        """
 
 def add_OpsServiceServicer_to_server(servicer: OpsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

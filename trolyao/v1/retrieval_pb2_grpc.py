@@ -81,6 +81,11 @@ class RetrievalServiceStub:
                 request_serializer=trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_retrieval__pb2.ImportUnitResponse.FromString,
                 _registered_method=True)
+        self.DeleteUnit = channel.unary_unary(
+                '/trolyao.v1.RetrievalService/DeleteUnit',
+                request_serializer=trolyao_dot_v1_dot_retrieval__pb2.DeleteUnitIndexRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_retrieval__pb2.DeleteUnitIndexResponse.FromString,
+                _registered_method=True)
 
 
 class RetrievalServiceServicer:
@@ -155,6 +160,14 @@ class RetrievalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteUnit(self, request, context):
+        """Forget one unit's index entirely (chunks, registry, tombstones, language model), when the
+        unit itself is deleted; other units are not touched. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +215,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.ImportUnit,
                     request_deserializer=trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.FromString,
                     response_serializer=trolyao_dot_v1_dot_retrieval__pb2.ImportUnitResponse.SerializeToString,
+            ),
+            'DeleteUnit': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUnit,
+                    request_deserializer=trolyao_dot_v1_dot_retrieval__pb2.DeleteUnitIndexRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_retrieval__pb2.DeleteUnitIndexResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -449,6 +467,33 @@ class RetrievalService:
             '/trolyao.v1.RetrievalService/ImportUnit',
             trolyao_dot_v1_dot_retrieval__pb2.UnitArchiveChunk.SerializeToString,
             trolyao_dot_v1_dot_retrieval__pb2.ImportUnitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUnit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.RetrievalService/DeleteUnit',
+            trolyao_dot_v1_dot_retrieval__pb2.DeleteUnitIndexRequest.SerializeToString,
+            trolyao_dot_v1_dot_retrieval__pb2.DeleteUnitIndexResponse.FromString,
             options,
             channel_credentials,
             insecure,

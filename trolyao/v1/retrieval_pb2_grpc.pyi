@@ -59,6 +59,10 @@ class RetrievalServiceStub:
     then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
     another unit or embedding model); the swap is atomic and other units are not disturbed.
     """
+    DeleteUnit: _grpc.UnaryUnaryMultiCallable[_retrieval_pb2.DeleteUnitIndexRequest, _retrieval_pb2.DeleteUnitIndexResponse]
+    """Forget one unit's index entirely (chunks, registry, tombstones, language model), when the
+    unit itself is deleted; other units are not touched. Idempotent.
+    """
 
 @_typing.type_check_only
 class RetrievalServiceAsyncStub(RetrievalServiceStub):
@@ -90,6 +94,10 @@ class RetrievalServiceAsyncStub(RetrievalServiceStub):
     """Replace one unit's index with an archive made by ExportUnit: first `info` (unit, size, sha256),
     then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
     another unit or embedding model); the swap is atomic and other units are not disturbed.
+    """
+    DeleteUnit: _aio.UnaryUnaryMultiCallable[_retrieval_pb2.DeleteUnitIndexRequest, _retrieval_pb2.DeleteUnitIndexResponse]  # type: ignore[assignment]
+    """Forget one unit's index entirely (chunks, registry, tombstones, language model), when the
+    unit itself is deleted; other units are not touched. Idempotent.
     """
 
 class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -173,6 +181,16 @@ class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
         """Replace one unit's index with an archive made by ExportUnit: first `info` (unit, size, sha256),
         then the bytes. Verified before anything changes (FAILED_PRECONDITION when damaged or made for
         another unit or embedding model); the swap is atomic and other units are not disturbed.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteUnit(
+        self,
+        request: _retrieval_pb2.DeleteUnitIndexRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_retrieval_pb2.DeleteUnitIndexResponse, _abc.Awaitable[_retrieval_pb2.DeleteUnitIndexResponse]]:
+        """Forget one unit's index entirely (chunks, registry, tombstones, language model), when the
+        unit itself is deleted; other units are not touched. Idempotent.
         """
 
 def add_RetrievalServiceServicer_to_server(servicer: RetrievalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

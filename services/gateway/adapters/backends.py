@@ -372,6 +372,25 @@ class Backends:
         }
         return _api_key(reply)
 
+    async def delete_unit_index(self, unit: str) -> tuple[int, int]:
+        """Drop the unit's whole index in retrieval; the (documents, chunks) it held."""
+        reply = await call_backend(
+            "retrieval",
+            self.retrieval.DeleteUnit(retrieval_pb2.DeleteUnitIndexRequest(unit=unit), timeout=self.timeout),
+        )
+        return int(reply.documents), int(reply.chunks)
+
+    async def delete_unit(self, unit: str) -> tuple[int, int]:
+        """Forget the unit's record and keys in ops; (keys deleted, keys narrowed). Cached API keys
+        of this replica are forgotten too, so a deleted key stops working here at once."""
+        reply = await call_backend(
+            "ops",
+            self.ops.DeleteUnit(ops_pb2.DeleteUnitRequest(unit_id=unit), timeout=self.timeout),
+            not_found=UNIT_NOT_FOUND,
+        )
+        self._api_key_cache.clear()
+        return int(reply.api_keys_deleted), int(reply.api_keys_narrowed)
+
 
 def _api_key(reply: ops_pb2.ApiKeyInfo) -> ApiKeyInfo:
     return ApiKeyInfo(

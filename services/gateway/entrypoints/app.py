@@ -37,6 +37,7 @@ from services.gateway.entrypoints import (
 )
 from services.gateway.entrypoints.change_audit import ChangeAudit, remember_principal
 from services.gateway.entrypoints.console import mount_console
+from services.gateway.entrypoints.document_paths import EncodedSlashes
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
 from services.gateway.entrypoints.routing import RouteContext
 from services.gateway.entrypoints.routing_accounts import AccountRouteContext
@@ -115,6 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Innermost: it sees the matched route, and records before the response leaves.
     app.add_middleware(ChangeAudit, record=backends.record_audit_event)
+    app.add_middleware(EncodedSlashes)  # `%2F` inside a document id stays inside its path segment
     app.add_middleware(
         BodySizeLimit,
         default_limit=settings.max_request_bytes,

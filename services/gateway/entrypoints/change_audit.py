@@ -41,6 +41,7 @@ AUDITED_ROUTES: dict[tuple[str, str], str] = {
 # Routes whose use case writes its own record, with what only it knows (previous values).
 SELF_AUDITED_ROUTES: dict[tuple[str, str], str] = {
     ("PUT", "/v1/units/{unit}/answer-threshold"): "unit.answer_threshold_changed",
+    ("DELETE", "/v1/units/{unit}"): "unit.deleted",
 }
 # Routes ops audits itself (it checks the forwarded access token and records the outcome).
 AUDITED_BY_OPS_ROUTES: dict[tuple[str, str], str] = {

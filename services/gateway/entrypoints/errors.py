@@ -31,6 +31,8 @@ from services.gateway.domain.problems import (
     ApiProblem,
     ProblemKind,
 )
+from services.gateway.entrypoints.document_paths import SLASH_STAND_IN
+from services.gateway.entrypoints.validation_messages import vietnamese_message
 from trolyao.logs import get_logger
 
 log = get_logger("gateway")
@@ -40,6 +42,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 OPENAI_PATHS = ("/v1/chat/", "/v1/models")
 MAX_REPORTED_FIELDS = 5
 BYTES_PER_MIB = 1024 * 1024
+UNAUTHORIZED_STATUS = 401
+WWW_AUTHENTICATE = "WWW-Authenticate"
+BEARER_CHALLENGE = 'Bearer realm="trolyao"'
 
 _HTTP_KINDS: dict[int, ProblemKind] = {
     401: UNAUTHENTICATED,
@@ -60,7 +65,7 @@ def problem_body(kind: ProblemKind, detail: str, instance: str) -> dict[str, Any
         "status": kind.status,
         "code": kind.code,
         "detail": detail,
-        "instance": instance,
+        "instance": instance.replace(SLASH_STAND_IN, "%2F"),  # a `/` inside a document id, as sent
     }
     if instance.startswith(OPENAI_PATHS):
         body["error"] = {"message": detail, "type": kind.code, "code": kind.code}
@@ -70,7 +75,11 @@ def problem_body(kind: ProblemKind, detail: str, instance: str) -> dict[str, Any
 def problem_response(
     kind: ProblemKind, detail: str, instance: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """A problem+json response."""
+    """A problem+json response; a 401 always names the scheme to use (RFC 6750 `WWW-Authenticate`)."""
+    if kind.status == UNAUTHORIZED_STATUS and not any(
+        name.lower() == WWW_AUTHENTICATE.lower() for name in (headers or {})
+    ):
+        headers = {**(headers or {}), WWW_AUTHENTICATE: BEARER_CHALLENGE}
     return JSONResponse(
         problem_body(kind, detail, instance),
         status_code=kind.status,
@@ -95,10 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        fields = "; ".join(
-            f"{'.'.join(str(part) for part in item.get('loc', ()))}: {item.get('msg', '')}"
-            for item in error.errors()[:MAX_REPORTED_FIELDS]
-        )
+        fields = "; ".join(vietnamese_message(item) for item in error.errors()[:MAX_REPORTED_FIELDS])
         return problem_response(
             INVALID_REQUEST, f"Dữ liệu gửi lên không hợp lệ ({fields}).", request.url.path
         )
@@ -139,6 +145,14 @@ BASELINE_PROBLEMS = {
 BODY_PROBLEMS = {"413": "Nội dung gửi lên quá lớn."}
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 FIRST_ERROR_STATUS = 400
+FASTAPI_SUCCESS_DESCRIPTION = "Successful Response"
+CREATED_STATUS = "201"
+SUCCESS_OUTCOMES = {
+    "200": "Thành công",
+    "201": "Đã tạo",
+    "202": "Đã tiếp nhận, đang xử lý",
+    "204": "Thành công, không có nội dung trả về",
+}
 
 
 def install_problem_openapi(
@@ -168,10 +182,17 @@ def install_problem_openapi(
                     for status, description in baseline.items():
                         responses.setdefault(status, {"description": description})
                 for status, response in responses.items():
+                    if status.isdigit() and int(status) < FIRST_ERROR_STATUS:
+                        _describe_success(status, response, str(operation.get("summary", "")))
                     if status.isdigit() and int(status) >= FIRST_ERROR_STATUS and _is_problem(response):
                         response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}
                         if status == "422" and response.get("description") == "Validation Error":
                             response["description"] = BASELINE_PROBLEMS["422"]
+                        if status == str(UNAUTHORIZED_STATUS):
+                            response.setdefault("headers", {})[WWW_AUTHENTICATE] = {
+                                "description": "Cơ chế xác thực cần dùng: `Bearer`.",
+                                "schema": {"type": "string"},
+                            }
                         if status in ("429", "503"):
                             response.setdefault("headers", {})["Retry-After"] = {
                                 "description": "Số giây nên chờ trước khi thử lại.",
@@ -181,6 +202,19 @@ def install_problem_openapi(
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _describe_success(status: str, response: dict[str, Any], summary: str) -> None:
+    """FastAPI's default "Successful Response" becomes a Vietnamese description of the outcome; a
+    201 documents its `Location` header."""
+    if response.get("description") in (None, "", FASTAPI_SUCCESS_DESCRIPTION):
+        outcome = SUCCESS_OUTCOMES.get(status, SUCCESS_OUTCOMES["200"])
+        response["description"] = f"{outcome}: {summary[:1].lower()}{summary[1:]}." if summary else outcome
+    if status == CREATED_STATUS:
+        response.setdefault("headers", {}).setdefault(
+            "Location",
+            {"description": "Đường dẫn của tài nguyên vừa tạo.", "schema": {"type": "string"}},
+        )
 
 
 def _is_problem(response: dict[str, Any]) -> bool:

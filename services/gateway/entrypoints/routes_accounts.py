@@ -2,12 +2,15 @@
 (`/v1/accounts/...`; people's access tokens only, see `routing_accounts`)."""
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
 
 from services.gateway.adapters.access_tokens import call_ops_security
+from services.gateway.domain.pagination import DEFAULT_PAGE_SIZE
 from services.gateway.domain.problems import ACCOUNT_NOT_FOUND
+from services.gateway.entrypoints.routing import PageCursor, PageLimit, paginate
 from services.gateway.entrypoints.routing_accounts import AccountRouteContext, AuthenticatedUser, no_store
 from services.gateway.entrypoints.schemas.accounts import (
     AccountCreatedOut,
@@ -46,13 +49,17 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
     CurrentUser = Annotated[AuthenticatedUser, Depends(ctx.current_user)]
 
     @router.get("/v1/accounts", response_model=AccountList, tags=["tài khoản"], summary="Danh sách tài khoản")
-    async def list_accounts(user: CurrentUser) -> AccountList:
-        """Quản trị cấp Bộ thấy mọi tài khoản; quản trị đơn vị thấy tài khoản thuộc đơn vị mình."""
+    async def list_accounts(
+        user: CurrentUser, limit: PageLimit = DEFAULT_PAGE_SIZE, cursor: PageCursor = None
+    ) -> AccountList:
+        """Quản trị cấp Bộ thấy mọi tài khoản; quản trị đơn vị thấy tài khoản thuộc đơn vị mình. Theo tên
+        đăng nhập, từng trang `limit` mục; `next_cursor` lấy trang sau."""
         ctx.require_account_admin(user)
         reply = await call_ops_security(
             backends.ops.ListAccounts(ops_pb2.ListAccountsRequest(caller=user.caller()), timeout=timeout)
         )
-        return AccountList(accounts=[_account_out(account) for account in reply.accounts])
+        page = paginate(list(reply.accounts), key=lambda a: (a.username,), limit=limit, cursor=cursor)
+        return AccountList(accounts=[_account_out(a) for a in page.items], next_cursor=page.next_cursor)
 
     @router.post(
         "/v1/accounts",
@@ -61,7 +68,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         tags=["tài khoản"],
         summary="Tạo tài khoản",
     )
-    async def create_account(body: AccountIn, user: CurrentUser) -> AccountCreatedOut:
+    async def create_account(body: AccountIn, user: CurrentUser, response: Response) -> AccountCreatedOut:
         """Tạo tài khoản với mật khẩu ban đầu ngẫu nhiên (chỉ hiển thị lần này). Quản trị đơn vị chỉ tạo
         biên tập viên và người xem của đơn vị mình. Cần xác nhận OTP gần đây."""
         ctx.require_account_admin(user)
@@ -78,6 +85,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
                 timeout=timeout,
             )
         )
+        response.headers["Location"] = f"/v1/accounts/{quote(reply.account.username, safe='')}"
         return AccountCreatedOut(account=_account_out(reply.account), initial_password=reply.initial_password)
 
     @router.get(

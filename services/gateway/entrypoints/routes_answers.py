@@ -68,10 +68,10 @@ def build_router(ctx: RouteContext) -> APIRouter:
     """Routes /v1/units/{unit}/ask, /ask/stream and /feedback."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require_unit = ctx.gateway, ctx.require_unit
 
     async def answer(principal: Principal, unit: str, body: AskIn) -> AnsweredQuestion:
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         return await gateway.ask(
             principal,
             unit,
@@ -138,7 +138,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Hữu ích / chưa hữu ích (kèm góp ý) cho câu trả lời có `question_id`; đánh giá sau cùng của
         mỗi câu được tính vào báo cáo, và câu bị đánh giá chưa hữu ích xuất hiện trong danh sách cần
         cải thiện. `question_id` phải thuộc đơn vị này (404 nếu không)."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         recorded_at = await gateway.submit_feedback(
             principal, unit, body.question_id, helpful=body.helpful, comment=body.comment.strip()
         )

@@ -11,6 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from services.gateway.adapters.access_tokens import call_ops_security
+from services.gateway.domain.pagination import encode_cursor
+from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.routing import INVALID_CURSOR_DETAIL, PageCursor, cursor_position
 from services.gateway.entrypoints.routing_accounts import (
     NO_STORE,
     AccountRouteContext,
@@ -48,6 +51,14 @@ def _audit_event_out(event: ops_pb2.AuditEvent) -> AuditEventOut:
 def build_router(ctx: AccountRouteContext) -> APIRouter:
     """Routes under `/v1/audit`."""
     router = APIRouter(dependencies=[Depends(no_store)])
+
+    def audit_sequence_of(cursor: str) -> int:
+        """The audit sequence a cursor made by this route resumes after (422 otherwise)."""
+        position = cursor_position(cursor)
+        if len(position) != 1 or not isinstance(position[0], int) or position[0] < 0:
+            raise ApiProblem(INVALID_REQUEST, INVALID_CURSOR_DETAIL)
+        return position[0]
+
     backends, timeout = ctx.backends, ctx.timeout
     CurrentUser = Annotated[AuthenticatedUser, Depends(ctx.current_user)]
 
@@ -93,10 +104,13 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         outcome: Annotated[str, Query(pattern="^(|success|failure|denied)$")] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = DEFAULT_AUDIT_PAGE,
         after: Annotated[int, Query(ge=0, description="`next_after` của trang trước.")] = 0,
+        cursor: PageCursor = None,
     ) -> AuditPageOut:
         """Ai đã làm gì, khi nào, từ đâu, kết quả ra sao (đăng nhập, khóa tài khoản, đổi vai trò, văn bản,
         sao lưu và khôi phục), cũ trước mới sau. Chỉ quản trị cấp Bộ."""
         ctx.require_ministry_admin(user)
+        if cursor:
+            after = audit_sequence_of(cursor)
         request = audit_request(
             user,
             since=since,
@@ -113,6 +127,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
             events=[_audit_event_out(event) for event in reply.events],
             next_after=reply.next_after_sequence,
             more=reply.more,
+            next_cursor=encode_cursor((int(reply.next_after_sequence),)) if reply.more else None,
         )
 
     @router.get(

@@ -19,8 +19,9 @@ from google.protobuf import json_format
 from services.gateway.adapters.backends import call_backend
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import DOCUMENT_NOT_FOUND, INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.document_paths import document_id_path
 from services.gateway.entrypoints.routes_documents import status_out
-from services.gateway.entrypoints.routing import DOCUMENT_PATH, UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
 from services.gateway.entrypoints.schemas.document_index import ChunkOut, DocumentChunksOut
 from services.gateway.entrypoints.schemas.documents import DocumentStatusOut
 from trolyao.audit import GATEWAY_EVENT_SOURCE
@@ -69,7 +70,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     """Routes /v1/units/{unit}/documents/{document_id}/chunks and /reindex."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require_unit = ctx.gateway, ctx.require_unit
 
     @router.get(
         "/v1/units/{unit}/documents/{document_id}/chunks",
@@ -81,13 +82,13 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def document_chunks(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: Annotated[str, Depends(document_id_path)],
     ) -> DocumentChunksOut:
         """Toàn bộ các đoạn của văn bản theo thứ tự, kèm vị trí (Chương / Điều / Khoản), đúng như trợ lý
         dùng để trả lời: trích dẫn (`document_id`, `chunk_ordinal`) mở đúng đoạn được trích, ví dụ
         `GET /v1/units/cuc-bao-chi/documents/nd-13-2023/chunks`. 404 khi văn bản chưa được lập chỉ mục
         hoặc đã bị xóa."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         reply = await call_backend(
             "retrieval",
             gateway.backends.retrieval.GetDocumentChunks(
@@ -109,12 +110,12 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def reindex_document(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: Annotated[str, Depends(document_id_path)],
     ) -> DocumentStatusOut:
         """Xử lý lại văn bản từ bản gốc đã lưu (phân tích, cắt đoạn, lập chỉ mục) mà không cần tải lên
         lại, ví dụ sau khi sửa lỗi đọc tệp hoặc để thử lại văn bản bị lỗi. Trả về trạng thái hiện tại;
         khi xong, `updated_at` của trạng thái đổi và `status` là `indexed` hoặc `failed`."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         status = await gateway.document_status(unit, document_id)
         if status.status not in REINDEXABLE_STATES or not status.object_name:
             raise ApiProblem(

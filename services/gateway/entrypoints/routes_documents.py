@@ -11,13 +11,17 @@ from starlette.datastructures import UploadFile
 
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
-from services.gateway.domain.faq import FAQ_DOCUMENT_PREFIX, FaqEntry
+from services.gateway.domain.faq import FaqEntry
+from services.gateway.domain.pagination import DEFAULT_PAGE_SIZE
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.document_paths import document_id_path, refuse_faq_document
 from services.gateway.entrypoints.routing import (
-    DOCUMENT_PATH,
     FAQ_PATH,
     UNIT_PATH,
+    PageCursor,
+    PageLimit,
     RouteContext,
+    paginate,
     problem_responses,
 )
 from services.gateway.entrypoints.schemas.documents import (
@@ -38,6 +42,7 @@ MAX_FORM_FIELDS = 10
 MULTIPART = "multipart/form-data"
 MAX_DOCUMENT_VERSION = 2**62  # the bound of DocumentIn.version, for multipart uploads too
 MAX_FILENAME_CHARS = 255  # what a document event may carry (ingest's EVENT_FIELD_MAX_CHARS)
+DocumentId = Annotated[str, Depends(document_id_path)]
 
 
 def status_out(status: DocumentStatus) -> DocumentStatusOut:
@@ -96,14 +101,6 @@ def _bounded_metadata(metadata: dict[str, str]) -> dict[str, str]:
     return metadata
 
 
-def _refuse_faq_document(document_id: str) -> None:
-    if document_id.startswith(FAQ_DOCUMENT_PREFIX):
-        raise ApiProblem(
-            INVALID_REQUEST,
-            "Mã văn bản bắt đầu bằng 'faq-' dành cho câu hỏi thường gặp; hãy dùng /v1/units/{unit}/faq.",
-        )
-
-
 DOCUMENT_EXAMPLE = {
     "title": "Nghị định 13/2023/NĐ-CP về bảo vệ dữ liệu cá nhân",
     "text": "Điều 1. Phạm vi điều chỉnh\nNghị định này quy định về bảo vệ dữ liệu cá nhân...",
@@ -150,7 +147,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     """Routes under /v1/units/{unit}/documents and /v1/units/{unit}/faq."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require_unit = ctx.gateway, ctx.require_unit
 
     @router.put(
         "/v1/units/{unit}/documents/{document_id}",
@@ -165,13 +162,13 @@ def build_router(ctx: RouteContext) -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: DocumentId,
     ) -> DocumentStatusOut:
         """Nhận văn bản (JSON `{title, text, version?, metadata?}` hoặc tải tệp multipart với trường
         `file`), lưu bản gốc và phát sự kiện để xử lý; trạng thái `pending` cho tới khi lập chỉ mục
         xong. Phiên bản cũ hơn phiên bản đã có bị từ chối (409 `stale_version`)."""
-        require(principal, unit, Scope.WRITE)
-        _refuse_faq_document(document_id)
+        await require_unit(principal, unit, Scope.WRITE)
+        refuse_faq_document(document_id)
         await gateway.ensure_unit(unit)
         if request.headers.get("content-type", "").startswith(MULTIPART):
             form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
@@ -222,11 +219,11 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def get_document(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: DocumentId,
     ) -> DocumentStatusOut:
         """`pending`, `indexed` (kèm số đoạn), `failed` (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
         ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         return status_out(await gateway.document_status(unit, document_id))
 
     @router.delete(
@@ -240,14 +237,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def delete_document(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        document_id: Annotated[str, DOCUMENT_PATH],
+        document_id: DocumentId,
     ) -> DocumentStatusOut:
         """Phát sự kiện xóa; mọi đoạn của văn bản bị gỡ khỏi chỉ mục (trạng thái chuyển sang
         `deleted`), ví dụ `DELETE /v1/units/cuc-bao-chi/documents/nd-13-2023`. Cán bộ cần xác nhận
         OTP trong vài phút gần nhất (step-up); khóa API của hệ thống đơn vị không cần."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         require_fresh_otp(principal, allow_api_keys=True, now=ctx.clock())
-        _refuse_faq_document(document_id)
+        refuse_faq_document(document_id)
         return status_out(await gateway.delete_document(unit, document_id))
 
     @router.get(
@@ -257,11 +254,20 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Danh sách văn bản",
         responses=problem_responses(401, 403, 422, 429, 503),
     )
-    async def list_documents(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> DocumentList:
-        """Mọi văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã,
-        ví dụ `GET /v1/units/cuc-bao-chi/documents`."""
-        require(principal, unit, Scope.READ)
-        return DocumentList(documents=[status_out(s) for s in await gateway.list_documents(unit)])
+    async def list_documents(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        limit: PageLimit = DEFAULT_PAGE_SIZE,
+        cursor: PageCursor = None,
+    ) -> DocumentList:
+        """Các văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã, từng
+        trang `limit` mục; `next_cursor` lấy trang sau, ví dụ
+        `GET /v1/units/cuc-bao-chi/documents?limit=100`."""
+        await require_unit(principal, unit, Scope.READ)
+        page = paginate(
+            await gateway.list_documents(unit), key=lambda s: (s.document_id,), limit=limit, cursor=cursor
+        )
+        return DocumentList(documents=[status_out(s) for s in page.items], next_cursor=page.next_cursor)
 
     # ---------------------------------------------------------------- FAQ
 
@@ -285,11 +291,21 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Danh sách câu hỏi thường gặp",
         responses=problem_responses(401, 403, 422, 429, 503),
     )
-    async def list_faq(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> FaqList:
-        """Các câu hỏi thường gặp đã duyệt của đơn vị, kèm trạng thái lập chỉ mục,
-        ví dụ `GET /v1/units/cuc-bao-chi/faq`."""
-        require(principal, unit, Scope.READ)
-        return FaqList(entries=[faq_out(entry, status) for entry, status in await gateway.list_faq(unit)])
+    async def list_faq(
+        principal: CurrentPrincipal,
+        unit: Annotated[str, UNIT_PATH],
+        limit: PageLimit = DEFAULT_PAGE_SIZE,
+        cursor: PageCursor = None,
+    ) -> FaqList:
+        """Các câu hỏi thường gặp đã duyệt của đơn vị, kèm trạng thái lập chỉ mục, theo mã, từng trang
+        `limit` mục; `next_cursor` lấy trang sau, ví dụ `GET /v1/units/cuc-bao-chi/faq`."""
+        await require_unit(principal, unit, Scope.READ)
+        page = paginate(
+            await gateway.list_faq(unit), key=lambda pair: (pair[0].faq_id,), limit=limit, cursor=cursor
+        )
+        return FaqList(
+            entries=[faq_out(entry, status) for entry, status in page.items], next_cursor=page.next_cursor
+        )
 
     @router.post(
         "/v1/units/{unit}/faq",
@@ -304,8 +320,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> FaqOut:
         """Thêm một cặp hỏi–đáp đã duyệt; hệ thống gán mã và lập chỉ mục như một văn bản
         `faq-<mã>`. Khi câu hỏi của người dân khớp, trợ lý ưu tiên câu trả lời này (`answer_source: faq`)."""
-        require(principal, unit, Scope.WRITE)
-        await gateway.ensure_unit(unit)
+        await require_unit(principal, unit, Scope.WRITE)
         created = await save_faq(unit, await gateway.new_faq_id(unit), body)
         response.headers["Location"] = f"/v1/units/{unit}/faq/{created.faq_id}"
         return created
@@ -322,7 +337,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> FaqOut:
         """Câu hỏi, câu trả lời, các cách hỏi khác và trạng thái lập chỉ mục,
         ví dụ `GET /v1/units/cuc-bao-chi/faq/le-phi-cap-phep`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
         entry, status = await gateway.get_faq(unit, faq_id)
         return faq_out(entry, status)
 
@@ -331,19 +346,31 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=FaqOut,
         tags=[TAG_FAQ],
         summary="Tạo hoặc sửa câu hỏi thường gặp",
-        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
+        responses={
+            200: {"description": "Đã thay thế câu hỏi thường gặp; bản mới đang được lập chỉ mục."},
+            201: {
+                "description": "Đã tạo câu hỏi thường gặp với mã do đơn vị đặt; `Location` trỏ tới nó.",
+                "model": FaqOut,
+            },
+            **problem_responses(401, 403, 404, 413, 422, 429, 503),
+        },
     )
     async def put_faq(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
         faq_id: Annotated[str, FAQ_PATH],
         body: FaqIn,
+        response: Response,
     ) -> FaqOut:
-        """Tạo (với mã do đơn vị đặt) hoặc thay thế một câu hỏi thường gặp; bản mới được lập chỉ mục
-        lại (trạng thái `pending` rồi `indexed`)."""
-        require(principal, unit, Scope.WRITE)
-        await gateway.ensure_unit(unit)
-        return await save_faq(unit, faq_id, body)
+        """Tạo (201, với mã do đơn vị đặt) hoặc thay thế (200) một câu hỏi thường gặp; bản mới được lập
+        chỉ mục lại (trạng thái `pending` rồi `indexed`)."""
+        await require_unit(principal, unit, Scope.WRITE)
+        created = await gateway.faq.get(unit, faq_id) is None
+        saved = await save_faq(unit, faq_id, body)
+        if created:
+            response.status_code = 201
+            response.headers["Location"] = f"/v1/units/{unit}/faq/{faq_id}"
+        return saved
 
     @router.delete(
         "/v1/units/{unit}/faq/{faq_id}",
@@ -357,7 +384,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], faq_id: Annotated[str, FAQ_PATH]
     ) -> DocumentStatusOut:
         """Xóa câu hỏi thường gặp và gỡ văn bản `faq-<mã>` khỏi chỉ mục."""
-        require(principal, unit, Scope.WRITE)
+        await require_unit(principal, unit, Scope.WRITE)
         return status_out(await gateway.delete_faq(unit, faq_id))
 
     return router

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.calibration import DEFAULT_TARGET_WRONG_RATE
@@ -16,7 +16,14 @@ from services.gateway.domain.reports import (
     TimeWindow,
     resolve_window,
 )
-from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.routing import (
+    UNIT_PATH,
+    PageCursor,
+    RouteContext,
+    paginate,
+    problem_responses,
+    refuse_unknown_query_parameters,
+)
 from services.gateway.entrypoints.schemas.reports import (
     AnswerRateOut,
     CalibrationOut,
@@ -77,10 +84,10 @@ def _problem_out(item: ProblemQuestion) -> ProblemQuestionOut:
 
 
 def build_router(ctx: RouteContext) -> APIRouter:
-    """Routes under /v1/units/{unit}/reports and /v1/reports."""
+    """Routes under /v1/units/{unit}/reports and /v1/reports (unknown query parameters are 422)."""
     router = APIRouter()
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
-    gateway, require = ctx.gateway, ctx.require
+    gateway, require, require_unit = ctx.gateway, ctx.require, ctx.require_unit
 
     @router.get(
         "/v1/units/{unit}/reports/answer-rate",
@@ -91,6 +98,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     )
     async def answer_rate(
         principal: CurrentPrincipal,
+        request: Request,
         unit: Annotated[str, UNIT_PATH],
         since: Annotated[datetime | None, SINCE_QUERY] = None,
         until: Annotated[datetime | None, UNTIL_QUERY] = None,
@@ -98,7 +106,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """Tỉ lệ câu hỏi được trả lời (không từ chối) trong khoảng thời gian, so với ngưỡng 90% của
         Bộ; số đánh giá hữu ích / chưa hữu ích; từng ngày (giờ Việt Nam) và xu hướng nửa sau so với
         nửa đầu, ví dụ `GET /v1/units/cuc-bao-chi/reports/answer-rate?since=2026-11-01T00:00:00%2B07:00`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
+        refuse_unknown_query_parameters(request)
         window = _window(since, until)
         report = await gateway.answer_rate(unit, window)
         return AnswerRateOut(
@@ -134,19 +143,24 @@ def build_router(ctx: RouteContext) -> APIRouter:
     )
     async def unanswered_questions(
         principal: CurrentPrincipal,
+        request: Request,
         unit: Annotated[str, UNIT_PATH],
         since: Annotated[datetime | None, SINCE_QUERY] = None,
         until: Annotated[datetime | None, UNTIL_QUERY] = None,
         limit: Annotated[
             int, Query(ge=1, le=MAX_GROUPS, description="Số nhóm tối đa.", examples=[20])
         ] = DEFAULT_GROUPS,
+        cursor: PageCursor = None,
     ) -> QuestionGroupsOut:
         """Những câu trợ lý từ chối trả lời và những câu bị đánh giá chưa hữu ích, gộp các cách hỏi
         giống nhau (so khớp từ không dấu) để đơn vị biết cần bổ sung tri thức gì trước: nhóm đông
         nhất trước, ví dụ "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?" (12 lượt)."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
+        refuse_unknown_query_parameters(request)
         window = _window(since, until)
         total, groups = await gateway.question_groups(unit, window)
+        # Groups are ranked (largest first); a page resumes after the rank the cursor names.
+        page = paginate(list(enumerate(groups)), key=lambda ranked: (ranked[0],), limit=limit, cursor=cursor)
         return QuestionGroupsOut(
             unit=unit,
             since=window.since.isoformat(),
@@ -161,8 +175,9 @@ def build_router(ctx: RouteContext) -> APIRouter:
                     last_asked_at=g.last_asked_at.isoformat(),
                     examples=[_problem_out(item) for item in g.examples],
                 )
-                for g in groups[:limit]
+                for _, g in page.items
             ],
+            next_cursor=page.next_cursor,
         )
 
     @router.get(
@@ -174,6 +189,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     )
     async def calibration(
         principal: CurrentPrincipal,
+        request: Request,
         unit: Annotated[str, UNIT_PATH],
         days: Annotated[
             int,
@@ -196,7 +212,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         đề xuất thấp hơn ngưỡng hiện tại chỉ là ước lượng. Ví dụ
         `GET /v1/units/cuc-bao-chi/reports/calibration?days=90`; đặt ngưỡng bằng
         `PUT /v1/units/{unit}/answer-threshold`."""
-        require(principal, unit, Scope.READ)
+        await require_unit(principal, unit, Scope.READ)
+        refuse_unknown_query_parameters(request)
         window = resolve_window(None, None, now=datetime.now(UTC), default_days=days)
         info, result = await gateway.calibration(unit, window, target_wrong_rate=target_wrong_rate)
         return CalibrationOut(
@@ -229,12 +246,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
     )
     async def ministry_answer_rates(
         principal: CurrentPrincipal,
+        request: Request,
         since: Annotated[datetime | None, SINCE_QUERY] = None,
         until: Annotated[datetime | None, UNTIL_QUERY] = None,
     ) -> MinistryAnswerRatesOut:
         """Một dòng cho mỗi đơn vị của Bộ (thấp nhất trước; đơn vị chưa có câu hỏi ở cuối) với tỉ lệ
         trả lời và việc đạt ngưỡng 90%; chỉ thông tin xác thực cấp Bộ được xem."""
         require(principal, None, Scope.READ)
+        refuse_unknown_query_parameters(request)
         window = _window(since, until)
         table = await gateway.ministry_answer_rates(window)
         return MinistryAnswerRatesOut(

@@ -29,7 +29,7 @@ from services.gateway.adapters.access_tokens import (
 from services.gateway.adapters.backends import call_backend
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import ApiProblem, ProblemKind
-from services.gateway.entrypoints.routing import RouteContext, problem_responses
+from services.gateway.entrypoints.routing import PageCursor, RouteContext, paginate, problem_responses
 from services.gateway.entrypoints.schemas.snapshots import (
     RestoreIn,
     RestoreOut,
@@ -189,6 +189,26 @@ def _restore_request(
     )
 
 
+async def take_snapshot_through_ops(
+    ctx: RouteContext, *, unit: str, all_units: bool, actor: str, client_address: str
+) -> snapshots_pb2.SnapshotInfo:
+    """Ops' TakeSnapshot (audited there); its refusals become problems."""
+    reply: snapshots_pb2.SnapshotInfo = await _call_snapshots(
+        _stub(ctx).TakeSnapshot(
+            snapshots_pb2.TakeSnapshotRequest(
+                unit=unit, all_units=all_units, actor=actor, client_address=client_address
+            ),
+            timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
+        )
+    )
+    return reply
+
+
+def snapshot_location(snapshot_id: str, unit: str | None) -> str:
+    """Where a snapshot is read (`GET /v1/snapshots/{id}`, with `?unit=` for a unit's admin)."""
+    return f"/v1/snapshots/{snapshot_id}" + (f"?unit={unit}" if unit else "")
+
+
 def _bearer(request: Request) -> str:
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     return credential.strip() if scheme.lower() == "bearer" else ""
@@ -202,6 +222,16 @@ def build_router(
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
     require = ctx.require
 
+    async def known_snapshots(unit: str | None) -> list[snapshots_pb2.SnapshotInfo]:
+        """The newest MAX_LIST snapshots (only those holding `unit`, and only its part, when given)."""
+        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
+            _stub(ctx).ListSnapshots(
+                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=MAX_LIST),
+                timeout=ctx.gateway.backends.timeout,
+            )
+        )
+        return list(reply.snapshots)
+
     @router.post(
         "/v1/snapshots",
         response_model=SnapshotOut,
@@ -211,23 +241,20 @@ def build_router(
         responses=problem_responses(401, 403, 422, 429, 503),
     )
     async def take_snapshot(
-        request: Request, principal: CurrentPrincipal, body: SnapshotScopeIn
+        request: Request, principal: CurrentPrincipal, body: SnapshotScopeIn, response: Response
     ) -> SnapshotOut:
         """Chụp chỉ mục, sổ văn bản, trạng thái văn bản, câu hỏi thường gặp và danh mục bản gốc của
         một đơn vị (`{"unit": "cuc-bao-chi"}`, quản trị đơn vị đó) hoặc của tất cả đơn vị cùng các kho
         dùng chung (`{"all_units": true}`, quản trị cấp Bộ). Mỗi phần có SHA-256 trong tệp kê khai."""
         require(principal, body.unit, Scope.ADMIN)
-        reply: snapshots_pb2.SnapshotInfo = await _call_snapshots(
-            _stub(ctx).TakeSnapshot(
-                snapshots_pb2.TakeSnapshotRequest(
-                    unit=body.unit or "",
-                    all_units=body.all_units,
-                    actor=principal.subject,
-                    client_address=request.client.host if request.client else "",
-                ),
-                timeout=SNAPSHOT_RPC_TIMEOUT_SECONDS,
-            )
+        reply = await take_snapshot_through_ops(
+            ctx,
+            unit=body.unit or "",
+            all_units=body.all_units,
+            actor=principal.subject,
+            client_address=request.client.host if request.client else "",
         )
+        response.headers["Location"] = snapshot_location(reply.snapshot_id, body.unit)
         return _snapshot_out(reply)
 
     @router.get(
@@ -241,17 +268,41 @@ def build_router(
         principal: CurrentPrincipal,
         unit: Annotated[str | None, Query(pattern=UNIT_ID_PATTERN.pattern)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
+        cursor: PageCursor = None,
     ) -> SnapshotList:
         """Các bản chụp, mới nhất trước. Với `?unit=`: chỉ những bản chụp có đơn vị đó, và chỉ phần
         của đơn vị đó (quản trị đơn vị); không có `unit`: tất cả (quản trị cấp Bộ)."""
         require(principal, unit, Scope.ADMIN)
-        reply: snapshots_pb2.ListSnapshotsResponse = await _call_snapshots(
-            _stub(ctx).ListSnapshots(
-                snapshots_pb2.ListSnapshotsRequest(unit=unit or "", limit=limit),
-                timeout=ctx.gateway.backends.timeout,
-            )
+        page = paginate(
+            await known_snapshots(unit),
+            key=lambda info: (info.snapshot_id,),
+            limit=limit,
+            cursor=cursor,
+            descending=True,
         )
-        return SnapshotList(snapshots=[_snapshot_out(info) for info in reply.snapshots])
+        return SnapshotList(
+            snapshots=[_snapshot_out(info) for info in page.items], next_cursor=page.next_cursor
+        )
+
+    @router.get(
+        "/v1/snapshots/{snapshot_id}",
+        response_model=SnapshotOut,
+        tags=[TAG_SNAPSHOTS],
+        summary="Xem một bản chụp",
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
+    )
+    async def get_snapshot(
+        principal: CurrentPrincipal,
+        snapshot_id: Annotated[str, SNAPSHOT_PATH],
+        unit: Annotated[str | None, Query(pattern=UNIT_ID_PATTERN.pattern)] = None,
+    ) -> SnapshotOut:
+        """Một bản chụp theo mã (đường dẫn mà `POST /v1/snapshots` trả về trong `Location`). Với
+        `?unit=`: chỉ phần của đơn vị đó (quản trị đơn vị); không có `unit`: cả bản chụp (quản trị cấp Bộ)."""
+        require(principal, unit, Scope.ADMIN)
+        for info in await known_snapshots(unit):
+            if info.snapshot_id == snapshot_id:
+                return _snapshot_out(info)
+        raise ApiProblem(SNAPSHOT_NOT_FOUND)
 
     @router.post(
         "/v1/snapshots/{snapshot_id}/verify",

@@ -1,13 +1,26 @@
-"""Units: list, read, create or rename, and each unit's answer threshold."""
+"""Units: list, read, create or rename, delete, and each unit's answer threshold."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.model import UnitInfo
-from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, client_address, problem_responses
-from services.gateway.entrypoints.schemas.units import AnswerThresholdIn, UnitIn, UnitList, UnitOut
+from services.gateway.entrypoints.routes_snapshots import take_snapshot_through_ops
+from services.gateway.entrypoints.routing import (
+    UNIT_PATH,
+    RouteContext,
+    client_address,
+    problem_responses,
+)
+from services.gateway.entrypoints.schemas.units import (
+    AnswerThresholdIn,
+    UnitDeletedOut,
+    UnitIn,
+    UnitList,
+    UnitOut,
+)
 
 TAG_UNITS = "đơn vị"
 
@@ -65,14 +78,76 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=UnitOut,
         tags=[TAG_UNITS],
         summary="Tạo hoặc đổi tên đơn vị",
-        responses=problem_responses(401, 403, 413, 422, 429, 503),
+        responses={
+            200: {"description": "Đã đổi tên đơn vị (hoặc tên không đổi)."},
+            201: {
+                "description": "Đã tạo đơn vị mới; `Location` trỏ tới đơn vị.",
+                "model": UnitOut,
+            },
+            **problem_responses(401, 403, 413, 422, 429, 503),
+        },
     )
-    async def put_unit(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: UnitIn) -> UnitOut:
-        """Tạo đơn vị mới hoặc đổi tên đơn vị (chỉ quản trị cấp Bộ), ví dụ
+    async def put_unit(
+        principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: UnitIn, response: Response
+    ) -> UnitOut:
+        """Tạo đơn vị mới (201) hoặc đổi tên đơn vị (200) (chỉ quản trị cấp Bộ), ví dụ
         `PUT /v1/units/cuc-bao-chi` với `{"name": "Cục Báo chí"}`. Đơn vị là dữ liệu: Bộ sắp xếp lại
         tổ chức thì chỉ cần gọi lại API này."""
         require(principal, None, Scope.ADMIN)
-        return _unit_out(await gateway.put_unit(unit, body.name))
+        info, created = await gateway.put_unit(unit, body.name)
+        if created:
+            response.status_code = 201
+            response.headers["Location"] = f"/v1/units/{unit}"
+        return _unit_out(info)
+
+    @router.delete(
+        "/v1/units/{unit}",
+        response_model=UnitDeletedOut,
+        tags=[TAG_UNITS],
+        summary="Xóa đơn vị",
+        responses={
+            200: {"description": "Đơn vị đã bị xóa; kèm những gì đã gỡ bỏ và mã bản chụp lấy trước khi xóa."},
+            **problem_responses(401, 403, 404, 422, 429, 503),
+        },
+    )
+    async def delete_unit(
+        principal: CurrentPrincipal,
+        request: Request,
+        unit: Annotated[str, UNIT_PATH],
+        snapshot: Annotated[
+            bool, Query(description="Chụp dữ liệu của đơn vị trước khi xóa (mặc định có).")
+        ] = True,
+    ) -> UnitDeletedOut:
+        """Xóa hẳn một đơn vị (chỉ quản trị cấp Bộ; cán bộ cần vừa xác nhận OTP qua
+        `POST /v1/auth/step-up`, khóa API cấp Bộ thì không): chỉ mục tìm kiếm, bản gốc, trạng thái văn
+        bản, câu hỏi thường gặp, hội thoại, lịch sử câu hỏi và các khóa API chỉ gắn với đơn vị này.
+        Đơn vị khác không bị ảnh hưởng. Trước khi xóa, hệ thống chụp dữ liệu của đơn vị (bỏ qua với
+        `?snapshot=false`). Thao tác được ghi nhật ký kiểm toán (`unit.deleted`)."""
+        require(principal, None, Scope.ADMIN)
+        require_fresh_otp(principal, allow_api_keys=True, now=ctx.clock())
+        await gateway.ensure_unit(unit)
+        snapshot_id = ""
+        if snapshot:
+            taken = await take_snapshot_through_ops(
+                ctx,
+                unit=unit,
+                all_units=False,
+                actor=principal.subject,
+                client_address=client_address(request),
+            )
+            snapshot_id = taken.snapshot_id
+        removal = await gateway.remove_unit(
+            principal, unit, snapshot_id=snapshot_id, client_address=client_address(request)
+        )
+        return UnitDeletedOut(
+            unit_id=removal.unit,
+            snapshot_id=removal.snapshot_id,
+            documents=removal.documents,
+            chunks=removal.chunks,
+            originals=removal.originals,
+            api_keys_deleted=removal.api_keys_deleted,
+            api_keys_narrowed=removal.api_keys_narrowed,
+        )
 
     @router.put(
         "/v1/units/{unit}/answer-threshold",

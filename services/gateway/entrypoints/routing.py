@@ -5,27 +5,36 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Path, Request
+from fastapi import Path, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import StreamingResponse
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FAQ_ID_PATTERN
+from services.gateway.domain.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_CURSOR_CHARS,
+    MAX_PAGE_SIZE,
+    InvalidCursor,
+    Item,
+    Page,
+    SortKey,
+    decode_cursor,
+    page_after,
+)
+from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.schemas.common import Problem
 from services.gateway.service import Gateway
 from trolyao.messaging import UNIT_ID_PATTERN
 
-DOCUMENT_ID_PATTERN = r"^[\w][\w.\-:|]{0,199}$"
 SSE_MEDIA_TYPE = "text/event-stream"
 
 UNIT_PATH = Path(
     pattern=UNIT_ID_PATTERN.pattern, description="Mã đơn vị, ví dụ `cuc-bao-chi`.", examples=["cuc-bao-chi"]
-)
-DOCUMENT_PATH = Path(
-    pattern=DOCUMENT_ID_PATTERN, description="Mã văn bản do đơn vị đặt.", examples=["nd-13-2023"]
 )
 FAQ_PATH = Path(pattern=FAQ_ID_PATTERN, description="Mã câu hỏi thường gặp.", examples=["le-phi-cap-phep"])
 
@@ -41,6 +50,40 @@ _PROBLEM_DESCRIPTIONS = {
 }
 STANDARD_PROBLEMS = (401, 403, 404, 413, 422, 429, 503)
 
+PAGE_LIMIT_QUERY = Query(
+    ge=1, le=MAX_PAGE_SIZE, description=f"Số mục tối đa của một trang (1–{MAX_PAGE_SIZE})."
+)
+PAGE_CURSOR_QUERY = Query(
+    max_length=MAX_CURSOR_CHARS,
+    description="`next_cursor` của trang trước; bỏ trống để lấy trang đầu.",
+)
+INVALID_CURSOR_DETAIL = "Con trỏ phân trang (cursor) không hợp lệ."
+PageLimit = Annotated[int, PAGE_LIMIT_QUERY]
+PageCursor = Annotated[str | None, PAGE_CURSOR_QUERY]
+
+
+def paginate(
+    items: Sequence[Item],
+    *,
+    key: Callable[[Item], SortKey],
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    descending: bool = False,
+) -> Page[Item]:
+    """One page of a list (`domain.pagination.page_after`); a cursor this API did not make is 422."""
+    try:
+        return page_after(items, key=key, limit=limit, cursor=cursor, descending=descending)
+    except InvalidCursor as error:
+        raise ApiProblem(INVALID_REQUEST, INVALID_CURSOR_DETAIL) from error
+
+
+def cursor_position(cursor: str) -> SortKey:
+    """What a cursor made by `paginate` (or `encode_cursor`) points after; 422 for any other."""
+    try:
+        return decode_cursor(cursor)
+    except InvalidCursor as error:
+        raise ApiProblem(INVALID_REQUEST, INVALID_CURSOR_DETAIL) from error
+
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem+json responses an operation can give."""
@@ -48,6 +91,31 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "description": _PROBLEM_DESCRIPTIONS[status]}
         for status in statuses or STANDARD_PROBLEMS
     }
+
+
+def _query_parameter_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_parameter_names(dependency)
+    return names
+
+
+def refuse_unknown_query_parameters(request: Request) -> None:
+    """422 for a query parameter the route does not declare (call it after authorisation): `?days=7`
+    on a route that reads `since`/`until` would otherwise be silently ignored and answer the wrong
+    question."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_parameter_names(dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "không có"
+        raise ApiProblem(
+            INVALID_REQUEST,
+            f"Tham số truy vấn không được hỗ trợ: {', '.join(unknown)} (tham số hợp lệ: {accepted}).",
+        )
 
 
 def client_address(request: Request) -> str:
@@ -100,16 +168,28 @@ class RouteContext:
     # The clock access tokens are judged by (step-up freshness); tests give it a fake one.
     clock: Callable[[], float] = time.time
 
+    async def require_unit(self, principal: Principal, unit: str, scope: Scope) -> None:
+        """`require`, then 404 (`unit_not_found`) unless the unit exists: every route under
+        `/v1/units/{unit}/…` answers an unknown unit the same way, after authorisation (so a
+        credential learns nothing about units it may not reach)."""
+        self.require(principal, unit, scope)
+        await self.gateway.ensure_unit(unit)
+
 
 __all__ = [
-    "DOCUMENT_PATH",
     "FAQ_PATH",
+    "INVALID_CURSOR_DETAIL",
     "SSE_MEDIA_TYPE",
     "STANDARD_PROBLEMS",
     "UNIT_PATH",
+    "PageCursor",
+    "PageLimit",
     "RouteContext",
     "client_address",
+    "cursor_position",
+    "paginate",
     "problem_responses",
+    "refuse_unknown_query_parameters",
     "sse_event",
     "sse_response_doc",
     "sse_stream",

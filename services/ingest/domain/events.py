@@ -15,7 +15,6 @@ from datetime import datetime
 
 from trolyao.documents import METADATA_MAX_CHARS, DocumentMetadata, overlong_metadata_fields
 
-MAX_DOCUMENT_ID_CHARS = 256
 SUPPORTED_SCHEMA_VERSIONS = {0, 1}
 MICROSECONDS = 1_000_000
 # Longest accepted value of the event's own descriptive fields (characters); metadata limits are

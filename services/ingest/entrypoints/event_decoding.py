@@ -11,7 +11,6 @@ from google.protobuf import json_format
 
 from services.ingest.domain.events import (
     EVENT_FIELD_MAX_CHARS,
-    MAX_DOCUMENT_ID_CHARS,
     SUPPORTED_SCHEMA_VERSIONS,
     DeleteDocument,
     DocumentRef,
@@ -24,6 +23,7 @@ from services.ingest.domain.events import (
     version_from_time,
 )
 from trolyao.conversions import metadata_from_proto
+from trolyao.document_ids import InvalidDocumentId, canonical_document_id
 from trolyao.messaging import UNIT_ID_PATTERN
 from trolyao.v1 import events_pb2
 
@@ -59,9 +59,10 @@ def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocumen
         )
     if not UNIT_ID_PATTERN.match(unit):
         raise PoisonMessage("invalid_unit", f"Mã đơn vị '{unit}' không hợp lệ.")
-    document_id = message.document_id.strip()
-    if not document_id or len(document_id) > MAX_DOCUMENT_ID_CHARS:
-        raise PoisonMessage("invalid_document_id", "Thiếu mã văn bản hoặc mã văn bản dài quá 256 ký tự.")
+    try:
+        document_id = canonical_document_id(message.document_id)
+    except InvalidDocumentId as error:
+        raise PoisonMessage("invalid_document_id", error.message) from error
     version = message.version or version_from_time(message.occurred_at)
     if version <= 0:
         raise PoisonMessage(

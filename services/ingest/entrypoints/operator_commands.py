@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import mimetypes
 import time
@@ -26,13 +27,13 @@ from nats.aio.msg import Msg
 from tqdm import tqdm
 
 from trolyao.docstatus import DocumentStatus, list_statuses, reindex_event
+from trolyao.document_ids import InvalidDocumentId, canonical_document_id, original_object_name
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     connect,
     ensure_layout,
-    original_object_name,
     upsert_subject,
 )
 from trolyao.v1 import events_pb2
@@ -108,7 +109,22 @@ def _event(unit: str, item: ImportItem, version: int, *, source: str) -> events_
             setattr(event.metadata, key, value)
     if item.text is not None:
         event.text = item.text
+    event.content_hash = content_hash_of(item)
     return event
+
+
+def content_hash_of(item: ImportItem) -> str:
+    """What ingest derives from inline content (`sha256:` of the text or bytes), set on the event so
+    it names the content whether it travels inline or through the object store."""
+    content = item.text.encode("utf-8") if item.text is not None else (item.data or b"")
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def _lookup_id(document_id: str) -> str:
+    try:
+        return canonical_document_id(document_id)
+    except InvalidDocumentId:
+        return document_id  # ingest dead-letters it with the reason
 
 
 class _OutcomeWatcher:
@@ -194,11 +210,20 @@ async def bulk_import(
     try:
         await ensure_layout(client.jetstream())
         base_version = time.time_ns() // 1000
-        collected = list(items)
-        events = [
-            (_event(unit, item, base_version + position, source=source), item.data)
-            for position, item in enumerate(collected)
-        ]
+        indexed = {
+            status.document_id: status
+            for status in await unit_statuses(client, unit)
+            if status.status == "indexed"
+        }
+        events = []
+        for position, item in enumerate(items):
+            event = _event(unit, item, base_version + position, source=source)
+            event.document_id = _lookup_id(item.document_id)  # as ingest reports it (NFC)
+            # Content already indexed keeps its version, so ingest reports it `unchanged`.
+            known = indexed.get(event.document_id)
+            if known is not None and known.content_hash == event.content_hash:
+                event.version = known.version
+            events.append((event, item.data))
         return await _publish_and_wait(
             client, unit, events, total=len(events), show_progress=show_progress, timeout=timeout
         )

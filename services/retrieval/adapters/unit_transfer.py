@@ -372,6 +372,19 @@ class UnitTransfer:
         )
         return restored
 
+    def drop_unit(self, unit: str) -> tuple[int, int]:
+        """Forget the unit's whole index (its points, registry and tombstones, its language model)
+        because the unit is deleted; returns the (documents, chunks) it held. Other units are not
+        locked or touched."""
+        with self._transfer_lock(unit), self._indexer.unit_lock(unit):
+            documents, chunks = len(self._registry.list(unit)), self._store.count(unit)
+            self._store.drop_unit(unit)
+            self._registry.drop_unit(unit)
+            self._unit_models.rebuild_unit_model(unit, ())
+        self._unit_models.flush()
+        log.info("unit_index_deleted", unit=unit, documents=documents, chunks=chunks)
+        return documents, chunks
+
     def _check_compatible(self, unit: str, info: ArchiveInfo) -> None:
         if info.unit != unit:
             raise ArchiveRejected(f"bản lưu này là của đơn vị {info.unit}, không phải {unit}")

@@ -335,6 +335,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
         return self._call(context, "ImportUnit", work)
 
+    def DeleteUnit(
+        self, request: retrieval_pb2.DeleteUnitIndexRequest, context: grpc.ServicerContext
+    ) -> retrieval_pb2.DeleteUnitIndexResponse:
+        def work() -> retrieval_pb2.DeleteUnitIndexResponse:
+            if self._transfer is None:
+                raise NotImplementedError("unit deletion is not configured")
+            documents, chunks = self._transfer.drop_unit(_unit(request.unit))
+            return retrieval_pb2.DeleteUnitIndexResponse(documents=documents, chunks=chunks)
+
+        return self._call(context, "DeleteUnit", work)
+
 
 def _archive_info_to_proto(
     info: ArchiveInfo, *, size: int = 0, sha256: str = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from services.gateway.entrypoints.schemas.common import StrictBody
+from services.gateway.entrypoints.schemas.common import Paged, StrictBody
 from services.gateway.entrypoints.schemas.login import MAX_USERNAME_CHARS
 
 MAX_DISPLAY_NAME_CHARS = 200
@@ -24,7 +24,7 @@ class AccountOut(BaseModel):
     created_by: str
 
 
-class AccountList(BaseModel):
+class AccountList(Paged):
     accounts: list[AccountOut]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from services.gateway.entrypoints.schemas.common import Paged
+
 
 class AuditEventOut(BaseModel):
     sequence: int
@@ -19,7 +21,7 @@ class AuditEventOut(BaseModel):
     details: dict[str, str]
 
 
-class AuditPageOut(BaseModel):
+class AuditPageOut(Paged):
     events: list[AuditEventOut]
     next_after: int = Field(description="Truyền vào `after` để lấy trang tiếp theo.")
     more: bool

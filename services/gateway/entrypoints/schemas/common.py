@@ -15,6 +15,16 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Paged(BaseModel):
+    """A list page: `next_cursor` asks for the next one (`?cursor=`), null on the last page."""
+
+    next_cursor: str | None = Field(
+        default=None,
+        description="Gửi lại ở tham số `cursor` để lấy trang tiếp theo; null khi đây là trang cuối.",
+        examples=[None],
+    )
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details; `code` is stable, `title`/`detail` are Vietnamese."""
 

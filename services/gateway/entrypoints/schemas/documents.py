@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.gateway.entrypoints.schemas.common import MAX_QUESTION_CHARS
+from services.gateway.entrypoints.schemas.common import MAX_QUESTION_CHARS, Paged
 
 
 class DocumentIn(BaseModel):
@@ -48,7 +48,7 @@ class DocumentStatusOut(BaseModel):
     updated_at: str = ""
 
 
-class DocumentList(BaseModel):
+class DocumentList(Paged):
     documents: list[DocumentStatusOut]
 
 
@@ -97,5 +97,5 @@ class FaqOut(BaseModel):
     updated_at: str = Field(default="", examples=["2026-11-27T08:00:00.000+00:00"])
 
 
-class FaqList(BaseModel):
+class FaqList(Paged):
     entries: list[FaqOut]

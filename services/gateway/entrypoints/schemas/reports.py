@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from services.gateway.entrypoints.schemas.common import Paged
+
 
 class DailyRateOut(BaseModel):
     date: str = Field(description="Ngày (giờ Việt Nam), YYYY-MM-DD.", examples=["2026-11-27"])
@@ -59,7 +61,7 @@ class QuestionGroupOut(BaseModel):
     examples: list[ProblemQuestionOut] = Field(description="Vài câu hỏi mới nhất của nhóm.")
 
 
-class QuestionGroupsOut(BaseModel):
+class QuestionGroupsOut(Paged):
     unit: str = Field(examples=["cuc-bao-chi"])
     since: str
     until: str

@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from services.gateway.entrypoints.schemas.common import Paged
 from trolyao.messaging import UNIT_ID_PATTERN
 
 
@@ -77,7 +78,7 @@ class SnapshotOut(BaseModel):
     parts: list[SnapshotPartOut]
 
 
-class SnapshotList(BaseModel):
+class SnapshotList(Paged):
     snapshots: list[SnapshotOut]
 
 

@@ -40,3 +40,18 @@ class AnswerThresholdIn(BaseModel):
 
 class UnitList(BaseModel):
     units: list[UnitOut]
+
+
+class UnitDeletedOut(BaseModel):
+    unit_id: str = Field(examples=["cuc-bao-chi"])
+    snapshot_id: str = Field(
+        description="Bản chụp của đơn vị lấy ngay trước khi xóa (rỗng khi gọi với `snapshot=false`).",
+        examples=["20261127T080000Z-cuc-bao-chi"],
+    )
+    documents: int = Field(description="Số văn bản chỉ mục của đơn vị đã chứa.", examples=[12])
+    chunks: int = Field(description="Số đoạn đã bị gỡ khỏi chỉ mục.", examples=[340])
+    originals: int = Field(description="Số bản gốc đã xóa khỏi kho lưu trữ.", examples=[14])
+    api_keys_deleted: int = Field(description="Khóa API chỉ gắn với đơn vị này, đã bị xóa.", examples=[2])
+    api_keys_narrowed: int = Field(
+        description="Khóa API gắn với cả đơn vị khác: chỉ bỏ đơn vị này khỏi phạm vi.", examples=[0]
+    )

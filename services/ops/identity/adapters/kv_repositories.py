@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.ops.identity.domain.api_keys import ApiKeyRecord, Principal
@@ -52,6 +52,20 @@ class UnitRepository:
         units = [await self.get(key) for key in await live_keys(self._bucket)]
         return sorted((unit for unit in units if unit is not None), key=lambda unit: unit.unit_id)
 
+    async def delete(self, unit_id: str) -> None:
+        """Delete the record, leaving the bucket's delete marker (see `was_deleted`)."""
+        await self._bucket.delete(unit_id)
+
+    async def was_deleted(self, unit_id: str) -> bool:
+        """Whether the unit existed once and was deleted (its last entry is a delete marker)."""
+        try:
+            await self._bucket.get(unit_id)
+        except KeyDeletedError:
+            return True
+        except KeyNotFoundError:
+            return False
+        return False
+
 
 class ApiKeyRepository:
     def __init__(self, bucket: KeyValue) -> None:
@@ -97,3 +111,9 @@ class ApiKeyRepository:
     async def list(self) -> list[ApiKeyRecord]:
         records = [await self.get(key) for key in await live_keys(self._bucket)]
         return [record for record in records if record is not None]
+
+    async def replace(self, record: ApiKeyRecord) -> None:
+        await self._bucket.put(record.key_id, json.dumps(asdict(record)).encode())
+
+    async def delete(self, key_id: str) -> None:
+        await self._bucket.delete(key_id)

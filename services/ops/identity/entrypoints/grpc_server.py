@@ -141,6 +141,15 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
 
         return await self._call(context, "ListUnits", work)
 
+    async def DeleteUnit(
+        self, request: ops_pb2.DeleteUnitRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.DeleteUnitResponse:
+        async def work() -> ops_pb2.DeleteUnitResponse:
+            deleted, narrowed = await self._handlers.delete_unit(request.unit_id)
+            return ops_pb2.DeleteUnitResponse(api_keys_deleted=deleted, api_keys_narrowed=narrowed)
+
+        return await self._call(context, "DeleteUnit", work)
+
     async def CreateApiKey(
         self, request: ops_pb2.CreateApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> ops_pb2.CreateApiKeyResponse:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate, UnitRepository
+from services.ops.identity.adapters.kv_repositories import ApiKeyRepository, ConcurrentUpdate, UnitRepository
 from services.ops.identity.domain.errors import NotFound
 from services.ops.identity.domain.units import Unit, validate_min_confidence, validate_unit
 from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
@@ -80,13 +80,37 @@ async def list_units(units: UnitRepository) -> list[Unit]:
 
 
 async def seed_units(units: UnitRepository, units_file: Path) -> int:
-    """Create the configured units that do not exist yet; returns how many were created."""
+    """Create the configured units that do not exist yet (a unit deleted through the API stays
+    deleted); returns how many were created."""
     if not units_file.exists():
         return 0
     entries = yaml.safe_load(units_file.read_text(encoding="utf-8")).get("units", [])
     created = 0
     for entry in entries:
-        if await units.get(str(entry["id"])) is None:
-            await put_unit(units, str(entry["id"]), str(entry["name"]))
+        unit_id = str(entry["id"])
+        if await units.get(unit_id) is None and not await units.was_deleted(unit_id):
+            await put_unit(units, unit_id, str(entry["name"]))
             created += 1
     return created
+
+
+async def delete_unit(units: UnitRepository, api_keys: ApiKeyRepository, unit_id: str) -> tuple[int, int]:
+    """Forget the unit's record and its API keys: a key naming only this unit is deleted, a key that
+    also names other units keeps those. Returns (keys deleted, keys narrowed); NotFound when the
+    unit does not exist. The unit's knowledge is removed by the gateway and retrieval."""
+    if await units.get(unit_id) is None:
+        raise NotFound(unit_id)
+    deleted = narrowed = 0
+    for record in await api_keys.list():
+        principal = record.principal
+        if principal.all_units or unit_id not in principal.units:
+            continue
+        remaining = tuple(unit for unit in principal.units if unit != unit_id)
+        if remaining:
+            await api_keys.replace(replace(record, principal=replace(principal, units=remaining)))
+            narrowed += 1
+        else:
+            await api_keys.delete(record.key_id)
+            deleted += 1
+    await units.delete(unit_id)
+    return deleted, narrowed

@@ -11,6 +11,8 @@ const REFRESH_MARGIN_SECONDS = 45;
 const JSON_TYPE = "application/json";
 
 /** A failed API call: HTTP status, the problem's stable `code`, and a Vietnamese message. */
+const LIST_PAGE_SIZE = 1000;
+
 export class ApiError extends Error {
   constructor(status, problem = {}) {
     super(problem.detail || problem.title || `Lỗi máy chủ (HTTP ${status}).`);
@@ -161,6 +163,18 @@ export async function api(path, { method = "GET", body, query, raw = false, auth
  * Upload with progress (fetch cannot report upload progress): PUT multipart `form` to `path`,
  * calling `onProgress(fraction)`. Resolves with the JSON answer; rejects with ApiError.
  */
+/** Every item of a paginated list: follows `next_cursor` until the last page. */
+export async function apiAll(path, field, { query = {} } = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(path, { query: { ...query, limit: LIST_PAGE_SIZE, ...(cursor ? { cursor } : {}) } });
+    items.push(...page[field]);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
 export async function upload(path, form, onProgress) {
   const token = await freshToken();
   return new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@
 // create (initial password shown once), change role and units, lock / unlock, reset the
 // authenticator. Each change asks for a fresh OTP when the last one is too old (step-up).
 
-import { api } from "../api.js";
+import { api, apiAll } from "../api.js";
 import { alertBox, confirmDialog, formatDateTime, h, modal, replace, setAlert, toast } from "../dom.js";
 
 export const ROLE_LABELS = {
@@ -24,7 +24,7 @@ export async function render(container, context) {
 
   async function load() {
     try {
-      const { accounts } = await api("/v1/accounts");
+      const accounts = await apiAll("/v1/accounts", "accounts");
       replace(body, accounts.sort((a, b) => a.username.localeCompare(b.username)).map(row));
       status.textContent = `${accounts.length} tài khoản.`;
     } catch (error) {

@@ -1,7 +1,7 @@
 // Answer-rate dashboard: the chosen unit's rate per day or week against the ministry's 90% bar, and
 // for ministry admins the sortable table of every unit (rate, questions, documents, freshness).
 
-import { api, paths } from "../api.js";
+import { api, apiAll, paths } from "../api.js";
 import { eachLimited, formatAgo, formatDateTime, formatDay, formatNumber, formatRate, h, replace } from "../dom.js";
 import { rateChart, weekly } from "../chart.js";
 
@@ -185,7 +185,7 @@ async function ministryTable(section, context, state) {
   // Documents and freshness: one list per unit, a few at a time, redrawn as they arrive.
   await eachLimited(rows, DOCUMENT_LOOKUPS_AT_ONCE, async (row) => {
     try {
-      const { documents } = await api(paths.documents(row.unit));
+      const documents = await apiAll(paths.documents(row.unit), "documents");
       const indexed = documents.filter((d) => d.status === "indexed");
       row.documents = indexed.length;
       row.freshness = indexed.reduce((latest, d) => (d.updated_at > (latest || "") ? d.updated_at : latest), null);

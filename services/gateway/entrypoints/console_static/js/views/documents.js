@@ -1,7 +1,7 @@
 // Documents of the chosen unit: status (indexed / pending / failed with the reason), upload by
 // drag and drop or file picker (several files, with progress), view passages, reindex, delete.
 
-import { api, paths, upload } from "../api.js";
+import { api, apiAll, paths, upload } from "../api.js";
 import { confirmDialog, eachLimited, formatAgo, formatDateTime, formatNumber, fold, h, replace, slug, toast } from "../dom.js";
 import { showPassages } from "../passages.js";
 
@@ -68,7 +68,7 @@ export async function render(container, context) {
 
   async function load() {
     try {
-      documents = (await api(paths.documents(unit))).documents;
+      documents = await apiAll(paths.documents(unit), "documents");
       draw();
     } catch (error) {
       summary.textContent = error.message;

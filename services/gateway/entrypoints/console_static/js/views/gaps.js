@@ -2,7 +2,7 @@
 // helpful, grouped. Staff write the answer (or attach the question to an existing FAQ entry); it
 // becomes a curated FAQ entry at once, and the assistant answers that question from then on.
 
-import { api, paths } from "../api.js";
+import { api, apiAll, paths } from "../api.js";
 import { alertBox, append, fold, formatAgo, formatNumber, h, replace, setAlert, sleep } from "../dom.js";
 
 const WINDOW_DAYS = 30;
@@ -22,9 +22,9 @@ export async function render(container, context) {
   let report;
   let faqEntries;
   try {
-    [report, { entries: faqEntries }] = await Promise.all([
+    [report, faqEntries] = await Promise.all([
       api(`${paths.unit(unit)}/reports/unanswered-questions`, { query: { since, limit: GROUP_LIMIT } }),
-      api(paths.faq(unit)),
+      apiAll(paths.faq(unit), "entries"),
     ]);
   } catch (error) {
     replace(container, h("h1", {}, "Câu hỏi cần bổ sung"), h("div", { class: "alert", role: "alert" }, error.message));

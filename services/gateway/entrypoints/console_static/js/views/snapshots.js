@@ -42,7 +42,7 @@ export async function render(container, context) {
 
   async function load() {
     try {
-      snapshots = (await api("/v1/snapshots", { query: { unit: onlyUnit.checked ? context.unit : "" } })).snapshots;
+      snapshots = (await api("/v1/snapshots", { query: { unit: onlyUnit.checked ? context.unit : "", limit: 500 } })).snapshots;
     } catch (error) {
       replace(listArea, h("div", { class: "alert", role: "alert" }, error.status === 404 ? "Máy chủ này chưa bật chức năng sao lưu." : error.message));
       return;
