@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from stack.launcher import Stack
+from trolyao.messaging import DOCS_STREAM, IngestLane, ingest_durable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The evaluation data and the demo document live in ../shared beside the checkout (CI lays a copy
@@ -48,3 +51,19 @@ def bootstrap_client(stack: Stack, *, timeout: float) -> httpx.Client:
     return httpx.Client(
         base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=timeout
     )
+
+
+async def ingest_settled(js: JetStreamContext, units: Iterable[str]) -> bool:
+    """Every event of these units was handled: each unit's interactive lane exists (ingest found
+    the unit) and no lane has an event pending or unacknowledged."""
+    for unit in units:
+        for lane in IngestLane:
+            try:
+                info = await js.consumer_info(DOCS_STREAM, ingest_durable(unit, lane))
+            except NotFoundError:
+                if lane is IngestLane.INTERACTIVE:
+                    return False
+                continue
+            if info.num_pending or info.num_ack_pending:
+                return False
+    return True

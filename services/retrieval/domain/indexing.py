@@ -170,9 +170,7 @@ class Indexer:
             return []
         return self._store.document_chunks(unit, current.document_id)
 
-    def _embed(
-        self, chunks: Sequence[Chunk], metadata: DocumentMetadata
-    ) -> list[tuple[float, ...]] | None:
+    def _embed(self, chunks: Sequence[Chunk], metadata: DocumentMetadata) -> list[tuple[float, ...]] | None:
         if self._embedder is None or not chunks:
             return None
         return self._embedder.embed_passages([dense_passage_text(chunk, metadata) for chunk in chunks])

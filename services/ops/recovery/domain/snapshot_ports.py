@@ -127,7 +127,9 @@ class SnapshotSources(Protocol):
 
     async def docs_stream(self) -> StreamState: ...
 
-    async def ingest_ack_floor(self) -> int | None: ...
+    async def ingest_ack_floor(self, unit: str) -> int | None:
+        """Highest DOCS sequence at or below which every event of `unit` was handled by ingest."""
+        ...
 
 
 class EventReplayer(Protocol):
