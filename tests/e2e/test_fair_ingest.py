@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -56,7 +57,7 @@ def fair_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir=tmp_path_factory.mktemp("fair-ingest"),
         ports=StackPorts.free(),
         api_key="tly_fair_" + secrets.token_urlsafe(16),
-        extra_env=FAST_STACK_ENV,
+        extra_env={**FAST_STACK_ENV, "TROLYAO_INGEST_QUEUE_POLL_SECONDS": "0.5"},
     )
     with started(stack):
         yield stack
@@ -162,3 +163,48 @@ def test_a_gateway_upload_overtakes_its_units_queued_bulk_events(fair_stack: Sta
     outcomes = asyncio.run(scenario())
     ahead = outcomes.done_before(unit, (unit, "can-gap"))
     assert ahead < BULK_BACKLOG // 2, f"the upload waited for {ahead} of {BULK_BACKLOG} bulk events"
+
+
+def test_a_units_queue_and_its_estimate_are_shown_while_it_imports(fair_stack: Stack) -> None:
+    unit = unique_unit("fair-queue")
+    headers = {"Authorization": f"Bearer {fair_stack.api_key}"}
+    http = httpx.Client(base_url=fair_stack.gateway_url, headers=headers, timeout=30)
+    http.put(f"/v1/units/{unit}", json={"name": "Đơn vị có hàng đợi"}).raise_for_status()
+    assert http.get(f"/v1/units/{unit}/queue").json()["waiting"] == 0
+
+    async def scenario() -> tuple[dict[str, object], dict[str, object]]:
+        outcomes = OutcomeLog()
+        client = await connect(fair_stack.nats_url, name="fair-queue-probe")
+        js = client.jetstream()
+        await client.subscribe(f"status.docs.{unit}", cb=outcomes.on_status)
+        for index in range(BACKLOG):
+            await js.publish(
+                bulk_upsert_subject(unit),
+                upsert(unit, f"kho-{index}", backlog_text(index), source="bulk-import"),
+            )
+        seen: dict[str, object] = {}
+        while not seen and outcomes.done(unit) < BACKLOG:
+            queue = http.get(f"/v1/units/{unit}/queue").json()
+            if queue["waiting"] > 0 and queue["eta_seconds"] is not None:
+                seen = queue
+            await asyncio.sleep(0.2)
+        listing = http.get(f"/v1/units/{unit}/documents").json()["queue"]
+        await outcomes.wait_for(lambda: outcomes.done(unit) == BACKLOG)
+        await client.close()
+        return seen, listing
+
+    seen, listing = asyncio.run(scenario())
+    assert seen, "the queue never showed the backlog with an estimate"
+    assert seen["bulk"] == seen["waiting"] and str(seen["message"]).startswith("Đang xử lý")
+    assert "dự kiến xong sau" in str(seen["message"])
+    assert listing is not None and listing["unit"] == unit
+
+    def drained() -> bool:
+        return bool(http.get(f"/v1/units/{unit}/queue").json()["waiting"] == 0)
+
+    for _ in range(100):
+        if drained():
+            break
+        time.sleep(0.2)
+    assert drained(), "the queue still shows changes after every outcome"
+    http.close()

@@ -13,6 +13,7 @@ from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FAQ_DOCUMENT_PREFIX, FaqEntry
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
+from services.gateway.entrypoints.routes_ingest_queue import queue_out
 from services.gateway.entrypoints.routing import (
     DOCUMENT_PATH,
     FAQ_PATH,
@@ -224,10 +225,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
         unit: Annotated[str, UNIT_PATH],
         document_id: Annotated[str, DOCUMENT_PATH],
     ) -> DocumentStatusOut:
-        """`pending`, `indexed` (kèm số đoạn), `failed` (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
+        """`pending` (kèm hàng đợi xử lý của đơn vị trong `queue`), `indexed` (kèm số đoạn), `failed`
+        (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
         ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
         require(principal, unit, Scope.READ)
-        return status_out(await gateway.document_status(unit, document_id))
+        shown = status_out(await gateway.document_status(unit, document_id))
+        if shown.status == "pending":
+            shown.queue = queue_out(await gateway.ingest_queue(unit))
+        return shown
 
     @router.delete(
         "/v1/units/{unit}/documents/{document_id}",
@@ -258,10 +263,11 @@ def build_router(ctx: RouteContext) -> APIRouter:
         responses=problem_responses(401, 403, 422, 429, 503),
     )
     async def list_documents(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH]) -> DocumentList:
-        """Mọi văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã,
-        ví dụ `GET /v1/units/cuc-bao-chi/documents`."""
+        """Mọi văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã, kèm
+        hàng đợi xử lý (`queue`), ví dụ `GET /v1/units/cuc-bao-chi/documents`."""
         require(principal, unit, Scope.READ)
-        return DocumentList(documents=[status_out(s) for s in await gateway.list_documents(unit)])
+        documents = [status_out(s) for s in await gateway.list_documents(unit)]
+        return DocumentList(documents=documents, queue=queue_out(await gateway.ingest_queue(unit)))
 
     # ---------------------------------------------------------------- FAQ
 
