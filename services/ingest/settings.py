@@ -21,7 +21,7 @@ class IngestSettings(CommonSettings):
         default=4,
         ge=1,
         le=256,
-        description="Most events of one unit worked on at once: one unit's backlog never fills every slot.",
+        description="A unit's share of the slots: beyond it, a unit only gets slots no other unit waits for.",
     )
     discovery_seconds: float = Field(
         default=1.0,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from stack.launcher import Stack, StackPorts
 from tests.support import FAST_STACK_ENV, started, unique_unit
@@ -49,6 +50,16 @@ def upsert(unit: str, document_id: str, text: str, *, source: str) -> bytes:
             "text": text,
         }
     ).encode()
+
+
+async def publish_backlog(js: JetStreamContext, unit: str, count: int, *, bulk: bool) -> None:
+    """A unit's library: on the bulk lane as `trolyao import` sends it, or on the ordinary subject
+    as a unit's own system syncing everything would."""
+    subject, source = (
+        (bulk_upsert_subject(unit), "bulk-import") if bulk else (upsert_subject(unit), "portal-sync")
+    )
+    for index in range(count):
+        await js.publish(subject, upsert(unit, f"kho-{index}", backlog_text(index), source=source))
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +118,7 @@ def test_a_neighbours_single_document_is_indexed_before_half_of_a_backlog(fair_s
         )
         await outcomes.wait_for(lambda: outcomes.done(unit_b) == 1)
         # ...when unit A's own system syncs its whole library on the ordinary subject...
-        for index in range(BACKLOG):
-            await js.publish(
-                upsert_subject(unit_a),
-                upsert(unit_a, f"a-{index}", backlog_text(index), source="portal-sync"),
-            )
+        await publish_backlog(js, unit_a, BACKLOG, bulk=False)
         # ...ingest is well into it when unit B publishes one new document.
         await outcomes.wait_for(lambda: outcomes.done(unit_a) >= STARTED)
         await js.publish(
@@ -140,11 +147,7 @@ def test_a_gateway_upload_overtakes_its_units_queued_bulk_events(fair_stack: Sta
         js = client.jetstream()
         await client.subscribe(f"status.docs.{unit}", cb=outcomes.on_status)
         # What `trolyao import` publishes: the whole library on the bulk lane...
-        for index in range(BULK_BACKLOG):
-            await js.publish(
-                bulk_upsert_subject(unit),
-                upsert(unit, f"kho-{index}", backlog_text(index), source="bulk-import"),
-            )
+        await publish_backlog(js, unit, BULK_BACKLOG, bulk=True)
         # ...and while it is being indexed, a person uploads one document in the console.
         await outcomes.wait_for(lambda: outcomes.done(unit) >= STARTED)
         async with httpx.AsyncClient(headers=headers, timeout=30) as http:
@@ -177,11 +180,7 @@ def test_a_units_queue_and_its_estimate_are_shown_while_it_imports(fair_stack: S
         client = await connect(fair_stack.nats_url, name="fair-queue-probe")
         js = client.jetstream()
         await client.subscribe(f"status.docs.{unit}", cb=outcomes.on_status)
-        for index in range(BACKLOG):
-            await js.publish(
-                bulk_upsert_subject(unit),
-                upsert(unit, f"kho-{index}", backlog_text(index), source="bulk-import"),
-            )
+        await publish_backlog(js, unit, BACKLOG, bulk=True)
         seen: dict[str, object] = {}
         while not seen and outcomes.done(unit) < BACKLOG:
             queue = http.get(f"/v1/units/{unit}/queue").json()

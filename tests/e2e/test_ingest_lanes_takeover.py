@@ -8,30 +8,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import nats.js.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from services.ingest.adapters.originals import JetStreamOriginals
-from services.ingest.adapters.parsers import default_parsers
-from services.ingest.domain.model import IngestLimits
-from services.ingest.domain.preparation import prepare_document
 from services.ingest.entrypoints.consumer import DocumentEventConsumer
-from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
-from stack.natsserver import free_port, start_nats_server
 from tests.security.conftest import upsert_event
-from tests.support import ingest_settled, unique_unit
+from tests.support import ingest_settled, own_nats_server, real_ingest_handlers, unique_unit
 from trolyao.documents import Chunk, DocumentMetadata
 from trolyao.messaging import (
-    DOC_STATUS_BUCKET,
     DOCS_STREAM,
     INGEST_DURABLE,
-    ORIGINALS_BUCKET,
     bulk_upsert_subject,
     connect,
     ensure_layout,
@@ -60,12 +50,8 @@ class RecordingRetrieval:
 
 @pytest.fixture(scope="module")
 def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store: Path = tmp_path_factory.mktemp("takeover-nats")
-    port = free_port()
-    process = start_nats_server(port=port, store_dir=store, log_path=store / "nats.log")
-    yield f"nats://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    with own_nats_server(tmp_path_factory.mktemp("takeover-nats")) as url:
+        yield url
 
 
 def test_lanes_take_over_from_the_old_single_consumer(own_nats: str) -> None:
@@ -92,19 +78,7 @@ def test_lanes_take_over_from_the_old_single_consumer(own_nats: str) -> None:
             await js.publish(bulk_upsert_subject(unit), upsert_event(unit, "nhap-kho", 1, text=TEXT))
 
         retrieval = RecordingRetrieval()
-        limits = IngestLimits()
-
-        async def publish(subject: str, payload: bytes) -> None:
-            await js.publish(subject, payload)
-
-        handlers = IngestHandlers(
-            retrieval=retrieval,  # type: ignore[arg-type]
-            status_bucket=await js.key_value(DOC_STATUS_BUCKET),
-            originals=JetStreamOriginals(await js.object_store(ORIGINALS_BUCKET)),
-            publish=publish,
-            prepare=partial(prepare_document, parsers=default_parsers(), limits=limits),
-            limits=limits,
-        )
+        handlers = await real_ingest_handlers(js, retrieval)
         consumer = DocumentEventConsumer(
             js=js, handlers=handlers, settings=IngestSettings(discovery_seconds=0.2, ack_wait_seconds=3)
         )

@@ -1,4 +1,4 @@
-"""The fair scheduler: interactive before bulk, round-robin across units, bounded per unit."""
+"""The fair scheduler: a share per unit, interactive before bulk, round-robin across units."""
 
 from __future__ import annotations
 
@@ -49,25 +49,23 @@ def test_round_robin_across_units_and_interactive_first() -> None:
     assert order[3:] == ["a#1", "a#2", "a#3"]
 
 
-def test_one_unit_never_holds_more_than_its_share() -> None:
+def test_a_unit_alone_borrows_idle_slots_and_a_newcomer_gets_the_next_one() -> None:
     async def scenario() -> tuple[int, int, int]:
-        scheduler = FairScheduler(capacity=8, per_unit=3)
-        granted: list[str] = []
-
-        async def request(unit: str) -> None:
-            await scheduler.acquire(unit, interactive=False)
-            granted.append(unit)
-
-        tasks = [asyncio.create_task(request("a")) for _ in range(10)]
-        tasks.append(asyncio.create_task(request("b")))
+        scheduler = FairScheduler(capacity=4, per_unit=2)
+        tasks = [asyncio.create_task(scheduler.acquire("a", interactive=False)) for _ in range(10)]
         await asyncio.sleep(0)
-        held = (scheduler.in_flight("a"), scheduler.in_flight("b"), scheduler.waiting("a"))
+        alone = scheduler.in_flight("a")  # every bulk slot, not only its share
+        newcomer = asyncio.create_task(scheduler.acquire("b", interactive=False))
+        await asyncio.sleep(0)
+        scheduler.release("a", interactive=False)  # the next free slot is b's, not a's
+        await newcomer
+        held = (alone, scheduler.in_flight("a"), scheduler.in_flight("b"))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         return held
 
-    assert asyncio.run(scenario()) == (3, 1, 7)
+    assert asyncio.run(scenario()) == (3, 2, 1)
 
 
 def test_bulk_leaves_a_slot_for_interactive_work() -> None:

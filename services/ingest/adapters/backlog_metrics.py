@@ -16,6 +16,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -40,6 +41,15 @@ ALL_DOCUMENT_SUBJECTS = "docs.>"
 DEADLETTER_SUBJECTS = "deadletter.>"
 MESSAGES = "{message}"
 READ_TIMEOUT_SECONDS = 5.0
+# (name, unit, description) of the `trolyao.ingest.*` gauges.
+GAUGES = (
+    ("pending", MESSAGES, "Document events in JetStream not yet delivered to ingest, every unit (the lag)."),
+    ("ack_pending", MESSAGES, "Document events delivered to ingest and not yet acknowledged."),
+    ("redelivered", MESSAGES, "Document events being redelivered (retries after a failure or crash)."),
+    ("unit_waiting", MESSAGES, "Document events of a unit not yet acknowledged (both lanes), per unit."),
+    ("unit_eta_seconds", "s", "Estimated seconds until a unit's waiting changes are searchable, per unit."),
+    ("dead_letters", MESSAGES, "Dead letters kept in the DEADLETTER stream, per unit."),
+)
 # Weight of the newest rate in the smoothed drain rate (an exponential moving average).
 RATE_SMOOTHING = 0.3
 
@@ -223,39 +233,10 @@ class IngestBacklogGauges:
         return [(float(getattr(reading, name)), {})]
 
     def _register(self) -> None:
-        observe_values(
-            "trolyao.ingest.pending",
-            description="Document events in JetStream not yet delivered to ingest, every unit (the lag).",
-            unit=MESSAGES,
-            read=lambda: self._values("pending"),
-        )
-        observe_values(
-            "trolyao.ingest.ack_pending",
-            description="Document events delivered to ingest and not yet acknowledged.",
-            unit=MESSAGES,
-            read=lambda: self._values("ack_pending"),
-        )
-        observe_values(
-            "trolyao.ingest.redelivered",
-            description="Document events being redelivered (retries after a failure or crash).",
-            unit=MESSAGES,
-            read=lambda: self._values("redelivered"),
-        )
-        observe_values(
-            "trolyao.ingest.unit_waiting",
-            description="Document events of a unit not yet acknowledged (both lanes), per unit.",
-            unit=MESSAGES,
-            read=lambda: self._values("unit_waiting"),
-        )
-        observe_values(
-            "trolyao.ingest.unit_eta_seconds",
-            description="Estimated seconds until a unit's waiting changes are searchable, per unit.",
-            unit="s",
-            read=lambda: self._values("unit_eta_seconds"),
-        )
-        observe_values(
-            "trolyao.ingest.dead_letters",
-            description="Dead letters kept in the DEADLETTER stream, per unit.",
-            unit=MESSAGES,
-            read=lambda: self._values("dead_letters"),
-        )
+        for name, unit, description in GAUGES:
+            observe_values(
+                f"trolyao.ingest.{name}",
+                description=description,
+                unit=unit,
+                read=partial(self._values, name),
+            )

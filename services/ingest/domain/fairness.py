@@ -1,11 +1,13 @@
 """Who goes next: ingest's fair share of its working slots among units and lanes.
 
-Every event fetched from a unit's lane waits for a slot before it is worked on. A free slot goes to
-an interactive event (a person uploaded it and is waiting) before any bulk one, and among units of
-the same lane round-robin: the unit served longest ago goes first. No unit holds more than
-`per_unit` slots, so one unit's backlog of thousands cannot keep another unit's single change
-waiting for more than one event's work; and bulk events never take the last `reserved_interactive`
-slots, so an interactive event starts as soon as it arrives even under a full bulk load.
+Every event fetched from a unit's lane waits for a slot before it is worked on. A free slot goes,
+in this order, to: an interactive event (a person uploaded it and is waiting) of a unit holding
+fewer than `per_unit` slots; a bulk event of such a unit; then, when nobody below their share
+waits, to any interactive and then any bulk event — idle slots are lent, so a unit importing alone
+uses the whole pool. Among units of one pass it is round-robin: the unit served longest ago goes
+first. So one unit's backlog of thousands keeps another unit's change waiting for at most the next
+slot to free up, never for the backlog; and bulk events never take the last `reserved_interactive`
+slots, so an interactive event starts at once even under a full bulk load.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ class _LaneWaiters:
             self.rotation.append(unit)
         queue.append(waiter)
 
-    def next_unit(self, in_flight: dict[str, int], per_unit: int) -> str | None:
-        """The first unit in line that is below its bound."""
+    def next_unit(self, in_flight: dict[str, int], limit: int) -> str | None:
+        """The first unit in line holding fewer than `limit` slots."""
         for unit in self.rotation:
-            if in_flight.get(unit, 0) < per_unit:
+            if in_flight.get(unit, 0) < limit:
                 return unit
         return None
 
@@ -56,7 +58,7 @@ class _LaneWaiters:
 
 
 class FairScheduler:
-    """Slots for events: interactive before bulk, round-robin across units, bounded per unit."""
+    """Slots for events: a fair share per unit, interactive before bulk, round-robin across units."""
 
     def __init__(self, *, capacity: int, per_unit: int, reserved_interactive: int = 1) -> None:
         if capacity < 1 or per_unit < 1:
@@ -111,17 +113,32 @@ class FairScheduler:
 
     def _dispatch(self) -> None:
         while self.in_flight() < self.capacity:
-            unit = self._interactive.next_unit(self._in_flight, self.per_unit)
-            lane, interactive = self._interactive, True
-            if unit is None and self._bulk_in_flight < self.bulk_capacity:
-                unit = self._bulk.next_unit(self._in_flight, self.per_unit)
-                lane, interactive = self._bulk, False
-            if unit is None:
+            granted = self._grant_one()
+            if not granted:
                 return
-            waiter = lane.take(unit)
-            if waiter.done():  # cancelled while queued; discard() raced with us
+
+    def _grant_one(self) -> bool:
+        """Give one free slot to the next in line; False when nobody may take it."""
+        bulk_open = self._bulk_in_flight < self.bulk_capacity
+        passes = (
+            (self._interactive, True, self.per_unit),
+            (self._bulk, False, self.per_unit),
+            # Nobody below their share is waiting: idle slots are lent beyond it.
+            (self._interactive, True, self.capacity),
+            (self._bulk, False, self.capacity),
+        )
+        for lane, interactive, limit in passes:
+            if not interactive and not bulk_open:
                 continue
+            unit = lane.next_unit(self._in_flight, limit)
+            if unit is None:
+                continue
+            waiter = lane.take(unit)
+            if waiter.done():  # cancelled while queued; its task discards it
+                return True
             self._in_flight[unit] = self._in_flight.get(unit, 0) + 1
             if not interactive:
                 self._bulk_in_flight += 1
             waiter.set_result(None)
+            return True
+        return False

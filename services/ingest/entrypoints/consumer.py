@@ -78,11 +78,6 @@ class DocumentEventConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    @property
-    def units(self) -> list[str]:
-        """Units whose lanes this consumer serves."""
-        return sorted({unit for unit, _lane in self._lanes})
-
     async def run(self) -> None:
         await self._take_over()
         log.info("consumer_started", units=len(self._lanes))
@@ -117,7 +112,8 @@ class DocumentEventConsumer:
             return
         for unit in sorted(units):
             for lane in IngestLane:
-                if (unit, lane) in self._lanes:
+                serving = self._lanes.get((unit, lane))
+                if serving is not None and not serving.done():  # a lane that died is opened again
                     continue
                 try:
                     subscription = await subscribe_lane(
@@ -128,7 +124,9 @@ class DocumentEventConsumer:
                         raise
                     log.warning("lane_not_opened", unit=unit, lane=lane.value, error=type(error).__name__)
                     continue
-                self._lanes[(unit, lane)] = asyncio.create_task(self._serve(unit, lane, subscription))
+                serving = asyncio.create_task(self._serve(unit, lane, subscription))
+                serving.add_done_callback(_report_lane_end)
+                self._lanes[(unit, lane)] = serving
 
     async def _serve(
         self, unit: str, lane: IngestLane, subscription: JetStreamContext.PullSubscription
@@ -289,6 +287,11 @@ async def _keep_in_progress(message: Msg, interval: float) -> None:
         await asyncio.sleep(interval)
         with contextlib.suppress(Exception):
             await message.in_progress()
+
+
+def _report_lane_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("lane_failed", error=type(task.exception()).__name__)
 
 
 def _consumer_name(message: Msg) -> str:
