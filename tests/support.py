@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,18 @@ if TYPE_CHECKING:
     from services.retrieval.domain.model import Chunk, DocumentMetadata, StoredChunk
 
 import httpx
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
+from services.ingest.adapters.originals import JetStreamOriginals
+from services.ingest.adapters.parsers import default_parsers
+from services.ingest.domain.model import IngestLimits
+from services.ingest.domain.preparation import prepare_document
+from services.ingest.service import IngestHandlers
 from stack.launcher import Stack
+from stack.natsauth import NatsAuth
+from stack.natsserver import free_port, start_nats_server
+from trolyao.messaging import DOC_STATUS_BUCKET, DOCS_STREAM, ORIGINALS_BUCKET, IngestLane, ingest_durable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The evaluation data and the demo document live in ../shared beside the checkout (CI lays a copy
@@ -66,4 +77,50 @@ def stored_chunk(unit: str, document_id: str, chunk: Chunk, metadata: DocumentMe
         chunk=chunk,
         metadata=metadata,
         sparse=document_sparse_vector(chunk, metadata),
+    )
+
+
+async def ingest_settled(js: JetStreamContext, units: Iterable[str]) -> bool:
+    """Every event of these units was handled: each unit's interactive lane exists (ingest found
+    the unit) and no lane has an event pending or unacknowledged."""
+    for unit in units:
+        for lane in IngestLane:
+            try:
+                info = await js.consumer_info(DOCS_STREAM, ingest_durable(unit, lane))
+            except NotFoundError:
+                if lane is IngestLane.INTERACTIVE:
+                    return False
+                continue
+            if info.num_pending or info.num_ack_pending:
+                return False
+    return True
+
+
+@contextmanager
+def own_nats_server(store: Path) -> Iterator[str]:
+    """A nats-server of the test's own (when a test must own the whole DOCS stream); its URL."""
+    port = free_port()
+    auth = NatsAuth(store / "auth")
+    process = start_nats_server(port=port, store_dir=store, auth=auth, log_path=store / "nats.log")
+    try:
+        yield auth.operator_url(f"nats://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def real_ingest_handlers(js: JetStreamContext, retrieval: object) -> IngestHandlers:
+    """Ingest's handlers with real parsers, statuses and originals, and the test's retrieval double."""
+    limits = IngestLimits()
+
+    async def publish(subject: str, payload: bytes) -> None:
+        await js.publish(subject, payload)
+
+    return IngestHandlers(
+        retrieval=retrieval,  # type: ignore[arg-type]
+        status_bucket=await js.key_value(DOC_STATUS_BUCKET),
+        originals=JetStreamOriginals(await js.object_store(ORIGINALS_BUCKET)),
+        publish=publish,
+        prepare=partial(prepare_document, parsers=default_parsers(), limits=limits),
+        limits=limits,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import nats
 from nats.aio.client import DEFAULT_INBOX_PREFIX
@@ -38,13 +39,17 @@ ORIGINALS_BUCKET = "originals"
 CONVERSATIONS_BUCKET = "conversations"
 FAQ_ENTRIES_BUCKET = "faq_entries"
 
+# The one durable consumer of `docs.>` that versions before per-unit lanes used; ingest moves its
+# position to the per-unit consumers at start and deletes it.
 INGEST_DURABLE = "ingest"
+INGEST_QUEUES_BUCKET = "ingest_queues"
 
 SCHEMA_VERSION = 1
 SECONDS_PER_DAY = 86_400
 DOCS_RETENTION_DAYS = 90
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 CONVERSATION_TTL_SECONDS = SECONDS_PER_DAY
+QUEUE_READING_TTL_SECONDS = 3600
 
 
 def upsert_subject(unit: str) -> str:
@@ -53,6 +58,37 @@ def upsert_subject(unit: str) -> str:
 
 def delete_subject(unit: str) -> str:
     return f"docs.{unit}.delete"
+
+
+# Bulk changes (operator imports, re-indexing, a unit's mass sync) travel on their own subjects so
+# ingest serves a person's upload before a unit's bulk backlog without reading past it.
+BULK_SEGMENT = "bulk"
+
+
+def bulk_upsert_subject(unit: str) -> str:
+    return f"docs.{unit}.{BULK_SEGMENT}.upsert"
+
+
+def bulk_delete_subject(unit: str) -> str:
+    return f"docs.{unit}.{BULK_SEGMENT}.delete"
+
+
+class IngestLane(StrEnum):
+    """Ingest's two queues per unit: interactive events are served before bulk ones."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+
+def lane_filter(unit: str, lane: IngestLane) -> str:
+    """The lane's share of `docs.<unit>.>`: three-token subjects (`docs.<unit>.upsert|delete`) are
+    interactive, longer ones (`docs.<unit>.bulk.upsert|delete`) bulk; together they cover it all."""
+    return f"docs.{unit}.*" if lane is IngestLane.INTERACTIVE else f"docs.{unit}.*.>"
+
+
+def ingest_durable(unit: str, lane: IngestLane) -> str:
+    """Durable consumer name of a unit's lane (unit ids hold no `_`, so names never collide)."""
+    return f"ingest_{unit}" if lane is IngestLane.INTERACTIVE else f"ingest_{unit}_bulk"
 
 
 def status_subject(unit: str) -> str:
@@ -165,6 +201,9 @@ class JetStreamLayout:
                 bucket=CONVERSATIONS_BUCKET, history=1, ttl=CONVERSATION_TTL_SECONDS, replicas=self.replicas
             ),
             KeyValueConfig(bucket=FAQ_ENTRIES_BUCKET, history=1, replicas=self.replicas),
+            KeyValueConfig(
+                bucket=INGEST_QUEUES_BUCKET, history=1, ttl=QUEUE_READING_TTL_SECONDS, replicas=self.replicas
+            ),
         ]
 
     def object_stores(self) -> list[ObjectStoreConfig]:

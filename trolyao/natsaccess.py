@@ -23,6 +23,7 @@ from trolyao.messaging import (
     DOCS_STREAM,
     FAQ_ENTRIES_BUCKET,
     FEEDBACK_STREAM,
+    INGEST_QUEUES_BUCKET,
     ORIGINALS_BUCKET,
     QUESTIONS_STREAM,
     REPLAY_SUBJECT_PREFIX,
@@ -164,7 +165,8 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
     # (units and API keys go through ops over gRPC).
     GATEWAY: ServiceAccess(
         streams=(DOCS_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM),
-        key_value_buckets=(DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, CONVERSATIONS_BUCKET),
+        # ingest_queues: read for the queue summaries ingest writes there.
+        key_value_buckets=(DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, CONVERSATIONS_BUCKET, INGEST_QUEUES_BUCKET),
         object_buckets=(ORIGINALS_BUCKET,),
         # Purge rights on ingest's outcome streams: deleting a unit removes its statuses and dead letters.
         publish=(
@@ -178,7 +180,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
     # Consumes document events; writes statuses, outcomes and dead letters; answers replays.
     INGEST: ServiceAccess(
         streams=(DOCS_STREAM, STATUS_STREAM, DEADLETTER_STREAM),
-        key_value_buckets=(DOC_STATUS_BUCKET,),
+        key_value_buckets=(DOC_STATUS_BUCKET, INGEST_QUEUES_BUCKET),
         object_buckets=(ORIGINALS_BUCKET,),
         reads_unit_originals=True,
         # Its own audit records of changes that arrived as events (trolyao.audit), nothing else there.

@@ -54,9 +54,11 @@ from services.gateway.settings import GatewaySettings
 from trolyao.audit import GATEWAY_EVENT_SOURCE
 from trolyao.docstatus import DocumentStatus, list_statuses, read_status, write_status
 from trolyao.document_ids import original_object_name
+from trolyao.ingestqueue import QueueReading, read_queue_reading
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
+    INGEST_QUEUES_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     delete_subject,
@@ -405,6 +407,12 @@ class Gateway:
         if status is None:
             raise ApiProblem(DOCUMENT_NOT_FOUND)
         return (await self._checked_against_index(unit, [status]))[0]
+
+    async def ingest_queue(self, unit: str) -> QueueReading:
+        """The unit's changes waiting for ingest and its recent drain rate, as ingest last read them
+        (every few seconds); an empty queue when ingest has none for the unit."""
+        bucket = await self.backends.js.key_value(INGEST_QUEUES_BUCKET)
+        return await read_queue_reading(bucket, unit) or QueueReading(unit=unit)
 
     async def list_documents(self, unit: str, *, include_deleted: bool = False) -> list[DocumentStatus]:
         """Every document of the unit with its status, by id."""

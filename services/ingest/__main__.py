@@ -9,6 +9,7 @@ from services.ingest.adapters.backlog_metrics import IngestBacklogGauges
 from services.ingest.bootstrap import bootstrap
 from services.ingest.settings import IngestSettings
 from trolyao.logs import configure_logging, get_logger
+from trolyao.messaging import INGEST_QUEUES_BUCKET
 from trolyao.telemetry import configure_telemetry
 
 
@@ -18,7 +19,10 @@ async def serve() -> None:
     log = get_logger("ingest")
     telemetry = configure_telemetry(service="ingest", settings=settings)
     app = await bootstrap(settings)
-    backlog = IngestBacklogGauges(app.nats.jetstream(), interval_seconds=settings.telemetry_poll_seconds)
+    js = app.nats.jetstream()
+    backlog = IngestBacklogGauges(
+        js, interval_seconds=settings.queue_poll_seconds, queues=await js.key_value(INGEST_QUEUES_BUCKET)
+    )
     backlog.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,7 +15,24 @@ class IngestSettings(CommonSettings):
         default=8,
         ge=1,
         le=256,
-        description="Messages fetched from the stream at once and processed concurrently.",
+        description="Events worked on at once across every unit (one slot is kept for interactive ones).",
+    )
+    unit_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="A unit's share of the slots: beyond it, a unit only gets slots no other unit waits for.",
+    )
+    discovery_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the DOCS stream is read for units that have no lane consumers yet.",
+    )
+    queue_poll_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="How often each unit's queue (waiting changes, drain rate) is read and published.",
     )
     ack_wait_seconds: int = Field(
         default=30,

@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 from stack.launcher import Stack, StackPorts
-from tests.support import unique_unit
-from trolyao.messaging import DEADLETTER_STREAM, DOCS_STREAM, INGEST_DURABLE, connect
+from tests.support import ingest_settled, unique_unit
+from trolyao.messaging import DEADLETTER_STREAM, connect
 from trolyao.rpc import sync_channel
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 
@@ -126,11 +126,10 @@ async def publish_all(nats_url: str, messages: list[tuple[str, bytes]], on_progr
     await client.drain()
 
 
-async def consumer_settled(nats_url: str) -> bool:
+async def consumer_settled(nats_url: str, units: list[str]) -> bool:
     client = await connect(nats_url, name="chaos-probe")
     try:
-        info = await client.jetstream().consumer_info(DOCS_STREAM, INGEST_DURABLE)
-        return info.num_pending == 0 and info.num_ack_pending == 0
+        return await ingest_settled(client.jetstream(), units)
     finally:
         await client.close()
 
@@ -179,7 +178,7 @@ def test_index_ends_exactly_right_despite_crashes_duplicates_and_disorder(
     assert kills == ["first", "second"]
 
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    while not asyncio.run(consumer_settled(chaos_stack.nats_url)):
+    while not asyncio.run(consumer_settled(chaos_stack.nats_url, units)):
         assert time.monotonic() < deadline, "ingest never caught up"
         time.sleep(0.5)
 

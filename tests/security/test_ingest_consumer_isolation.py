@@ -8,29 +8,19 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Iterator, Sequence
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import nats.errors
 import pytest
 
-from services.ingest.adapters.originals import JetStreamOriginals
-from services.ingest.adapters.parsers import default_parsers
-from services.ingest.domain.model import IngestLimits
-from services.ingest.domain.preparation import prepare_document
 from services.ingest.entrypoints.consumer import DocumentEventConsumer
-from services.ingest.service import IngestHandlers
 from services.ingest.settings import IngestSettings
-from stack.natsauth import NatsAuth
-from stack.natsserver import free_port, start_nats_server
 from tests.security.conftest import upsert_event
-from tests.support import unique_unit
+from tests.support import own_nats_server, real_ingest_handlers, unique_unit
 from trolyao.docstatus import read_status
 from trolyao.documents import Chunk, DocumentMetadata
 from trolyao.messaging import (
     DOC_STATUS_BUCKET,
-    ORIGINALS_BUCKET,
     connect,
     deadletter_subject,
     ensure_layout,
@@ -69,13 +59,8 @@ class BuggyRetrieval:
 
 @pytest.fixture(scope="module")
 def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store: Path = tmp_path_factory.mktemp("isolation-nats")
-    port = free_port()
-    auth = NatsAuth(store / "auth")
-    process = start_nats_server(port=port, store_dir=store, auth=auth, log_path=store / "nats.log")
-    yield auth.operator_url(f"nats://127.0.0.1:{port}")
-    process.terminate()
-    process.wait(timeout=10)
+    with own_nats_server(tmp_path_factory.mktemp("isolation-nats")) as url:
+        yield url
 
 
 def test_an_exception_and_a_poison_event_cost_one_event_each(own_nats: str) -> None:
@@ -86,20 +71,8 @@ def test_an_exception_and_a_poison_event_cost_one_event_each(own_nats: str) -> N
         client = await connect(own_nats, name="isolation-test")
         js = client.jetstream()
         await ensure_layout(js)
-        limits = IngestLimits()
         retrieval = BuggyRetrieval()
-
-        async def publish(subject: str, payload: bytes) -> None:
-            await js.publish(subject, payload)
-
-        handlers = IngestHandlers(
-            retrieval=retrieval,  # type: ignore[arg-type]
-            status_bucket=await js.key_value(DOC_STATUS_BUCKET),
-            originals=JetStreamOriginals(await js.object_store(ORIGINALS_BUCKET)),
-            publish=publish,
-            prepare=partial(prepare_document, parsers=default_parsers(), limits=limits),
-            limits=limits,
-        )
+        handlers = await real_ingest_handlers(js, retrieval)
         consumer = DocumentEventConsumer(
             js=js, handlers=handlers, settings=IngestSettings(batch_size=1, ack_wait_seconds=3)
         )

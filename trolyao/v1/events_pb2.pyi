@@ -23,6 +23,8 @@ class DocumentUpserted(_message.Message):
     Subjects:
       docs.<unit>.upsert   DocumentUpserted
       docs.<unit>.delete   DocumentDeleted
+      docs.<unit>.bulk.upsert | docs.<unit>.bulk.delete   the same events, on the unit's bulk lane
+        (imports, re-indexing, mass syncs): ingest serves the unit's other events before them
       status.docs.<unit>   DocumentIndexed | DocumentFailed
       deadletter.docs.<unit>  DeadLettered
     Every message carries schema_version; consumers accept unknown fields so the contract can grow.

@@ -15,6 +15,7 @@ from services.gateway.domain.faq import FaqEntry
 from services.gateway.domain.pagination import DEFAULT_PAGE_SIZE
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.entrypoints.document_paths import document_id_path, refuse_faq_document
+from services.gateway.entrypoints.routes_ingest_queue import queue_out
 from services.gateway.entrypoints.routing import (
     FAQ_PATH,
     UNIT_PATH,
@@ -221,10 +222,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
         unit: Annotated[str, UNIT_PATH],
         document_id: DocumentId,
     ) -> DocumentStatusOut:
-        """`pending`, `indexed` (kèm số đoạn), `failed` (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
+        """`pending` (kèm hàng đợi xử lý của đơn vị trong `queue`), `indexed` (kèm số đoạn), `failed`
+        (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
         ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
         await require_unit(principal, unit, Scope.READ)
-        return status_out(await gateway.document_status(unit, document_id))
+        shown = status_out(await gateway.document_status(unit, document_id))
+        if shown.status == "pending":
+            shown.queue = queue_out(await gateway.ingest_queue(unit))
+        return shown
 
     @router.delete(
         "/v1/units/{unit}/documents/{document_id}",
@@ -262,12 +267,17 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> DocumentList:
         """Các văn bản của đơn vị với trạng thái hiện tại (không gồm văn bản đã xóa), theo mã, từng
         trang `limit` mục; `next_cursor` lấy trang sau, ví dụ
-        `GET /v1/units/cuc-bao-chi/documents?limit=100`."""
+        `GET /v1/units/cuc-bao-chi/documents?limit=100`; kèm hàng đợi xử lý
+        của đơn vị (`queue`)."""
         await require_unit(principal, unit, Scope.READ)
         page = paginate(
             await gateway.list_documents(unit), key=lambda s: (s.document_id,), limit=limit, cursor=cursor
         )
-        return DocumentList(documents=[status_out(s) for s in page.items], next_cursor=page.next_cursor)
+        return DocumentList(
+            documents=[status_out(s) for s in page.items],
+            next_cursor=page.next_cursor,
+            queue=queue_out(await gateway.ingest_queue(unit)),
+        )
 
     # ---------------------------------------------------------------- FAQ
 

@@ -1,30 +1,71 @@
-"""Ingest lag and dead letters as metrics, read from JetStream itself.
+"""Ingest lag, per-unit queues and dead letters as metrics, read from JetStream itself.
 
-JetStream knows the truth across every ingest replica: how many document events the durable
-consumer has not yet been given (`num_pending`), how many are out for processing and not yet
-acknowledged (`num_ack_pending`), how many were redelivered, and how many dead letters each unit
-has in the DEADLETTER stream. A background task reads them every `telemetry_poll_seconds`; the
-gauges serve the last reading (collection never waits on NATS). Every replica reports the same
-numbers: aggregate with `max`, not `sum`.
+JetStream knows the truth across every ingest replica: how many document events each unit's lanes
+have not yet been given (`num_pending`) or have out and unacknowledged (`num_ack_pending`), how
+many were redelivered, and how many dead letters each unit has in the DEADLETTER stream. A
+background task reads them every `interval_seconds`, derives each unit's drain rate from the
+acknowledgements between two readings, writes each unit's `QueueReading` to the `ingest_queues`
+bucket for the gateway, and serves the last reading to the gauges (collection never waits on
+NATS). Every replica reports the same numbers: aggregate with `max`, not `sum`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 
+import nats.js.errors
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
+from nats.js.kv import KeyValue
 
+from trolyao.ingestqueue import QueueReading, write_queue_reading
 from trolyao.logs import get_logger
-from trolyao.messaging import DEADLETTER_STREAM, DOCS_STREAM, INGEST_DURABLE, subject_template
+from trolyao.messaging import (
+    DEADLETTER_STREAM,
+    DOCS_STREAM,
+    UNIT_ID_PATTERN,
+    IngestLane,
+    ingest_durable,
+    subject_template,
+)
 from trolyao.telemetry.instruments import LABEL_UNIT, observe_values
 
 log = get_logger("ingest")
 
+ALL_DOCUMENT_SUBJECTS = "docs.>"
 DEADLETTER_SUBJECTS = "deadletter.>"
 MESSAGES = "{message}"
 READ_TIMEOUT_SECONDS = 5.0
+# (name, unit, description) of the `trolyao.ingest.*` gauges.
+GAUGES = (
+    ("pending", MESSAGES, "Document events in JetStream not yet delivered to ingest, every unit (the lag)."),
+    ("ack_pending", MESSAGES, "Document events delivered to ingest and not yet acknowledged."),
+    ("redelivered", MESSAGES, "Document events being redelivered (retries after a failure or crash)."),
+    ("unit_waiting", MESSAGES, "Document events of a unit not yet acknowledged (both lanes), per unit."),
+    ("unit_eta_seconds", "s", "Estimated seconds until a unit's waiting changes are searchable, per unit."),
+    ("dead_letters", MESSAGES, "Dead letters kept in the DEADLETTER stream, per unit."),
+)
+# Weight of the newest rate in the smoothed drain rate (an exponential moving average).
+RATE_SMOOTHING = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class LaneBacklog:
+    """One unit's events not yet acknowledged, per lane, as JetStream counts them."""
+
+    interactive: int = 0
+    bulk: int = 0
+    redelivered: int = 0
+    acknowledged: int = 0  # deliveries acknowledged so far over both lanes (a rate's numerator)
+
+    @property
+    def waiting(self) -> int:
+        return self.interactive + self.bulk
 
 
 @dataclass
@@ -35,16 +76,70 @@ class BacklogReading:
     ack_pending: int = 0
     redelivered: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
+    queues: dict[str, QueueReading] = field(default_factory=dict)
+
+
+async def units_with_events(js: JetStreamContext) -> set[str]:
+    """Every unit with at least one event kept in the DOCS stream."""
+    info = await js.stream_info(DOCS_STREAM, subjects_filter=ALL_DOCUMENT_SUBJECTS)
+    units: set[str] = set()
+    for subject in info.state.subjects or {}:
+        parts = subject.split(".")
+        if len(parts) >= 3 and UNIT_ID_PATTERN.match(parts[1]):
+            units.add(parts[1])
+    return units
+
+
+async def _lane_info(js: JetStreamContext, unit: str, lane: IngestLane) -> ConsumerInfo | None:
+    try:
+        info: ConsumerInfo = await js.consumer_info(
+            DOCS_STREAM, ingest_durable(unit, lane), timeout=READ_TIMEOUT_SECONDS
+        )
+    except nats.js.errors.NotFoundError:
+        return None
+    return info
+
+
+async def unit_backlog(js: JetStreamContext, unit: str) -> tuple[LaneBacklog, int, int]:
+    """Both lanes of a unit (a lane not made yet counts as empty), and their pending and
+    ack-pending totals."""
+    waiting: dict[IngestLane, int] = {}
+    pending = ack_pending = redelivered = acknowledged = 0
+    for lane in IngestLane:
+        info = await _lane_info(js, unit, lane)
+        if info is None:
+            waiting[lane] = 0
+            continue
+        lane_pending, lane_ack_pending = int(info.num_pending or 0), int(info.num_ack_pending or 0)
+        waiting[lane] = lane_pending + lane_ack_pending
+        pending += lane_pending
+        ack_pending += lane_ack_pending
+        redelivered += int(info.num_redelivered or 0)
+        if info.ack_floor is not None:
+            acknowledged += int(info.ack_floor.consumer_seq or 0)
+    backlog = LaneBacklog(
+        interactive=waiting[IngestLane.INTERACTIVE],
+        bulk=waiting[IngestLane.BULK],
+        redelivered=redelivered,
+        acknowledged=acknowledged,
+    )
+    return backlog, pending, ack_pending
 
 
 class IngestBacklogGauges:
-    """Polls the consumer and the dead-letter stream; publishes `trolyao.ingest.*` gauges."""
+    """Polls the lanes and the dead-letter stream; publishes `trolyao.ingest.*` gauges and each
+    unit's queue reading."""
 
-    def __init__(self, js: JetStreamContext, *, interval_seconds: float) -> None:
+    def __init__(
+        self, js: JetStreamContext, *, interval_seconds: float, queues: KeyValue | None = None
+    ) -> None:
         self._js = js
         self._interval = interval_seconds
+        self._queues = queues
         self._reading: BacklogReading | None = None
         self._task: asyncio.Task[None] | None = None
+        self._last_acknowledged: dict[str, tuple[int, float]] = {}
+        self._rates: dict[str, float] = {}
 
     @property
     def reading(self) -> BacklogReading | None:
@@ -52,21 +147,52 @@ class IngestBacklogGauges:
         return self._reading
 
     async def refresh(self) -> BacklogReading:
-        """Read the numbers from JetStream now."""
-        consumer = await self._js.consumer_info(DOCS_STREAM, INGEST_DURABLE, timeout=READ_TIMEOUT_SECONDS)
+        """Read the numbers from JetStream now (and publish the units' queue readings)."""
+        reading = BacklogReading()
+        now = time.monotonic()
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        previous = self._reading.queues if self._reading else {}
+        for unit in sorted(await units_with_events(self._js)):
+            backlog, pending, ack_pending = await unit_backlog(self._js, unit)
+            reading.pending += pending
+            reading.ack_pending += ack_pending
+            reading.redelivered += backlog.redelivered
+            queue = QueueReading(
+                unit=unit,
+                interactive=backlog.interactive,
+                bulk=backlog.bulk,
+                per_second=round(self._drain_rate(unit, backlog, now), 3),
+                updated_at=stamp,
+            )
+            reading.queues[unit] = queue
+            before = previous.get(unit)
+            if self._queues is not None and (queue.waiting or before is None or before.waiting):
+                await write_queue_reading(self._queues, queue)  # idle units are written once
         stream = await self._js.stream_info(DEADLETTER_STREAM, subjects_filter=DEADLETTER_SUBJECTS)
-        dead_letters: dict[str, int] = {}
         for subject, count in (stream.state.subjects or {}).items():
-            _template, unit = subject_template(subject)
-            key = unit or subject
-            dead_letters[key] = dead_letters.get(key, 0) + int(count)
-        self._reading = BacklogReading(
-            pending=int(consumer.num_pending or 0),
-            ack_pending=int(consumer.num_ack_pending or 0),
-            redelivered=int(consumer.num_redelivered or 0),
-            dead_letters=dead_letters,
-        )
-        return self._reading
+            _template, unit_id = subject_template(subject)
+            key = unit_id or subject
+            reading.dead_letters[key] = reading.dead_letters.get(key, 0) + int(count)
+        self._reading = reading
+        return reading
+
+    def _drain_rate(self, unit: str, backlog: LaneBacklog, now: float) -> float:
+        """Acknowledgements per second between this reading and the last, smoothed; the last
+        known rate while a backlog waits (a pause is not a drop to zero)."""
+        last = self._last_acknowledged.get(unit)
+        self._last_acknowledged[unit] = (backlog.acknowledged, now)
+        if last is None or now <= last[1]:
+            return self._rates.get(unit, 0.0)
+        latest = max(0, backlog.acknowledged - last[0]) / (now - last[1])
+        earlier = self._rates.get(unit)
+        if latest == 0 and backlog.waiting == 0:
+            rate = earlier or 0.0
+        elif earlier is None:
+            rate = latest
+        else:
+            rate = RATE_SMOOTHING * latest + (1 - RATE_SMOOTHING) * earlier
+        self._rates[unit] = rate
+        return rate
 
     def start(self) -> None:
         """Register the gauges and start polling (inside the running event loop)."""
@@ -96,30 +222,21 @@ class IngestBacklogGauges:
             return [
                 (float(count), {LABEL_UNIT: unit}) for unit, count in sorted(reading.dead_letters.items())
             ]
+        if name == "unit_waiting":
+            return [(float(queue.waiting), {LABEL_UNIT: unit}) for unit, queue in reading.queues.items()]
+        if name == "unit_eta_seconds":
+            return [
+                (float(eta), {LABEL_UNIT: unit})
+                for unit, queue in reading.queues.items()
+                if (eta := queue.eta_seconds) is not None
+            ]
         return [(float(getattr(reading, name)), {})]
 
     def _register(self) -> None:
-        observe_values(
-            "trolyao.ingest.pending",
-            description="Document events in JetStream not yet delivered to ingest (the ingest lag).",
-            unit=MESSAGES,
-            read=lambda: self._values("pending"),
-        )
-        observe_values(
-            "trolyao.ingest.ack_pending",
-            description="Document events delivered to ingest and not yet acknowledged.",
-            unit=MESSAGES,
-            read=lambda: self._values("ack_pending"),
-        )
-        observe_values(
-            "trolyao.ingest.redelivered",
-            description="Document events being redelivered (retries after a failure or crash).",
-            unit=MESSAGES,
-            read=lambda: self._values("redelivered"),
-        )
-        observe_values(
-            "trolyao.ingest.dead_letters",
-            description="Dead letters kept in the DEADLETTER stream, per unit.",
-            unit=MESSAGES,
-            read=lambda: self._values("dead_letters"),
-        )
+        for name, unit, description in GAUGES:
+            observe_values(
+                f"trolyao.ingest.{name}",
+                description=description,
+                unit=unit,
+                read=partial(self._values, name),
+            )

@@ -24,16 +24,20 @@ from services.ingest.domain.events import (
 )
 from trolyao.conversions import metadata_from_proto
 from trolyao.document_ids import InvalidDocumentId, canonical_document_id
-from trolyao.messaging import UNIT_ID_PATTERN
+from trolyao.messaging import BULK_SEGMENT, UNIT_ID_PATTERN
 from trolyao.v1 import events_pb2
 
 
 def decode_event(subject: str, payload: bytes) -> UpsertDocument | DeleteDocument:
-    """Turn a `docs.<unit>.<action>` message into a command, or raise PoisonMessage."""
+    """Turn a `docs.<unit>[.bulk].<action>` message into a command, or raise PoisonMessage."""
     parts = subject.split(".")
+    if len(parts) == 4 and parts[2] == BULK_SEGMENT:
+        del parts[2]  # docs.<unit>.bulk.<action>: the same event on the bulk lane
     if len(parts) != 3 or parts[0] != "docs" or parts[2] not in ("upsert", "delete"):
         raise PoisonMessage(
-            "unknown_subject", f"Chủ đề '{subject}' không hợp lệ: cần docs.<đơn vị>.upsert hoặc .delete."
+            "unknown_subject",
+            f"Chủ đề '{subject}' không hợp lệ: cần docs.<đơn vị>.upsert|delete "
+            "hoặc docs.<đơn vị>.bulk.upsert|delete.",
         )
     subject_unit, action = parts[1], parts[2]
     message: events_pb2.DocumentUpserted | events_pb2.DocumentDeleted = (

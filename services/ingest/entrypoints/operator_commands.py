@@ -2,10 +2,12 @@
 
 - bulk import: a folder of files, or an evaluation `corpus.jsonl` ({"id", "title", "text"} per
   line), into one unit — each document becomes a `DocumentUpserted` event, exactly as a unit's own
-  system would publish it; the command waits for every outcome and shows a progress bar.
+  system would publish it, on the unit's bulk lane (`docs.<unit>.bulk.upsert`) so people's own
+  uploads go first; the command waits for every outcome and shows a progress bar.
 - reindex: rebuild one unit's (or every unit's) index from the originals in the object store, e.g.
   after a chunker or embedding-model change — it republishes each document's upsert with
-  `reindex: true`, so retrieval rebuilds it even though that version is already indexed.
+  `reindex: true` on the bulk lane, so retrieval rebuilds it even though that version is already
+  indexed.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from trolyao.messaging import (
     DOC_STATUS_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
+    bulk_upsert_subject,
     connect,
     ensure_layout,
-    upsert_subject,
 )
 from trolyao.v1 import events_pb2
 
@@ -182,7 +184,7 @@ async def _publish_and_wait(
                     await originals.put(name, data)
                     event.object_name = name
             await js.publish(
-                upsert_subject(unit),
+                bulk_upsert_subject(unit),
                 json_format.MessageToJson(event).encode(),
                 headers={"Nats-Msg-Id": event.event_id},
             )

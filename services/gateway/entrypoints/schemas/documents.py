@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway.entrypoints.schemas.common import MAX_QUESTION_CHARS, Paged
+from services.gateway.entrypoints.schemas.ingest_queue import IngestQueueOut
 
 
 class DocumentIn(BaseModel):
@@ -46,10 +47,17 @@ class DocumentStatusOut(BaseModel):
     code: str = Field(default="", description="Mã lỗi khi status = failed.", examples=[""])
     reason: str = Field(default="", description="Lý do (tiếng Việt) khi status = failed.")
     updated_at: str = ""
+    queue: IngestQueueOut | None = Field(
+        default=None,
+        description="Khi status = pending: hàng đợi của đơn vị (văn bản đứng sau tối đa `waiting` thay đổi).",
+    )
 
 
 class DocumentList(Paged):
     documents: list[DocumentStatusOut]
+    queue: IngestQueueOut | None = Field(
+        default=None, description="Hàng đợi xử lý của đơn vị: số thay đổi đang chờ và thời gian ước tính."
+    )
 
 
 # ---------------------------------------------------------------- FAQ

@@ -38,6 +38,8 @@ from trolyao.messaging import (
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
     UNITS_BUCKET,
+    IngestLane,
+    ingest_durable,
     replay_subject,
     unit_docs_filter,
 )
@@ -211,14 +213,28 @@ class NatsSnapshotSources:
                         )
         return events, total
 
-    async def ingest_ack_floor(self) -> int | None:
-        try:
-            info = await self._js.consumer_info(DOCS_STREAM, INGEST_DURABLE)
-        except NotFoundError:
-            return None
-        if info.ack_floor is None or info.ack_floor.stream_seq is None:
-            return 0
-        return int(info.ack_floor.stream_seq)
+    async def ingest_ack_floor(self, unit: str) -> int | None:
+        """Over the unit's ingest lanes: the lowest ack floor of a lane with work outstanding, or
+        the highest of all when none has (each lane's floor then is its last event); the old
+        single `ingest` durable's floor on a stack not yet moved to lanes. None when no consumer
+        has seen the unit."""
+        floors: list[tuple[int, bool]] = []
+        for durable in (ingest_durable(unit, lane) for lane in IngestLane):
+            try:
+                info = await self._js.consumer_info(DOCS_STREAM, durable)
+            except NotFoundError:
+                continue
+            floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
+            outstanding = bool(info.num_pending or info.num_ack_pending)
+            floors.append((floor, outstanding))
+        if not floors:
+            try:
+                info = await self._js.consumer_info(DOCS_STREAM, INGEST_DURABLE)
+            except NotFoundError:
+                return None
+            return int(info.ack_floor.stream_seq or 0) if info.ack_floor is not None else 0
+        busy = [floor for floor, outstanding in floors if outstanding]
+        return min(busy) if busy else max(floor for floor, _ in floors)
 
 
 @asynccontextmanager

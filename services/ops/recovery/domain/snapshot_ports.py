@@ -133,7 +133,9 @@ class SnapshotSources(Protocol):
 
     async def docs_stream(self) -> StreamState: ...
 
-    async def ingest_ack_floor(self) -> int | None: ...
+    async def ingest_ack_floor(self, unit: str) -> int | None:
+        """Highest DOCS sequence at or below which every event of `unit` was handled by ingest."""
+        ...
 
     async def first_sequence_stored_at_or_after(self, moment: datetime) -> int | None:
         """The DOCS stream's first sequence stored at or after `moment`; None when there is none."""

@@ -173,7 +173,7 @@ async def _take_snapshot(
 async def _snapshot_unit(
     ctx: RecoveryContext, snapshot_id: str, unit: str
 ) -> tuple[UnitSnapshot, list[SnapshotPart], str]:
-    ack_floor = await ctx.sources.ingest_ack_floor()  # before the cut: all at or below it are in it
+    ack_floor = await ctx.sources.ingest_ack_floor(unit)  # before the cut: all at or below it are in it
     header, blocks = await ctx.archives.export_unit(unit)
     index_name = unit_part_name(unit, INDEX_PART)
     size, sha256 = await _write_stream(ctx, snapshot_id, index_name, blocks)

@@ -1,5 +1,6 @@
 // Documents of the chosen unit: status (indexed / pending / failed with the reason), upload by
-// drag and drop or file picker (several files, with progress), view passages, reindex, delete.
+// drag and drop or file picker (several files, with progress), view passages, reindex, delete; a
+// banner with the unit's ingest queue and its estimated time while changes wait.
 
 import { api, apiAll, paths, upload } from "../api.js";
 import { confirmDialog, eachLimited, formatAgo, formatDateTime, formatNumber, fold, h, replace, slug, toast } from "../dom.js";
@@ -33,6 +34,9 @@ export async function render(container, context) {
     Object.entries(STATUS_LABELS).filter(([key]) => key !== "deleted").map(([key, [, label]]) => h("option", { value: key }, label)),
   );
   const summary = h("p", { class: "small muted", role: "status" });
+  // The unit's ingest queue (GET …/documents `queue`): "Đang xử lý 1.832 văn bản — dự kiến xong sau 25 phút".
+  const backlog = h("p", { class: "alert info hidden", role: "status", "data-testid": "queue-banner" });
+  let waiting = 0;
   const body = h("tbody");
   const viewer = h("section", { class: "card hidden", "aria-label": "Nội dung văn bản" });
   const queue = h("ul", { class: "uploads", "aria-label": "Tệp đang tải lên" });
@@ -69,6 +73,10 @@ export async function render(container, context) {
   async function load() {
     try {
       documents = await apiAll(paths.documents(unit), "documents");
+      const listing = await api(`${paths.documents(unit)}?limit=1`);
+      waiting = listing.queue ? listing.queue.waiting : 0;
+      backlog.textContent = waiting > 0 ? listing.queue.message : "";
+      backlog.classList.toggle("hidden", waiting === 0);
       draw();
     } catch (error) {
       summary.textContent = error.message;
@@ -79,7 +87,7 @@ export async function render(container, context) {
   /** Poll while anything is pending (uploads, deletes, reindexing). */
   function schedule() {
     clearTimeout(timer);
-    if (!stopped && documents.some((d) => d.status === "pending")) timer = setTimeout(load, POLL_MS);
+    if (!stopped && (waiting > 0 || documents.some((d) => d.status === "pending"))) timer = setTimeout(load, POLL_MS);
   }
 
   function view(d) {
@@ -199,6 +207,7 @@ export async function render(container, context) {
     container,
     h("h1", {}, `Văn bản của ${context.unitName(unit)}`),
     canWrite ? drop : h("p", { class: "alert info" }, "Tài khoản chỉ có quyền xem văn bản."),
+    backlog,
     h("div", { class: "spread toolbar" }, summary, h("div", { class: "row filters" }, filter, statusFilter)),
     h(
       "div",
