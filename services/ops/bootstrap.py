@@ -17,6 +17,7 @@ from services.ops.recovery.settings import SnapshotSettings
 from services.ops.service import OpsHandlers
 from services.ops.settings import OpsSettings
 from trolyao.messaging import API_KEYS_BUCKET, UNITS_BUCKET, JetStreamLayout, connect, ensure_layout
+from trolyao.natsaccess import OPS, layout_streams
 from trolyao.rpc import build_async_server
 from trolyao.v1 import ops_pb2, ops_pb2_grpc
 
@@ -43,7 +44,7 @@ class OpsApp:
 async def bootstrap(settings: OpsSettings, *, clock: Clock = system_clock) -> OpsApp:
     nats_client = await connect(settings.nats_url, name="ops", credential=settings.nats_credential())
     js = nats_client.jetstream()
-    await ensure_layout(js, JetStreamLayout(replicas=settings.jetstream_replicas))
+    await ensure_layout(js, JetStreamLayout(replicas=settings.jetstream_replicas), only=layout_streams(OPS))
     security = await build_security_handlers(js, settings, clock=clock)
     handlers = OpsHandlers(
         units=UnitRepository(await js.key_value(UNITS_BUCKET)),
