@@ -197,6 +197,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
             UNITS_BUCKET,
             API_KEYS_BUCKET,
             CONVERSATIONS_BUCKET,
+            INGEST_QUEUES_BUCKET,
             *OPS_SECURITY_BUCKETS,
         ),
         object_buckets=(ORIGINALS_BUCKET,),
