@@ -28,12 +28,14 @@ from services.gateway.entrypoints import (
     routes_document_index,
     routes_documents,
     routes_openai,
+    routes_quality,
     routes_reports,
     routes_units,
     snapshot_routes,
 )
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
+from services.gateway.entrypoints.knowledge_changes import QualityWorkers
 from services.gateway.entrypoints.routing import RouteContext
 from services.gateway.entrypoints.schemas import HealthOut, Problem, ReadinessOut
 from services.gateway.service import Gateway
@@ -78,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         jetstream_replicas=settings.jetstream_replicas,
     )
     gateway = Gateway(settings=settings, backends=backends)
+    quality_workers = QualityWorkers(gateway.quality)
     limiter = RateLimiter(rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
     bootstrap_key_digest = (
         hashlib.sha256(settings.bootstrap_api_key.encode()).digest() if settings.bootstrap_api_key else None
@@ -91,7 +94,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backends.start()
+        quality_workers.start()
         yield
+        await quality_workers.stop()
         await backends.stop()
 
     app = FastAPI(
@@ -182,6 +187,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routes_answers,
         routes_openai,
         routes_reports,
+        routes_quality,
         snapshot_routes,
     ):
         app.include_router(module.build_router(context))
