@@ -59,9 +59,20 @@ class UnitB:
     question_id: str
     conversation_id: str
     secret: str
+    test_question_id: str
+    run_id: str
 
     def markers(self) -> list[str]:
-        return [self.unit, self.document_id, self.faq_id, self.question_id, self.conversation_id, self.secret]
+        return [
+            self.unit,
+            self.document_id,
+            self.faq_id,
+            self.question_id,
+            self.conversation_id,
+            self.secret,
+            self.test_question_id,
+            self.run_id,
+        ]
 
 
 def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
@@ -85,6 +96,10 @@ def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
         "/v1/snapshots/{snapshot_id}/verify": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/restore": {"unit": b.unit},
         "/v1/accounts": {"username": "ke-gian", "display_name": "x", "role": "unit_admin", "units": [b.unit]},
+        "/v1/units/{unit}/test-questions/{test_question_id}": {
+            "question": question["question"],
+            "must_refuse": True,
+        },
     }
     return bodies.get(path)
 
@@ -116,6 +131,8 @@ def fill_path(path: str, unit: str, b: UnitB) -> str:
         "model": b.unit,
         "username": "admin",
         "snapshot_id": SNAPSHOT_ID,
+        "test_question_id": b.test_question_id,
+        "run_id": b.run_id,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
@@ -125,7 +142,9 @@ def requests_for(path: str, method: str, a: str, b: UnitB) -> list[tuple[str, st
     query = f"?unit={b.unit}&model={b.unit}&question_id={b.question_id}"
     body = body_for(path, b)
     calls = [(method, fill_path(path, b.unit, b) + query, body)]
-    names_b_resource = "{document_id}" in path or "{faq_id}" in path
+    names_b_resource = any(
+        name in path for name in ("{document_id}", "{faq_id}", "{test_question_id}", "{run_id}")
+    )
     if "{unit}" in path and names_b_resource and method in ("GET", "DELETE"):
         # B's document/FAQ ids under A find nothing (PUT would legitimately create A's own).
         calls.append((method, fill_path(path, a, b) + query, body))
@@ -147,6 +166,13 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
     faq = admin.put(f"/v1/units/{unit}/faq/hoi-{unit}", json={"question": f"{secret}?", "answer": secret})
     faq.raise_for_status()
     asked = admin.post(f"/v1/units/{unit}/ask", json={"question": f"Mã dự án {secret} là gì?"}).json()
+    test_question_id = f"kiem-tra-{unit}"
+    admin.put(
+        f"/v1/units/{unit}/test-questions/{test_question_id}",
+        json={"question": f"Mã dự án {secret} là gì?", "expected_answer": secret},
+    ).raise_for_status()
+    started = admin.post(f"/v1/units/{unit}/test-runs")
+    assert started.status_code == 202, started.text
     return UnitB(
         unit=unit,
         document_id=document_id,
@@ -154,6 +180,8 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
         question_id=asked["question_id"],
         conversation_id=asked["conversation_id"],
         secret=secret,
+        test_question_id=test_question_id,
+        run_id=started.json()["run_id"],
     )
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -29,6 +29,7 @@ FETCH_BATCH = 64
 FETCH_TIMEOUT_SECONDS = 1.0
 ACK_WAIT_SECONDS = 30.0
 RETRY_DELAY_SECONDS = 2.0
+CONNECT_POLL_SECONDS = 0.1
 SCHEDULE_EVERY_POLLS = 30
 STATUS_UNIT_SEGMENT = 2
 
@@ -73,7 +74,7 @@ class QualityWorkers:
         while True:
             with contextlib.suppress(Exception):
                 return self._quality.backends.js
-            await asyncio.sleep(self._quality.settings.test_run_poll_seconds)
+            await asyncio.sleep(CONNECT_POLL_SECONDS)
 
     async def _consume(self) -> None:
         while True:
@@ -92,7 +93,7 @@ class QualityWorkers:
                 while True:
                     try:
                         messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
-                    except NatsTimeout:
+                    except TimeoutError:  # nats' own, or asyncio's when a pull outlives its deadline
                         continue
                     for message in messages:
                         await self._handle(message)
@@ -108,27 +109,35 @@ class QualityWorkers:
             await message.ack()
             return
         try:
-            await self._quality.knowledge_changed(*outcome)
+            changed = await self._quality.knowledge_changed(*outcome)
         except Exception as error:
             log.warning("knowledge_change_not_recorded", unit=outcome[0], error=type(error).__name__)
             await message.nak(delay=RETRY_DELAY_SECONDS)
             return
+        if changed:
+            log.info("knowledge_change_noted", unit=outcome[0], outcome=outcome[1])
         await message.ack()
 
     async def _schedule(self) -> None:
         polls = 0
         while True:
             await asyncio.sleep(self._quality.settings.test_run_poll_seconds)
-            try:
-                await self._jetstream()
-                if polls % SCHEDULE_EVERY_POLLS == 0:
-                    await self._quality.schedule_due_units()
-                polls += 1
-                await self._quality.run_due_changes()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # a bad tick must not stop the scheduler
-                log.warning("test_run_scheduler_error", error=type(error).__name__)
+            await self._jetstream()
+            if polls % SCHEDULE_EVERY_POLLS == 0:
+                await self._tick("schedule", self._quality.schedule_due_units())
+            polls += 1
+            await self._tick("run_due", self._quality.run_due_changes())
+
+    async def _tick(self, step: str, work: Awaitable[object]) -> None:
+        """One step of the scheduler; a failing step is logged and tried again next time."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning(
+                "test_run_scheduler_error", step=step, error=type(error).__name__, detail=str(error)[:200]
+            )
 
 
 __all__ = ["QualityWorkers"]

@@ -233,7 +233,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         )
 
     @router.get(
-        "/v1/units/{unit}/test-questions/{question_id}",
+        "/v1/units/{unit}/test-questions/{test_question_id}",
         response_model=TestQuestionOut,
         tags=[TAG_QUALITY],
         summary="Xem một câu hỏi kiểm tra",
@@ -242,15 +242,15 @@ def build_router(ctx: RouteContext) -> APIRouter:
     async def get_question(
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        question_id: Annotated[str, QUESTION_PATH],
+        test_question_id: Annotated[str, QUESTION_PATH],
     ) -> TestQuestionOut:
         """Câu hỏi và tiêu chí đúng của nó."""
         require(principal, unit, Scope.READ)
         await gateway.ensure_unit(unit)
-        return question_out(await quality.get_question(unit, question_id))
+        return question_out(await quality.get_question(unit, test_question_id))
 
     @router.put(
-        "/v1/units/{unit}/test-questions/{question_id}",
+        "/v1/units/{unit}/test-questions/{test_question_id}",
         response_model=TestQuestionOut,
         tags=[TAG_QUALITY],
         summary="Tạo hoặc thay thế câu hỏi kiểm tra",
@@ -264,7 +264,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response: Response,
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        question_id: Annotated[str, QUESTION_PATH],
+        test_question_id: Annotated[str, QUESTION_PATH],
         body: TestQuestionIn,
     ) -> TestQuestionOut:
         """Câu hỏi kèm tiêu chí đúng: đáp án mong đợi (câu trả lời phải chứa), và/hoặc văn bản (có thể kèm
@@ -276,7 +276,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
             principal,
             unit,
             TestQuestion(
-                question_id=question_id,
+                question_id=test_question_id,
                 question=body.question,
                 expected_answer=body.expected_answer,
                 expected_document_id=body.expected_document_id,
@@ -290,7 +290,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         return question_out(item)
 
     @router.delete(
-        "/v1/units/{unit}/test-questions/{question_id}",
+        "/v1/units/{unit}/test-questions/{test_question_id}",
         status_code=204,
         tags=[TAG_QUALITY],
         summary="Xóa câu hỏi kiểm tra",
@@ -300,12 +300,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
-        question_id: Annotated[str, QUESTION_PATH],
+        test_question_id: Annotated[str, QUESTION_PATH],
     ) -> Response:
         """Xóa câu hỏi khỏi bộ câu hỏi kiểm tra; được ghi vào nhật ký kiểm toán."""
         require(principal, unit, Scope.WRITE)
         await gateway.ensure_unit(unit)
-        await quality.delete_question(principal, unit, question_id, client_address=client_address(request))
+        await quality.delete_question(
+            principal, unit, test_question_id, client_address=client_address(request)
+        )
         return Response(status_code=204)
 
     @router.post(

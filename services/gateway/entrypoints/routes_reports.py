@@ -233,10 +233,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
         until: Annotated[datetime | None, UNTIL_QUERY] = None,
     ) -> MinistryAnswerRatesOut:
         """Một dòng cho mỗi đơn vị của Bộ (thấp nhất trước; đơn vị chưa có câu hỏi ở cuối) với tỉ lệ
-        trả lời và việc đạt ngưỡng 90%; chỉ thông tin xác thực cấp Bộ được xem."""
+        trả lời và việc đạt ngưỡng 90%, bên cạnh tỉ lệ đúng trên bộ câu hỏi kiểm tra của đơn vị
+        (`tested_correct_rate`, số câu hỏi kiểm tra, thời điểm kiểm tra gần nhất); chỉ thông tin xác
+        thực cấp Bộ được xem. Tỉ lệ trả lời chỉ đếm câu không bị từ chối (câu trả lời sai vẫn được
+        tính); chỉ tỉ lệ đúng trên câu hỏi kiểm tra cho biết trợ lý có thật sự đạt ngưỡng hay không."""
         require(principal, None, Scope.READ)
         window = _window(since, until)
         table = await gateway.ministry_answer_rates(window)
+        tested = await gateway.quality.tested_rates([row.unit for row in table.units])
         return MinistryAnswerRatesOut(
             since=window.since.isoformat(),
             until=window.until.isoformat(),
@@ -255,6 +259,9 @@ def build_router(ctx: RouteContext) -> APIRouter:
                     answered=row.answered,
                     answer_rate=_rate(row.answer_rate),
                     meets_target=row.meets_target,
+                    test_questions=tested[row.unit].test_questions,
+                    tested_correct_rate=_rate(tested[row.unit].tested_correct_rate),
+                    last_test_run_at=tested[row.unit].last_test_run_at,
                 )
                 for row in table.units
             ],

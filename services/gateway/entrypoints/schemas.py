@@ -345,6 +345,19 @@ class UnitAnswerRateOut(BaseModel):
     answered: int = Field(examples=[1150])
     answer_rate: float | None = Field(examples=[0.92])
     meets_target: bool | None = Field(description="null khi đơn vị chưa có câu hỏi.", examples=[True])
+    test_questions: int = Field(default=0, description="Số câu hỏi kiểm tra của đơn vị.", examples=[120])
+    tested_correct_rate: float | None = Field(
+        default=None,
+        description="Tỉ lệ đúng ở lượt kiểm tra gần nhất: câu trả lời đúng ÷ câu hỏi kiểm tra có đáp án (câu "
+        "sai, quá dài hay bị từ chối đều không đạt). Chỉ tỉ lệ này cho biết trợ lý có đạt ngưỡng 90% hay "
+        "không; null khi đơn vị chưa có câu hỏi kiểm tra hoặc chưa chạy kiểm tra.",
+        examples=[0.93],
+    )
+    last_test_run_at: str | None = Field(
+        default=None,
+        description="Thời điểm kết thúc lượt kiểm tra gần nhất.",
+        examples=["2026-12-04T08:00:00.000+00:00"],
+    )
 
 
 class MinistryAnswerRatesOut(BaseModel):
