@@ -44,6 +44,7 @@ from services.gateway.domain.quality import (
     TestQuestion,
     TestQuestionStore,
     TestRun,
+    count_results,
     find_regressions,
     judge,
     validate_test_question,
@@ -69,6 +70,7 @@ QUESTION_SAVED_ACTION = "unit.test_question_saved"
 QUESTION_DELETED_ACTION = "unit.test_question_deleted"
 QUESTIONS_IMPORTED_ACTION = "unit.test_questions_imported"
 RUN_STARTED_ACTION = "unit.test_run_started"
+SPOT_CHECK_ACTION = "unit.spot_check_run"
 
 KNOWLEDGE_CHANGED_OUTCOMES = frozenset({"indexed", "deleted"})
 ASK_CONCURRENCY = 4
@@ -297,18 +299,44 @@ class QualityChecks:
         )
         return done
 
-    async def _judge_all(self, run: TestRun, questions: Sequence[TestQuestion]) -> TestRun:
-        info = await self.backends.get_unit(run.unit)
+    async def _ask_and_judge(self, unit: str, questions: Sequence[TestQuestion]) -> list[QuestionResult]:
+        """Every question asked as a citizen would (the unit's threshold, no history), judged."""
+        info = await self.backends.get_unit(unit)
         gate = asyncio.Semaphore(ASK_CONCURRENCY)
 
         async def ask(item: TestQuestion) -> QuestionResult:
             async with gate:
-                answer = await self.backends.ask(
-                    run.unit, item.question, (), min_confidence=info.min_confidence
-                )
+                answer = await self.backends.ask(unit, item.question, (), min_confidence=info.min_confidence)
             return _judged(item, answer)
 
-        results = await asyncio.gather(*(ask(item) for item in questions))
+        return list(await asyncio.gather(*(ask(item) for item in questions)))
+
+    async def spot_check(
+        self, principal: Principal, unit: str, questions: Sequence[TestQuestion], *, client_address: str
+    ) -> list[QuestionResult]:
+        """Judge questions of the caller's own against the unit, keeping nothing but the audit entry."""
+        try:
+            checked = [validate_test_question(item) for item in questions]
+        except InvalidTestQuestion as error:
+            raise ApiProblem(INVALID_REQUEST, str(error)) from error
+        results = await self._ask_and_judge(unit, checked)
+        counts = count_results(results)
+        await self._audit(
+            principal,
+            action=SPOT_CHECK_ACTION,
+            unit=unit,
+            client_address=client_address,
+            details={
+                "questions": str(len(results)),
+                "answerable": str(counts.answerable),
+                "correct": str(counts.correct),
+                "must_refuse_right": str(counts.must_refuse_right),
+            },
+        )
+        return results
+
+    async def _judge_all(self, run: TestRun, questions: Sequence[TestQuestion]) -> TestRun:
+        results = await self._ask_and_judge(run.unit, questions)
         previous = await self._previous_run(run)
         changes: tuple[KnowledgeChange, ...] = ()
         regressions: list[Regression] = []

@@ -17,7 +17,7 @@ import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from stack.launcher import Stack
-from tests.gateway.conftest import bearer, wait_until_settled
+from tests.gateway.conftest import KnowledgeUnit, bearer, wait_until_settled
 from tests.gateway.test_api_stack import client_for
 from trolyao.messaging import connect, regression_subject
 
@@ -280,3 +280,39 @@ def test_unit_scoped_keys_see_only_their_units_test_questions(
         assert client.get(f"/v1/units/{theirs}/test-questions/bi-mat").status_code == 403
         assert client.get(f"/v1/units/{mine}/test-questions/bi-mat").status_code == 404
         assert client.get(f"/v1/units/{mine}/test-questions").json()["total"] == 0
+
+
+def test_a_ministry_admin_spot_checks_a_unit_with_pasted_questions_not_saved_but_audited(
+    running_stack: Stack, admin: httpx.Client, knowledge_unit: KnowledgeUnit, issue_key: Callable[..., str]
+) -> None:
+    unit = knowledge_unit.unit
+    questions = [
+        {"question": "Doanh thu năm 2023 là bao nhiêu?", "expected_answer": "1.200 TỶ đồng"},
+        {"question": "Lợi nhuận sau thuế năm 2023 đạt bao nhiêu?", "expected_answer": "999 tỷ đồng"},
+        {"question": OUT_OF_SCOPE_QUESTION, "must_refuse": True},
+    ]
+    before = admin.get(f"/v1/units/{unit}/test-questions").json()["total"]
+    reply = admin.post(f"/v1/units/{unit}/spot-checks", json={"questions": questions})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert [r["verdict"] for r in body["results"]] == ["right", "wrong", "right"], body["results"]
+    assert "999 tỷ đồng" in body["results"][1]["reason"]
+    assert (body["answerable"], body["correct"], body["correct_rate"], body["must_refuse_right"]) == (
+        2,
+        1,
+        0.5,
+        1,
+    )
+    assert admin.get(f"/v1/units/{unit}/test-questions").json()["total"] == before
+    assert admin.get(f"/v1/units/{unit}/test-runs").json()["total"] == 0
+    unit_admin = issue_key([unit], ["read", "write", "admin"])
+    with client_for(running_stack.gateway_url, unit_admin) as client:
+        assert client.post(f"/v1/units/{unit}/spot-checks", json={"questions": questions}).status_code == 403
+    audit = [
+        e
+        for e in stream_messages(running_stack.nats_url, "audit.unit")
+        if e.get("unit") == unit and e["action"] == "unit.spot_check_run"
+    ]
+    assert [(e["actor"], e["details"]["questions"], e["details"]["correct"]) for e in audit] == [
+        ("bootstrap", "3", "1")
+    ]

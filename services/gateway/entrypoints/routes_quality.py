@@ -11,7 +11,14 @@ from starlette.datastructures import UploadFile
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
-from services.gateway.domain.quality import TEST_QUESTION_ID_PATTERN, RunTrigger, TestQuestion, TestRun
+from services.gateway.domain.quality import (
+    TEST_QUESTION_ID_PATTERN,
+    QuestionResult,
+    RunTrigger,
+    TestQuestion,
+    TestRun,
+    count_results,
+)
 from services.gateway.entrypoints.auth_routes import client_address
 from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
 from services.gateway.entrypoints.schemas_quality import (
@@ -19,6 +26,8 @@ from services.gateway.entrypoints.schemas_quality import (
     KnowledgeChangeOut,
     RegressionOut,
     RowProblemOut,
+    SpotCheckIn,
+    SpotCheckOut,
     TestQuestionImportOut,
     TestQuestionIn,
     TestQuestionOut,
@@ -139,22 +148,23 @@ def run_out(run: TestRun) -> TestRunOut:
             )
             for c in run.changes
         ],
-        results=[
-            TestResultOut(
-                question_id=item.question_id,
-                question=item.question,
-                must_refuse=item.must_refuse,
-                verdict=item.verdict.value,
-                reason=item.reason,
-                answered=item.answered,
-                answer=item.answer,
-                confidence=round(item.confidence, RATE_DIGITS),
-                citations=[
-                    CitedSourceOut(document_id=c.document_id, title=c.title, path=c.path)
-                    for c in item.citations
-                ],
-            )
-            for item in run.results
+        results=[result_out(item) for item in run.results],
+    )
+
+
+def result_out(item: QuestionResult) -> TestResultOut:
+    """The API view of one judged question."""
+    return TestResultOut(
+        question_id=item.question_id,
+        question=item.question,
+        must_refuse=item.must_refuse,
+        verdict=item.verdict.value,
+        reason=item.reason,
+        answered=item.answered,
+        answer=item.answer,
+        confidence=round(item.confidence, RATE_DIGITS),
+        citations=[
+            CitedSourceOut(document_id=c.document_id, title=c.title, path=c.path) for c in item.citations
         ],
     )
 
@@ -375,7 +385,55 @@ def build_router(ctx: RouteContext) -> APIRouter:
         await gateway.ensure_unit(unit)
         return run_out(await quality.get_run(unit, run_id))
 
+    @router.post(
+        "/v1/units/{unit}/spot-checks",
+        response_model=SpotCheckOut,
+        tags=[TAG_QUALITY],
+        summary="Kiểm tra nhanh trợ lý của một đơn vị bằng câu hỏi tự soạn (quản trị cấp Bộ)",
+        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
+    )
+    async def spot_check(
+        request: Request, principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: SpotCheckIn
+    ) -> SpotCheckOut:
+        """Quản trị cấp Bộ dán vài câu hỏi của mình (kèm đáp án mong đợi, văn bản phải trích dẫn, hoặc
+        phải từ chối) và xem ngay kết luận từng câu như một lượt kiểm tra, ví dụ khi lãnh đạo Bộ tự
+        kiểm tra trợ lý của đơn vị. Câu hỏi không được lưu vào bộ câu hỏi của đơn vị và không tính vào
+        báo cáo; lần kiểm tra được ghi vào nhật ký kiểm toán (`unit.spot_check_run`)."""
+        require(principal, None, Scope.ADMIN)
+        await gateway.ensure_unit(unit)
+        results = await quality.spot_check(
+            principal,
+            unit,
+            [
+                TestQuestion(
+                    question_id=f"cau-{index + 1}",
+                    question=item.question,
+                    expected_answer=item.expected_answer,
+                    expected_document_id=item.expected_document_id,
+                    expected_section=item.expected_section,
+                    must_refuse=item.must_refuse,
+                    ignore_diacritics=item.ignore_diacritics,
+                )
+                for index, item in enumerate(body.questions)
+            ],
+            client_address=client_address(request),
+        )
+        counts = count_results(results)
+        rate = counts.correct_rate
+        return SpotCheckOut(
+            unit=unit,
+            correct_rate=None if rate is None else round(rate, RATE_DIGITS),
+            answerable=counts.answerable,
+            correct=counts.correct,
+            wrong=counts.wrong,
+            refused=counts.refused,
+            too_long=counts.too_long,
+            must_refuse=counts.must_refuse,
+            must_refuse_right=counts.must_refuse_right,
+            results=[result_out(item) for item in results],
+        )
+
     return router
 
 
-__all__ = ["build_router", "question_out", "run_out"]
+__all__ = ["build_router", "question_out", "result_out", "run_out"]

@@ -156,6 +156,40 @@ class TestRunOut(TestRunSummaryOut):
     results: list[TestResultOut]
 
 
+MAX_SPOT_CHECK_QUESTIONS = 50
+
+
+class SpotCheckIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "questions": [
+                        {"question": "Khi nào sẽ tắt sóng 2G theo quy định?", "expected_answer": "15/9/2024"},
+                        {"question": "Giá vé máy bay Hà Nội – Đà Nẵng là bao nhiêu?", "must_refuse": True},
+                    ]
+                }
+            ]
+        }
+    )
+    questions: list[TestQuestionIn] = Field(
+        min_length=1, max_length=MAX_SPOT_CHECK_QUESTIONS, description="Các câu hỏi tự soạn (không được lưu)."
+    )
+
+
+class SpotCheckOut(BaseModel):
+    unit: str
+    correct_rate: float | None = Field(description=RATE_DESCRIPTION)
+    answerable: int
+    correct: int
+    wrong: int
+    refused: int
+    too_long: int
+    must_refuse: int
+    must_refuse_right: int
+    results: list[TestResultOut]
+
+
 class TestRunPage(BaseModel):
     unit: str
     total: int
@@ -169,6 +203,8 @@ __all__ = [
     "KnowledgeChangeOut",
     "RegressionOut",
     "RowProblemOut",
+    "SpotCheckIn",
+    "SpotCheckOut",
     "TestQuestionImportOut",
     "TestQuestionIn",
     "TestQuestionOut",
