@@ -98,6 +98,7 @@ class TestedRate:
     test_questions: int
     tested_correct_rate: float | None
     last_test_run_at: str | None
+    last_test_run_id: str | None
 
 
 def _now_iso() -> str:
@@ -436,9 +437,13 @@ class QualityChecks:
     async def tested_rates(self, units: Sequence[str]) -> dict[str, TestedRate]:
         """Each unit's test-question count and its last finished run's correct rate, for the reports.
 
-        A unit without test questions has no rate, whatever its old runs said."""
-        counts = await self.questions.counts()
-        run_ids = await self.runs.latest_ids()
+        A unit without test questions has no rate, whatever its old runs said. One unit is read
+        alone; many are read in one pass over each bucket's keys."""
+        if len(units) == 1:
+            counts = {units[0]: len(await self.questions.in_unit(units[0]))}
+            run_ids = {units[0]: await self.runs.run_ids(units[0])}
+        else:
+            counts, run_ids = await self.questions.counts(), await self.runs.latest_ids()
         rates: dict[str, TestedRate] = {}
         for unit in units:
             count = counts.get(unit, 0)
@@ -447,6 +452,7 @@ class QualityChecks:
                 test_questions=count,
                 tested_correct_rate=last.counts.correct_rate if last is not None else None,
                 last_test_run_at=(last.finished_at or None) if last is not None else None,
+                last_test_run_id=last.run_id if last is not None else None,
             )
         return rates
 

@@ -171,6 +171,9 @@ def test_a_changed_document_triggers_a_run_that_names_the_regression_and_its_cau
     row = next(r for r in table["units"] if r["unit"] == unit)
     assert row["test_questions"] == 2 and row["tested_correct_rate"] == 0.0
     assert row["last_test_run_at"] == second["finished_at"]
+    dashboard = admin.get(f"/v1/units/{unit}/reports/answer-rate").json()
+    assert (dashboard["test_questions"], dashboard["tested_correct_rate"]) == (2, 0.0)
+    assert dashboard["last_test_run_id"] == second["run_id"]
 
 
 def test_test_questions_crud_pagination_and_problems(
@@ -268,6 +271,13 @@ def test_a_unit_without_test_questions_shows_no_tested_rate(
     unit = new_unit("chua-co")
     row = next(r for r in admin.get("/v1/reports/answer-rates").json()["units"] if r["unit"] == unit)
     assert (row["test_questions"], row["tested_correct_rate"], row["last_test_run_at"]) == (0, None, None)
+    admin.put(f"/v1/units/{unit}/test-questions/mot", json={"question": "Một?", "must_refuse": True})
+    dashboard = admin.get(f"/v1/units/{unit}/reports/answer-rate").json()
+    assert (dashboard["test_questions"], dashboard["tested_correct_rate"], dashboard["last_test_run_id"]) == (
+        1,
+        None,
+        None,
+    )
 
 
 def test_unit_scoped_keys_see_only_their_units_test_questions(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway.domain.conversations import CONVERSATION_ID_PATTERN
+from services.gateway.entrypoints.schemas_quality import TestedRateOut
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 4000
@@ -284,7 +285,7 @@ class DailyRateOut(BaseModel):
     answer_rate: float | None = Field(description="null khi ngày đó không có câu hỏi.", examples=[0.929])
 
 
-class AnswerRateOut(BaseModel):
+class AnswerRateOut(TestedRateOut):
     unit: str = Field(examples=["cuc-bao-chi"])
     since: str = Field(examples=["2026-10-28T08:00:00+00:00"])
     until: str = Field(examples=["2026-11-27T08:00:00+00:00"])
@@ -338,26 +339,13 @@ class QuestionGroupsOut(BaseModel):
     groups: list[QuestionGroupOut]
 
 
-class UnitAnswerRateOut(BaseModel):
+class UnitAnswerRateOut(TestedRateOut):
     unit: str = Field(examples=["cuc-bao-chi"])
     name: str = Field(examples=["Cục Báo chí"])
     total: int = Field(examples=[1250])
     answered: int = Field(examples=[1150])
     answer_rate: float | None = Field(examples=[0.92])
     meets_target: bool | None = Field(description="null khi đơn vị chưa có câu hỏi.", examples=[True])
-    test_questions: int = Field(default=0, description="Số câu hỏi kiểm tra của đơn vị.", examples=[120])
-    tested_correct_rate: float | None = Field(
-        default=None,
-        description="Tỉ lệ đúng ở lượt kiểm tra gần nhất: câu trả lời đúng ÷ câu hỏi kiểm tra có đáp án (câu "
-        "sai, quá dài hay bị từ chối đều không đạt). Chỉ tỉ lệ này cho biết trợ lý có đạt ngưỡng 90% hay "
-        "không; null khi đơn vị chưa có câu hỏi kiểm tra hoặc chưa chạy kiểm tra.",
-        examples=[0.93],
-    )
-    last_test_run_at: str | None = Field(
-        default=None,
-        description="Thời điểm kết thúc lượt kiểm tra gần nhất.",
-        examples=["2026-12-04T08:00:00.000+00:00"],
-    )
 
 
 class MinistryAnswerRatesOut(BaseModel):

@@ -22,6 +22,29 @@ RATE_DESCRIPTION = (
 )
 
 
+class TestedRateOut(BaseModel):
+    """A unit's tested figures beside its answered rate in the reports."""
+
+    test_questions: int = Field(default=0, description="Số câu hỏi kiểm tra của đơn vị.", examples=[120])
+    tested_correct_rate: float | None = Field(
+        default=None,
+        description="Tỉ lệ đúng ở lượt kiểm tra gần nhất: câu trả lời đúng ÷ câu hỏi kiểm tra có đáp án (câu "
+        "sai, quá dài hay bị từ chối đều không đạt). Chỉ tỉ lệ này cho biết trợ lý có thật sự đạt ngưỡng "
+        "90% hay không; null khi đơn vị chưa có câu hỏi kiểm tra hoặc chưa chạy kiểm tra.",
+        examples=[0.93],
+    )
+    last_test_run_at: str | None = Field(
+        default=None,
+        description="Thời điểm kết thúc lượt kiểm tra gần nhất.",
+        examples=["2026-12-04T08:00:00.000+00:00"],
+    )
+    last_test_run_id: str | None = Field(
+        default=None,
+        description="Mã lượt kiểm tra gần nhất (xem các câu hồi quy ở `GET …/test-runs/{run_id}`).",
+        examples=["1733300000000-a1b2c3"],
+    )
+
+
 class TestQuestionIn(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -213,4 +236,5 @@ __all__ = [
     "TestRunOut",
     "TestRunPage",
     "TestRunSummaryOut",
+    "TestedRateOut",
 ]
