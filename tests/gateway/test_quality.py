@@ -326,3 +326,32 @@ def test_a_ministry_admin_spot_checks_a_unit_with_pasted_questions_not_saved_but
     assert [(e["actor"], e["details"]["questions"], e["details"]["correct"]) for e in audit] == [
         ("bootstrap", "3", "1")
     ]
+
+
+def test_promoting_an_unanswered_question_creates_an_faq_entry_and_a_test_question_it_passes(
+    running_stack: Stack, admin: httpx.Client, new_unit: Callable[[str], str], issue_key: Callable[..., str]
+) -> None:
+    unit = new_unit("nang-cap")
+    question = "Bộ phận một cửa làm việc lúc mấy giờ?"
+    answer = "Bộ phận một cửa làm việc từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu."
+    with client_for(running_stack.gateway_url, issue_key([unit], ["read", "write"])) as staff:
+        assert staff.post(f"/v1/units/{unit}/ask", json={"question": question}).json()["answered"] is False
+        groups = staff.get(f"/v1/units/{unit}/reports/unanswered-questions").json()["groups"]
+        assert [g["representative"] for g in groups] == [question]
+        promoted = staff.post(
+            f"/v1/units/{unit}/test-questions/promote",
+            json={"question": question, "answer": answer, "expected_answer": "7 giờ 30"},
+        )
+        assert promoted.status_code == 201, promoted.text
+        body = promoted.json()
+        faq_id = body["faq_id"]
+        assert body["document_id"] == f"faq-{faq_id}"
+        assert body["test_question"]["question_id"] == faq_id
+        assert body["test_question"]["expected_document_id"] == f"faq-{faq_id}"
+        assert wait_until_settled(staff, f"/v1/units/{unit}/faq/{faq_id}")["answer"] == answer
+        started = staff.post(f"/v1/units/{unit}/test-runs")
+        assert started.status_code == 202, started.text
+        run = wait_for_run(staff, started.headers["location"])
+    (result,) = run["results"]
+    assert (result["question_id"], result["verdict"]) == (faq_id, "right"), result
+    assert result["citations"][0]["document_id"] == f"faq-{faq_id}"

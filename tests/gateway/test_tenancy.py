@@ -96,6 +96,7 @@ def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
         "/v1/snapshots/{snapshot_id}/verify": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/restore": {"unit": b.unit},
         "/v1/accounts": {"username": "ke-gian", "display_name": "x", "role": "unit_admin", "units": [b.unit]},
+        "/v1/units/{unit}/test-questions/promote": {"question": question["question"], "answer": b.secret},
         "/v1/units/{unit}/spot-checks": {
             "questions": [{"question": question["question"], "must_refuse": True}]
         },

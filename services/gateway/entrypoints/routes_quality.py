@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from services.gateway.domain.authorization import Principal, Scope
+from services.gateway.domain.faq import FaqEntry
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.domain.quality import (
     TEST_QUESTION_ID_PATTERN,
@@ -24,6 +25,8 @@ from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, proble
 from services.gateway.entrypoints.schemas_quality import (
     CitedSourceOut,
     KnowledgeChangeOut,
+    PromotedOut,
+    PromoteIn,
     RegressionOut,
     RowProblemOut,
     SpotCheckIn,
@@ -240,6 +243,50 @@ def build_router(ctx: RouteContext) -> APIRouter:
             updated=outcome.updated,
             rejected=len(outcome.problems),
             problems=[RowProblemOut(line=p.line, reason=p.reason) for p in outcome.problems],
+        )
+
+    @router.post(
+        "/v1/units/{unit}/test-questions/promote",
+        response_model=PromotedOut,
+        status_code=201,
+        tags=[TAG_QUALITY],
+        summary="Biến một câu hỏi chưa trả lời được thành câu hỏi thường gặp và câu hỏi kiểm tra",
+        responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
+    )
+    async def promote_question(
+        request: Request, principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: PromoteIn
+    ) -> PromotedOut:
+        """Một thao tác cho câu hỏi trong danh sách chưa trả lời được / chưa hữu ích
+        (`GET …/reports/unanswered-questions`): câu trả lời cán bộ soạn trở thành câu hỏi thường gặp
+        (lập chỉ mục như văn bản `faq-<mã>`), và câu hỏi trở thành câu hỏi kiểm tra cùng mã, đòi trích
+        dẫn câu hỏi thường gặp đó (và chứa `expected_answer` nếu có). Được ghi vào nhật ký kiểm toán."""
+        require(principal, unit, Scope.WRITE)
+        await gateway.ensure_unit(unit)
+        question = body.question.strip()
+        faq, status = await gateway.put_faq(
+            FaqEntry(
+                unit=unit,
+                faq_id=await gateway.new_faq_id(unit),
+                question=question,
+                answer=body.answer.strip(),
+            )
+        )
+        item, _ = await quality.put_question(
+            principal,
+            unit,
+            TestQuestion(
+                question_id=faq.faq_id,
+                question=question,
+                expected_answer=body.expected_answer,
+                expected_document_id=faq.document_id,
+            ),
+            client_address=client_address(request),
+        )
+        return PromotedOut(
+            faq_id=faq.faq_id,
+            document_id=faq.document_id,
+            status=status.status,
+            test_question=question_out(item),
         )
 
     @router.get(

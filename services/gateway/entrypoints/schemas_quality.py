@@ -180,6 +180,36 @@ class TestRunOut(TestRunSummaryOut):
 
 
 MAX_SPOT_CHECK_QUESTIONS = 50
+MAX_FAQ_ANSWER_CHARS = 20_000
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "Bộ phận một cửa làm việc lúc mấy giờ?",
+                    "answer": "Bộ phận một cửa làm việc từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu.",
+                    "expected_answer": "7 giờ 30",
+                }
+            ]
+        }
+    )
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        pattern=r"\S",
+        description="Câu hỏi thật của người dân (trong danh sách chưa trả lời được / chưa hữu ích).",
+    )
+    answer: str = Field(
+        min_length=1, max_length=MAX_FAQ_ANSWER_CHARS, pattern=r"\S", description="Câu trả lời cán bộ soạn."
+    )
+    expected_answer: str = Field(
+        default="",
+        max_length=MAX_EXPECTED_CHARS,
+        description="Đoạn chữ câu trả lời phải chứa khi kiểm tra (không bắt buộc: câu hỏi kiểm tra luôn đòi "
+        "trích dẫn câu hỏi thường gặp vừa tạo).",
+    )
 
 
 class SpotCheckIn(BaseModel):
@@ -213,6 +243,19 @@ class SpotCheckOut(BaseModel):
     results: list[TestResultOut]
 
 
+class PromotedOut(BaseModel):
+    faq_id: str = Field(
+        description="Mã câu hỏi thường gặp mới (`GET …/faq/{faq_id}`).", examples=["a1b2c3d4e5f6"]
+    )
+    document_id: str = Field(description="Văn bản tương ứng trong chỉ mục.", examples=["faq-a1b2c3d4e5f6"])
+    status: str = Field(
+        description="Trạng thái lập chỉ mục: pending | indexed | failed.", examples=["pending"]
+    )
+    test_question: TestQuestionOut = Field(
+        description="Câu hỏi kiểm tra mới, cùng mã, đòi trích dẫn câu hỏi thường gặp đó."
+    )
+
+
 class TestRunPage(BaseModel):
     unit: str
     total: int
@@ -224,6 +267,8 @@ class TestRunPage(BaseModel):
 __all__ = [
     "CitedSourceOut",
     "KnowledgeChangeOut",
+    "PromoteIn",
+    "PromotedOut",
     "RegressionOut",
     "RowProblemOut",
     "SpotCheckIn",
