@@ -78,6 +78,7 @@ MAX_CHANGES_PER_RUN = 100
 MAX_STORED_ANSWER_CHARS = 2000
 RUNS_KEPT_PER_UNIT = 200
 SECONDS_PER_HOUR = 3600.0
+INTERRUPTED_REASON = "Lượt kiểm tra bị gián đoạn vì gateway dừng giữa chừng; hãy chạy lại."
 
 AuditRecorder = Callable[..., Awaitable[None]]
 
@@ -273,7 +274,7 @@ class QualityChecks:
                         run,
                         status=RunStatus.FAILED,
                         finished_at=_now_iso(),
-                        reason="Gateway dừng giữa chừng.",
+                        reason=INTERRUPTED_REASON,
                     )
                 )
             raise
@@ -426,13 +427,22 @@ class QualityChecks:
         run = await self.runs.get(unit, run_id)
         if run is None:
             raise ApiProblem(TEST_RUN_NOT_FOUND)
-        return run
+        return self._settled(run)
 
     async def list_runs(self, unit: str, *, offset: int, limit: int) -> tuple[int, list[TestRun]]:
         """(how many runs the unit has, one page of them, newest first)."""
         run_ids = await self.runs.run_ids(unit)
         page = [await self.runs.get(unit, run_id) for run_id in run_ids[offset : offset + limit]]
-        return len(run_ids), [run for run in page if run is not None]
+        return len(run_ids), [self._settled(run) for run in page if run is not None]
+
+    def _settled(self, run: TestRun) -> TestRun:
+        """A run still `running` long after any run could take is one whose gateway stopped."""
+        if run.status is not RunStatus.RUNNING:
+            return run
+        started = datetime.fromisoformat(run.started_at).timestamp()
+        if self._clock() - started <= self.settings.test_run_lease_seconds:
+            return run
+        return replace(run, status=RunStatus.FAILED, reason=INTERRUPTED_REASON)
 
     async def tested_rates(self, units: Sequence[str]) -> dict[str, TestedRate]:
         """Each unit's test-question count and its last finished run's correct rate, for the reports.

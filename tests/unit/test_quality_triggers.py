@@ -252,3 +252,41 @@ def test_outcome_events_on_nats_lead_to_a_change_run_with_a_regression_event(nat
         await client.drain()
 
     asyncio.run(scenario())
+
+
+def test_forgetting_a_unit_removes_its_questions_runs_and_pending_changes_and_a_stalled_run_reads_failed(
+    nats_server: str,
+) -> None:
+    async def scenario() -> None:
+        client = await connect(nats_server, name="test-quality-forget")
+        js = client.jetstream()
+        await ensure_layout(js, JetStreamLayout())
+        clock = Clock()
+        checks = _checks(FakeEngine(js), clock)
+        unit, other = unique_unit("quen"), unique_unit("giu")
+        question = quality.TestQuestion(question_id="q", question="Khi nào?", expected_answer="15/9/2024")
+        for name in (unit, other):
+            await checks.questions.put_many(name, [question])
+            assert await checks.run_now(name, quality.RunTrigger.MANUAL) is not None
+            await checks.triggers.record_change(name, clock.now)
+        stalled = quality.TestRun(
+            run_id="0000000000001-abcdef",
+            unit=unit,
+            trigger=quality.RunTrigger.MANUAL,
+            status=quality.RunStatus.RUNNING,
+            started_at="2027-01-15T08:00:00.000+00:00",
+        )
+        await checks.runs.put(stalled)
+        clock.now = 1_800_000_000.0 + 3600  # an hour after it started: longer than any lease
+        shown = await checks.get_run(unit, stalled.run_id)
+        assert shown.status is quality.RunStatus.FAILED and "gián đoạn" in shown.reason
+
+        await checks.forget_unit(unit)
+        assert await checks.questions.in_unit(unit) == []
+        assert await checks.runs.run_ids(unit) == []
+        assert unit not in await checks.triggers.pending_units()
+        assert [q.question_id for q in await checks.questions.in_unit(other)] == ["q"]
+        assert len(await checks.runs.run_ids(other)) == 1 and other in await checks.triggers.pending_units()
+        await client.drain()
+
+    asyncio.run(scenario())

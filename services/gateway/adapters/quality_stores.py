@@ -141,7 +141,7 @@ class NatsTestQuestionStore:
     async def delete_unit(self, unit: str) -> None:
         bucket = await self._bucket()
         try:
-            await bucket.purge(unit)
+            await bucket.purge(QUESTION_SET_KEY.format(unit=unit))
         except KeyNotFoundError:
             return
 

@@ -84,6 +84,19 @@ _IMPORT_BODY: dict[str, Any] = {
 }
 
 
+def question_from_body(question_id: str, body: TestQuestionIn) -> TestQuestion:
+    """The domain question from its request body."""
+    return TestQuestion(
+        question_id=question_id,
+        question=body.question,
+        expected_answer=body.expected_answer,
+        expected_document_id=body.expected_document_id,
+        expected_section=body.expected_section,
+        must_refuse=body.must_refuse,
+        ignore_diacritics=body.ignore_diacritics,
+    )
+
+
 def question_out(item: TestQuestion) -> TestQuestionOut:
     """The API view of a test question."""
     return TestQuestionOut(
@@ -332,15 +345,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         item, created = await quality.put_question(
             principal,
             unit,
-            TestQuestion(
-                question_id=test_question_id,
-                question=body.question,
-                expected_answer=body.expected_answer,
-                expected_document_id=body.expected_document_id,
-                expected_section=body.expected_section,
-                must_refuse=body.must_refuse,
-                ignore_diacritics=body.ignore_diacritics,
-            ),
+            question_from_body(test_question_id, body),
             client_address=client_address(request),
         )
         response.status_code = 201 if created else 200
@@ -451,18 +456,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         results = await quality.spot_check(
             principal,
             unit,
-            [
-                TestQuestion(
-                    question_id=f"cau-{index + 1}",
-                    question=item.question,
-                    expected_answer=item.expected_answer,
-                    expected_document_id=item.expected_document_id,
-                    expected_section=item.expected_section,
-                    must_refuse=item.must_refuse,
-                    ignore_diacritics=item.ignore_diacritics,
-                )
-                for index, item in enumerate(body.questions)
-            ],
+            [question_from_body(f"cau-{index + 1}", item) for index, item in enumerate(body.questions)],
             client_address=client_address(request),
         )
         counts = count_results(results)
@@ -483,4 +477,4 @@ def build_router(ctx: RouteContext) -> APIRouter:
     return router
 
 
-__all__ = ["build_router", "question_out", "result_out", "run_out"]
+__all__ = ["build_router", "question_from_body", "question_out", "result_out", "run_out"]
