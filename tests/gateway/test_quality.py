@@ -16,6 +16,7 @@ import httpx
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from stack.bench.quality_runs import measure_test_run
 from stack.launcher import Stack
 from tests.gateway.conftest import KnowledgeUnit, bearer, wait_until_settled
 from tests.gateway.test_api_stack import client_for
@@ -355,3 +356,18 @@ def test_promoting_an_unanswered_question_creates_an_faq_entry_and_a_test_questi
     (result,) = run["results"]
     assert (result["question_id"], result["verdict"]) == (faq_id, "right"), result
     assert result["citations"][0]["document_id"] == f"faq-{faq_id}"
+
+
+def test_the_bench_times_a_500_question_run(
+    running_stack: Stack, admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
+    unit = new_unit("do-toc-do")
+    document = f"/v1/units/{unit}/documents/bao-cao"
+    admin.put(document, json={"title": "Báo cáo", "text": FIRST_TEXT}).raise_for_status()
+    assert wait_until_settled(admin, document)["status"] == "indexed"
+    questions = [
+        (f"Câu hỏi số {index}: khi nào sẽ tắt sóng 2G theo quy định?", "bao-cao") for index in range(500)
+    ]
+    measured = measure_test_run(running_stack.gateway_url, running_stack.api_key, unit, questions)
+    assert (measured["questions"], measured["status"]) == (500, "done"), measured
+    assert measured["seconds"] > 0 and measured["correct_rate"] is not None
