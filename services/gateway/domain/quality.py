@@ -197,11 +197,9 @@ def judge(item: TestQuestion, reply: AssistantReply) -> QuestionResult:
     if not reply.answered:
         return result(Verdict.REFUSED, "Trợ lý từ chối trả lời câu hỏi có đáp án trong tri thức.")
     if item.expected_document_id and not _cites(reply, item.expected_document_id, item.expected_section):
-        where = (
-            f"{item.expected_document_id} ({item.expected_section})"
-            if item.expected_section
-            else (item.expected_document_id)
-        )
+        where = item.expected_document_id
+        if item.expected_section:
+            where += f" ({item.expected_section})"
         return result(Verdict.WRONG, f"Câu trả lời không trích dẫn văn bản mong đợi {where}.")
     if item.expected_answer:
         expected = normalise_for_match(item.expected_answer, ignore_diacritics=item.ignore_diacritics)
