@@ -7,7 +7,6 @@ Both end in the same pipeline: the original goes to the object store, an event t
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.datastructures import UploadFile
 
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
@@ -19,6 +18,7 @@ from services.gateway.entrypoints.routing import (
     UNIT_PATH,
     RouteContext,
     problem_responses,
+    uploaded_file,
 )
 from services.gateway.entrypoints.schemas import (
     DocumentIn,
@@ -33,7 +33,6 @@ from trolyao.docstatus import DocumentStatus
 
 TAG_DOCUMENTS = "văn bản"
 TAG_FAQ = "câu hỏi thường gặp"
-MAX_FORM_FIELDS = 10
 MULTIPART = "multipart/form-data"
 
 
@@ -152,13 +151,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         _refuse_faq_document(document_id)
         await gateway.ensure_unit(unit)
         if request.headers.get("content-type", "").startswith(MULTIPART):
-            form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise ApiProblem(INVALID_REQUEST, "Thiếu tệp trong trường 'file'.")
-            data = await upload.read()
-            if not data:
-                raise ApiProblem(INVALID_REQUEST, "Tệp tải lên rỗng.")
+            form, upload, data = await uploaded_file(request)
             document = DocumentUpload(
                 data=data,
                 filename=upload.filename or "upload",

@@ -7,7 +7,6 @@ from the path). Reading needs `read`; changing questions and starting runs needs
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from starlette.datastructures import UploadFile
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FaqEntry
@@ -21,7 +20,7 @@ from services.gateway.domain.quality import (
     count_results,
 )
 from services.gateway.entrypoints.auth_routes import client_address
-from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses
+from services.gateway.entrypoints.routing import UNIT_PATH, RouteContext, problem_responses, uploaded_file
 from services.gateway.entrypoints.schemas_quality import (
     CitedSourceOut,
     KnowledgeChangeOut,
@@ -43,7 +42,6 @@ from services.gateway.entrypoints.schemas_quality import (
 
 TAG_QUALITY = "câu hỏi kiểm tra"
 MULTIPART = "multipart/form-data"
-MAX_FORM_FIELDS = 5
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 RATE_DIGITS = 4
@@ -239,13 +237,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
             raise ApiProblem(
                 INVALID_REQUEST, "Hãy gửi tệp .xlsx hoặc .csv dạng multipart trong trường 'file'."
             )
-        form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ApiProblem(INVALID_REQUEST, "Thiếu tệp trong trường 'file'.")
-        data = await upload.read()
-        if not data:
-            raise ApiProblem(INVALID_REQUEST, "Tệp tải lên rỗng.")
+        _, upload, data = await uploaded_file(request)
         outcome = await quality.import_questions(
             principal, unit, data, filename=upload.filename or "", client_address=client_address(request)
         )
