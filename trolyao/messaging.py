@@ -31,6 +31,7 @@ STATUS_STREAM = "DOC_STATUS"
 DEADLETTER_STREAM = "DEADLETTER"
 QUESTIONS_STREAM = "QUESTIONS"
 FEEDBACK_STREAM = "FEEDBACK"
+QUALITY_STREAM = "QUALITY"
 
 DOC_STATUS_BUCKET = "doc_status"
 UNITS_BUCKET = "units"
@@ -38,11 +39,17 @@ API_KEYS_BUCKET = "api_keys"
 ORIGINALS_BUCKET = "originals"
 CONVERSATIONS_BUCKET = "conversations"
 FAQ_ENTRIES_BUCKET = "faq_entries"
+# A unit's test questions, its test runs, and knowledge changes waiting for a run (gateway).
+TEST_QUESTIONS_BUCKET = "test_questions"
+TEST_RUNS_BUCKET = "test_runs"
+TEST_RUN_TRIGGERS_BUCKET = "test_run_triggers"
 
 # The one durable consumer of `docs.>` that versions before per-unit lanes used; ingest moves its
 # position to the per-unit consumers at start and deletes it.
 INGEST_DURABLE = "ingest"
 INGEST_QUEUES_BUCKET = "ingest_queues"
+# The gateway replicas share this durable consumer of `status.docs.>` (each outcome reaches one).
+TEST_RUN_TRIGGER_DURABLE = "gateway-test-runs"
 
 SCHEMA_VERSION = 1
 SECONDS_PER_DAY = 86_400
@@ -50,6 +57,7 @@ DOCS_RETENTION_DAYS = 90
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 CONVERSATION_TTL_SECONDS = SECONDS_PER_DAY
 QUEUE_READING_TTL_SECONDS = 3600
+QUALITY_RETENTION_DAYS = 366
 
 
 def upsert_subject(unit: str) -> str:
@@ -135,8 +143,18 @@ def feedback_filters(unit: str | None = None) -> list[str]:
     return ["feedback.>"] if unit is None else [f"feedback.{unit}.>"]
 
 
+def status_filter() -> str:
+    """Every unit's document outcomes (DocumentIndexed / DocumentFailed)."""
+    return "status.docs.>"
+
+
+def regression_subject(unit: str) -> str:
+    """Where the gateway publishes a unit's test-question regressions (TestRegressed, JSON)."""
+    return f"quality.{unit}.regression"
+
+
 # subject family -> index of the unit segment (docs.<unit>.upsert, status.docs.<unit>, ...)
-_UNIT_SEGMENT = {"docs": 1, "questions": 1, "feedback": 1, "status": 2, "deadletter": 2}
+_UNIT_SEGMENT = {"docs": 1, "questions": 1, "feedback": 1, "quality": 1, "status": 2, "deadletter": 2}
 _ID_SEGMENT_NAMES = {"questions": "{question_id}", "feedback": "{question_id}"}
 
 
@@ -190,6 +208,13 @@ class JetStreamLayout:
             StreamConfig(
                 name=FEEDBACK_STREAM, subjects=["feedback.>"], num_replicas=replicas, storage=storage
             ),
+            StreamConfig(
+                name=QUALITY_STREAM,
+                subjects=["quality.>"],
+                max_age=QUALITY_RETENTION_DAYS * SECONDS_PER_DAY,
+                num_replicas=replicas,
+                storage=storage,
+            ),
         ]
 
     def key_value_buckets(self) -> list[KeyValueConfig]:
@@ -204,6 +229,9 @@ class JetStreamLayout:
             KeyValueConfig(
                 bucket=INGEST_QUEUES_BUCKET, history=1, ttl=QUEUE_READING_TTL_SECONDS, replicas=self.replicas
             ),
+            KeyValueConfig(bucket=TEST_QUESTIONS_BUCKET, history=1, replicas=self.replicas),
+            KeyValueConfig(bucket=TEST_RUNS_BUCKET, history=1, replicas=self.replicas),
+            KeyValueConfig(bucket=TEST_RUN_TRIGGERS_BUCKET, history=1, replicas=self.replicas),
         ]
 
     def object_stores(self) -> list[ObjectStoreConfig]:

@@ -25,9 +25,13 @@ from trolyao.messaging import (
     FEEDBACK_STREAM,
     INGEST_QUEUES_BUCKET,
     ORIGINALS_BUCKET,
+    QUALITY_STREAM,
     QUESTIONS_STREAM,
     REPLAY_SUBJECT_PREFIX,
     STATUS_STREAM,
+    TEST_QUESTIONS_BUCKET,
+    TEST_RUN_TRIGGERS_BUCKET,
+    TEST_RUNS_BUCKET,
     UNITS_BUCKET,
     inbox_prefix,
     unit_docs_filter,
@@ -51,6 +55,8 @@ OPS_SECURITY_BUCKETS = (
     "ops_security_policy",
 )
 OPS_AUDIT_STREAM = "OPS_AUDIT"
+# The units' test questions, their runs, and the pending-run triggers (gateway).
+QUALITY_BUCKETS = (TEST_QUESTIONS_BUCKET, TEST_RUNS_BUCKET, TEST_RUN_TRIGGERS_BUCKET)
 OPS_AUDIT_SUBJECTS = "audit.>"
 
 
@@ -164,16 +170,23 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
     # Uploads and document events, statuses, FAQ, conversations, question and feedback records
     # (units and API keys go through ops over gRPC).
     GATEWAY: ServiceAccess(
-        streams=(DOCS_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM),
+        # DOC_STATUS: the shared durable that triggers a unit's test run after its knowledge changed.
+        streams=(DOCS_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM, QUALITY_STREAM, STATUS_STREAM),
         # ingest_queues: read for the queue summaries ingest writes there.
-        key_value_buckets=(DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, CONVERSATIONS_BUCKET, INGEST_QUEUES_BUCKET),
+        key_value_buckets=(
+            DOC_STATUS_BUCKET,
+            FAQ_ENTRIES_BUCKET,
+            CONVERSATIONS_BUCKET,
+            INGEST_QUEUES_BUCKET,
+            *QUALITY_BUCKETS,
+        ),
         object_buckets=(ORIGINALS_BUCKET,),
         # Purge rights on ingest's outcome streams: deleting a unit removes its statuses and dead letters.
         publish=(
             "docs.>",
             "questions.>",
             "feedback.>",
-            f"$JS.API.STREAM.PURGE.{STATUS_STREAM}",
+            "quality.>",
             f"$JS.API.STREAM.PURGE.{DEADLETTER_STREAM}",
         ),
     ),
@@ -190,7 +203,14 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
     ),
     # Identity (accounts, keys, audit) and recovery (snapshots read and restore every bucket).
     OPS: ServiceAccess(
-        streams=(DOCS_STREAM, STATUS_STREAM, DEADLETTER_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM),
+        streams=(
+            DOCS_STREAM,
+            STATUS_STREAM,
+            DEADLETTER_STREAM,
+            QUESTIONS_STREAM,
+            FEEDBACK_STREAM,
+            QUALITY_STREAM,
+        ),
         key_value_buckets=(
             DOC_STATUS_BUCKET,
             FAQ_ENTRIES_BUCKET,
@@ -198,6 +218,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
             API_KEYS_BUCKET,
             CONVERSATIONS_BUCKET,
             INGEST_QUEUES_BUCKET,
+            *QUALITY_BUCKETS,
             *OPS_SECURITY_BUCKETS,
         ),
         object_buckets=(ORIGINALS_BUCKET,),

@@ -51,6 +51,7 @@ from services.gateway.domain.reports import (
     problem_questions,
 )
 from services.gateway.settings import GatewaySettings
+from services.gateway.use_cases.quality_checks import QualityChecks
 from trolyao.audit import GATEWAY_EVENT_SOURCE
 from trolyao.docstatus import DocumentStatus, list_statuses, read_status, write_status
 from trolyao.document_ids import original_object_name
@@ -139,6 +140,7 @@ class Gateway:
         self.conversations: ConversationStore = conversations or NatsConversationStore(lambda: backends.js)
         self.faq: FaqStore = faq or NatsFaqStore(lambda: backends.js)
         self.activity = activity or ActivityLog(lambda: backends.js)
+        self.quality = QualityChecks(settings=settings, backends=backends, audit=self.audit)
         self._known_units: dict[str, tuple[float, UnitInfo]] = {}
 
     # ------------------------------------------------------------------ units
@@ -174,6 +176,7 @@ class Gateway:
         await self.ensure_unit(unit)
         documents, chunks = await self.backends.delete_unit_index(unit)
         removed = await remove_unit_data(self.backends.js, unit)
+        await self.quality.forget_unit(unit)  # its test questions, runs and pending run trigger
         keys_deleted, keys_narrowed = await self.backends.delete_unit(unit)
         self._known_units.pop(unit, None)
         removal = UnitRemoval(
@@ -207,23 +210,33 @@ class Gateway:
         """Set the unit's abstention threshold (None: the retrieval service's default), audited."""
         before = await self.ensure_unit(unit)
         info = self._remember(await self.backends.set_unit_threshold(unit, min_confidence))
+        await self.audit(
+            principal,
+            action=THRESHOLD_CHANGED_ACTION,
+            unit=unit,
+            client_address=client_address,
+            details={
+                "previous": _threshold_text(before.min_confidence),
+                "min_confidence": _threshold_text(info.min_confidence),
+            },
+        )
+        log.info("answer_threshold_set", unit=unit, min_confidence=info.min_confidence)
+        return info
+
+    async def audit(
+        self, principal: Principal, *, action: str, unit: str, client_address: str, details: dict[str, str]
+    ) -> None:
+        """Record a change made through the gateway in ops' audit trail (after the change is made)."""
         try:
             await self.backends.record_audit_event(
                 actor=principal.subject,
-                action=THRESHOLD_CHANGED_ACTION,
+                action=action,
                 unit=unit,
                 client_address=client_address,
-                details={
-                    "previous": _threshold_text(before.min_confidence),
-                    "min_confidence": _threshold_text(info.min_confidence),
-                },
+                details=details,
             )
         except Exception as error:  # the change is made; a lost audit entry must at least be loud
-            log.error(
-                "audit_record_failed", unit=unit, action=THRESHOLD_CHANGED_ACTION, error=type(error).__name__
-            )
-        log.info("answer_threshold_set", unit=unit, min_confidence=info.min_confidence)
-        return info
+            log.error("audit_record_failed", unit=unit, action=action, error=type(error).__name__)
 
     # ------------------------------------------------------------------ asking
 

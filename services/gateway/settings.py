@@ -45,3 +45,26 @@ class GatewaySettings(CommonSettings):
         le=1,
         description="The ministry's bar: share of questions an assistant must answer.",
     )
+    test_run_quiet_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="A unit's test run follows its knowledge changes once they stop for this long.",
+    )
+    test_run_max_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="...or once its first change has waited this long (a steady stream still gets runs).",
+    )
+    test_run_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often each gateway replica looks for due test runs."
+    )
+    test_run_lease_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A replica's claim on a unit's test run; a crashed replica's claim lapses after it.",
+    )
+    test_run_schedule_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="Every unit with test questions is run at least this often (0: no scheduled runs).",
+    )

@@ -39,10 +39,12 @@ import httpx
 import psutil
 
 from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
+from stack.bench.quality_runs import measure_test_run
 from stack.launcher import Stack, StackPorts
 
 UNITS = 34
 DEFAULT_STAGES = (1_000, 10_000, 100_000)
+TEST_RUN_QUESTIONS = 500
 ASK_CONCURRENCIES = (1, 4, 16)
 ASK_REQUESTS_PER_LEVEL = 200
 FRESHNESS_SAMPLES = 20
@@ -286,6 +288,7 @@ def run(
     reports: list[StageReport] = []
     ingest_seconds: list[float] = []
     embedding: dict[str, float] = {}
+    test_run: dict[str, Any] = {}
     stack.start()
     try:
         asyncio.run(create_units(stack, [*units, "bench-freshness"]))
@@ -355,6 +358,18 @@ def run(
                 stage.snapshot = snapshot_probe(stack, units, overall)
             reports.append(stage)
             log(render_stage(stage))
+        log(f"test run of {TEST_RUN_QUESTIONS} questions")
+        test_run = measure_test_run(
+            stack.gateway_url,
+            stack.api_key,
+            units[0],
+            [
+                (question, f"{document.document_id}-r0")
+                for unit, document in placed
+                if unit == units[0]
+                for question in document.questions
+            ][:TEST_RUN_QUESTIONS],
+        )
         sample = [
             document.text[:1100] for document in documents[:: max(1, len(documents) // EMBEDDING_SAMPLE)]
         ][:EMBEDDING_SAMPLE]
@@ -379,6 +394,7 @@ def run(
             "ask_requests_per_level": ASK_REQUESTS_PER_LEVEL,
         },
         "stages": [asdict(stage) for stage in reports],
+        "test_run": test_run,
         "embedding": embedding,
     }
 
@@ -417,6 +433,13 @@ def render_table(report: dict[str, Any]) -> str:
             f"| {stage['rss_mb'].get('retrieval')} | {stage['rss_mb'].get('gateway')} "
             f"| {stage['disk_mb_per_1k_chunks']} |"
         )
+    test_run = report.get("test_run")
+    if test_run:
+        lines += [
+            "",
+            f"test run (issue 20): {test_run['questions']} questions in {test_run['seconds']} s "
+            f"({test_run['questions_per_second']}/s), {test_run['status']}",
+        ]
     snapshots = [stage for stage in report["stages"] if stage.get("snapshot")]
     if snapshots:
         lines += [

@@ -264,6 +264,7 @@ def test_every_page_works_on_a_phone_and_the_console_stays_light(
     pages = {
         "Tỉ lệ trả lời": "Tỉ lệ trả lời",
         "Câu hỏi cần bổ sung": "Câu hỏi cần bổ sung",
+        "Bộ câu hỏi kiểm tra": "Bộ câu hỏi kiểm tra",
         "Văn bản": "Văn bản của",
         "Sao lưu & khôi phục": "Sao lưu & khôi phục",
         "Nhật ký kiểm toán": "Nhật ký kiểm toán",

@@ -4,6 +4,7 @@ one retrieval — every document is indexed exactly once (no lost and no doubled
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
 import time
@@ -41,13 +42,8 @@ def replicated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     stack.stop()
 
 
-def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
-    replicated_stack: tuple[Stack, int],
-) -> None:
-    stack, second_port = replicated_stack
-    gateways = [stack.gateway_url, f"http://127.0.0.1:{second_port}"]
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    for url in gateways:
+def wait_ready(urls: list[str]) -> None:
+    for url in urls:
         for _ in range(200):
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
@@ -55,6 +51,15 @@ def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+
+
+def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
+    replicated_stack: tuple[Stack, int],
+) -> None:
+    stack, second_port = replicated_stack
+    gateways = [stack.gateway_url, f"http://127.0.0.1:{second_port}"]
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    wait_ready(gateways)
     unit = unique_unit("replicas")
     httpx.put(
         f"{gateways[1]}/v1/units/{unit}", json={"name": "Đơn vị nhân bản"}, headers=headers
@@ -104,3 +109,69 @@ def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
     assert stats.chunks == DOCUMENTS
     for log_name in ("ingest", "ingest-2"):  # both consumers took a share of the work
         assert "event_applied" in (stack.data_dir / "logs" / f"{log_name}.log").read_text()
+
+
+BULK_DOCUMENTS = 200
+QUIET_SECONDS = 10.0  # the gateways' default test_run_quiet_seconds
+MAX_WAIT_SECONDS = 120.0  # ...and test_run_max_wait_seconds
+RUNS_SETTLE_SECONDS = 60.0
+
+
+def test_a_bulk_import_through_two_gateways_triggers_a_few_test_runs_each_run_by_one(
+    replicated_stack: tuple[Stack, int],
+) -> None:
+    """Issue 20: 200 documents through two gateway replicas give a few change-triggered test runs
+    (debounced), never two at once for the unit (one replica claims each)."""
+    stack, second_port = replicated_stack
+    gateways = [stack.gateway_url, f"http://127.0.0.1:{second_port}"]
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    wait_ready(gateways)
+    unit = unique_unit("bulk-runs")
+    with httpx.Client(headers=headers, timeout=30) as http:
+        http.put(f"{gateways[0]}/v1/units/{unit}", json={"name": "Đơn vị nhập hàng loạt"}).raise_for_status()
+        http.put(
+            f"{gateways[1]}/v1/units/{unit}/test-questions/lich-lam-viec",
+            json={"question": "Thông báo số 7 nói về gì?", "expected_answer": "lịch làm việc"},
+        ).raise_for_status()
+    started = time.monotonic()
+
+    async def upload() -> None:
+        async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+            replies = await asyncio.gather(
+                *(
+                    http.put(
+                        f"{gateways[index % 2]}/v1/units/{unit}/documents/hl-{index}",
+                        json={"title": f"Văn bản {index}", "text": f"Thông báo số {index} về lịch làm việc."},
+                    )
+                    for index in range(BULK_DOCUMENTS)
+                )
+            )
+        assert all(reply.status_code == 202 for reply in replies)
+
+    asyncio.run(upload())
+    with httpx.Client(base_url=gateways[0], headers=headers, timeout=30) as http:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            documents = http.get(f"/v1/units/{unit}/documents").json()["documents"]
+            if len(documents) == BULK_DOCUMENTS and all(d["status"] == "indexed" for d in documents):
+                break
+            time.sleep(1.0)
+        indexing_seconds = time.monotonic() - started
+        time.sleep(QUIET_SECONDS)
+        deadline = time.monotonic() + RUNS_SETTLE_SECONDS
+        runs: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            runs = http.get(f"/v1/units/{unit}/test-runs").json()["runs"]
+            if runs and all(run["status"] == "done" for run in runs):
+                time.sleep(QUIET_SECONDS)  # no further run is pending
+                again = http.get(f"/v1/units/{unit}/test-runs").json()["runs"]
+                if again == runs:
+                    break
+            time.sleep(1.0)
+    change_runs = sorted(
+        (run for run in runs if run["trigger"] == "change"), key=lambda run: str(run["run_id"])
+    )
+    allowed = 2 + int(indexing_seconds // MAX_WAIT_SECONDS)
+    assert 1 <= len(change_runs) <= allowed, (indexing_seconds, runs)
+    for earlier, later in itertools.pairwise(change_runs):
+        assert str(earlier["finished_at"]) <= str(later["started_at"]), "two runs of the unit at once"

@@ -60,6 +60,8 @@ class UnitB:
     conversation_id: str
     secret: str
     key_id: str
+    test_question_id: str
+    run_id: str
 
     def markers(self) -> list[str]:
         return [
@@ -70,6 +72,8 @@ class UnitB:
             self.conversation_id,
             self.secret,
             self.key_id,
+            self.test_question_id,
+            self.run_id,
         ]
 
 
@@ -95,6 +99,14 @@ def body_for(path: str, b: UnitB) -> dict[str, Any] | None:
         "/v1/snapshots/{snapshot_id}/restore": {"unit": b.unit},
         "/v1/snapshots/{snapshot_id}/restore/preview": {"unit": b.unit},
         "/v1/accounts": {"username": "ke-gian", "display_name": "x", "role": "unit_admin", "units": [b.unit]},
+        "/v1/units/{unit}/test-questions/promote": {"question": question["question"], "answer": b.secret},
+        "/v1/units/{unit}/spot-checks": {
+            "questions": [{"question": question["question"], "must_refuse": True}]
+        },
+        "/v1/units/{unit}/test-questions/{test_question_id}": {
+            "question": question["question"],
+            "must_refuse": True,
+        },
     }
     return bodies.get(path)
 
@@ -127,6 +139,8 @@ def fill_path(path: str, unit: str, b: UnitB) -> str:
         "username": "admin",
         "snapshot_id": SNAPSHOT_ID,
         "key_id": b.key_id,
+        "test_question_id": b.test_question_id,
+        "run_id": b.run_id,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
@@ -136,7 +150,9 @@ def requests_for(path: str, method: str, a: str, b: UnitB) -> list[tuple[str, st
     query = f"?unit={b.unit}&model={b.unit}&question_id={b.question_id}"
     body = body_for(path, b)
     calls = [(method, fill_path(path, b.unit, b) + query, body)]
-    names_b_resource = "{document_id}" in path or "{faq_id}" in path
+    names_b_resource = any(
+        name in path for name in ("{document_id}", "{faq_id}", "{test_question_id}", "{run_id}")
+    )
     if "{unit}" in path and names_b_resource and method in ("GET", "DELETE"):
         # B's document/FAQ ids under A find nothing (PUT would legitimately create A's own).
         calls.append((method, fill_path(path, a, b) + query, body))
@@ -160,6 +176,13 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
     asked = admin.post(f"/v1/units/{unit}/ask", json={"question": f"Mã dự án {secret} là gì?"}).json()
     key = admin.post("/v1/api-keys", json={"name": "Cổng của B", "units": [unit], "scopes": ["read"]})
     key.raise_for_status()
+    test_question_id = f"kiem-tra-{unit}"
+    admin.put(
+        f"/v1/units/{unit}/test-questions/{test_question_id}",
+        json={"question": f"Mã dự án {secret} là gì?", "expected_answer": secret},
+    ).raise_for_status()
+    started = admin.post(f"/v1/units/{unit}/test-runs")
+    assert started.status_code == 202, started.text
     return UnitB(
         key_id=key.json()["key_id"],
         unit=unit,
@@ -168,6 +191,8 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
         question_id=asked["question_id"],
         conversation_id=asked["conversation_id"],
         secret=secret,
+        test_question_id=test_question_id,
+        run_id=started.json()["run_id"],
     )
 
 

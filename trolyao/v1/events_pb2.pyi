@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from trolyao.v1 import documents_pb2 as _documents_pb2
 import builtins as _builtins
 import sys
@@ -27,6 +29,7 @@ class DocumentUpserted(_message.Message):
         (imports, re-indexing, mass syncs): ingest serves the unit's other events before them
       status.docs.<unit>   DocumentIndexed | DocumentFailed
       deadletter.docs.<unit>  DeadLettered
+      quality.<unit>.regression  TestRegressed
     Every message carries schema_version; consumers accept unknown fields so the contract can grow.
 
     A unit's document was created or replaced.
@@ -271,3 +274,126 @@ class DeadLettered(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeadLettered: _TypeAlias = DeadLettered  # noqa: Y015
+
+@_typing.final
+class KnowledgeChange(_message.Message):
+    """A document the unit changed between two test runs: its version now, "indexed" or "deleted"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    document_id: _builtins.str
+    version: _builtins.int
+    status: _builtins.str
+    updated_at: _builtins.str
+    """RFC 3339 time the change took effect."""
+    def __init__(
+        self,
+        *,
+        document_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        status: _builtins.str = ...,
+        updated_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "status", b"status", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KnowledgeChange: _TypeAlias = KnowledgeChange  # noqa: Y015
+
+@_typing.final
+class RegressedQuestion(_message.Message):
+    """A test question right in the previous run and not right in this one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VERDICT_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    question_id: _builtins.str
+    question: _builtins.str
+    previous_verdict: _builtins.str
+    """"right" in the previous run."""
+    verdict: _builtins.str
+    """"wrong", "refused" or "too_long"."""
+    reason: _builtins.str
+    """Vietnamese explanation for people."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___KnowledgeChange]:
+        """The changes between the two runs, those to documents either answer cited first."""
+
+    def __init__(
+        self,
+        *,
+        question_id: _builtins.str = ...,
+        question: _builtins.str = ...,
+        previous_verdict: _builtins.str = ...,
+        verdict: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        changes: _abc.Iterable[Global___KnowledgeChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "previous_verdict", b"previous_verdict", "question", b"question", "question_id", b"question_id", "reason", b"reason", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegressedQuestion: _TypeAlias = RegressedQuestion  # noqa: Y015
+
+@_typing.final
+class TestRegressed(_message.Message):
+    """A test run of a unit found regressions against its previous run (published by the gateway)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    PREVIOUS_RUN_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    CORRECT_RATE_FIELD_NUMBER: _builtins.int
+    REGRESSIONS_FIELD_NUMBER: _builtins.int
+    schema_version: _builtins.int
+    event_id: _builtins.str
+    unit: _builtins.str
+    run_id: _builtins.str
+    previous_run_id: _builtins.str
+    trigger: _builtins.str
+    """"manual", "schedule" or "change"."""
+    occurred_at: _builtins.str
+    correct_rate: _builtins.float
+    """Right answers / answerable test questions in this run (absent: no answerable question)."""
+    @_builtins.property
+    def regressions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegressedQuestion]: ...
+    def __init__(
+        self,
+        *,
+        schema_version: _builtins.int = ...,
+        event_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        previous_run_id: _builtins.str = ...,
+        trigger: _builtins.str = ...,
+        occurred_at: _builtins.str = ...,
+        correct_rate: _builtins.float | None = ...,
+        regressions: _abc.Iterable[Global___RegressedQuestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_correct_rate", b"_correct_rate", "correct_rate", b"correct_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_correct_rate", b"_correct_rate", "correct_rate", b"correct_rate", "event_id", b"event_id", "occurred_at", b"occurred_at", "previous_run_id", b"previous_run_id", "regressions", b"regressions", "run_id", b"run_id", "schema_version", b"schema_version", "trigger", b"trigger", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__correct_rate: _TypeAlias = _typing.Literal["correct_rate"]  # noqa: Y015
+    _WhichOneofArgType__correct_rate: _TypeAlias = _typing.Literal["_correct_rate", b"_correct_rate"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__correct_rate) -> _WhichOneofReturnType__correct_rate | None: ...
+
+Global___TestRegressed: _TypeAlias = TestRegressed  # noqa: Y015

@@ -32,6 +32,7 @@ from services.gateway.entrypoints import (
     routes_ingest_queue,
     routes_login,
     routes_openai,
+    routes_quality,
     routes_reports,
     routes_snapshots,
     routes_units,
@@ -40,6 +41,7 @@ from services.gateway.entrypoints.change_audit import ChangeAudit, remember_prin
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.document_paths import EncodedSlashes
 from services.gateway.entrypoints.errors import BodySizeLimit, install_error_handlers, install_problem_openapi
+from services.gateway.entrypoints.knowledge_changes import QualityWorkers
 from services.gateway.entrypoints.routing import RouteContext
 from services.gateway.entrypoints.routing_accounts import AccountRouteContext
 from services.gateway.entrypoints.schemas.common import Problem
@@ -88,6 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         jetstream_replicas=settings.jetstream_replicas,
     )
     gateway = Gateway(settings=settings, backends=backends)
+    quality_workers = QualityWorkers(gateway.quality)
     limiter = RateLimiter(rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
     bootstrap_key_digest = (
         hashlib.sha256(settings.bootstrap_api_key.encode()).digest() if settings.bootstrap_api_key else None
@@ -101,7 +104,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backends.start()
+        quality_workers.start()
         yield
+        await quality_workers.stop()
         await backends.stop()
 
     app = FastAPI(
@@ -198,6 +203,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routes_answers,
         routes_openai,
         routes_reports,
+        routes_quality,
         routes_snapshots,
     ):
         app.include_router(module.build_router(context))

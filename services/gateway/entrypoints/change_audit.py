@@ -42,6 +42,12 @@ AUDITED_ROUTES: dict[tuple[str, str], str] = {
 SELF_AUDITED_ROUTES: dict[tuple[str, str], str] = {
     ("PUT", "/v1/units/{unit}/answer-threshold"): "unit.answer_threshold_changed",
     ("DELETE", "/v1/units/{unit}"): "unit.deleted",
+    ("PUT", "/v1/units/{unit}/test-questions/{test_question_id}"): "unit.test_question_saved",
+    ("DELETE", "/v1/units/{unit}/test-questions/{test_question_id}"): "unit.test_question_deleted",
+    ("POST", "/v1/units/{unit}/test-questions/import"): "unit.test_questions_imported",
+    ("POST", "/v1/units/{unit}/test-questions/promote"): "unit.test_question_saved",
+    ("POST", "/v1/units/{unit}/test-runs"): "unit.test_run_started",
+    ("POST", "/v1/units/{unit}/spot-checks"): "unit.spot_check_run",
 }
 # Routes ops audits itself (it checks the forwarded access token and records the outcome).
 AUDITED_BY_OPS_ROUTES: dict[tuple[str, str], str] = {

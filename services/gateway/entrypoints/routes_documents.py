@@ -7,7 +7,6 @@ Both end in the same pipeline: the original goes to the object store, an event t
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.datastructures import UploadFile
 
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
@@ -24,6 +23,7 @@ from services.gateway.entrypoints.routing import (
     RouteContext,
     paginate,
     problem_responses,
+    uploaded_file,
 )
 from services.gateway.entrypoints.schemas.documents import (
     DocumentIn,
@@ -39,7 +39,6 @@ from trolyao.documents import METADATA_MAX_CHARS, overlong_metadata_fields
 
 TAG_DOCUMENTS = "văn bản"
 TAG_FAQ = "câu hỏi thường gặp"
-MAX_FORM_FIELDS = 10
 MULTIPART = "multipart/form-data"
 MAX_DOCUMENT_VERSION = 2**62  # the bound of DocumentIn.version, for multipart uploads too
 MAX_FILENAME_CHARS = 255  # what a document event may carry (ingest's EVENT_FIELD_MAX_CHARS)
@@ -172,13 +171,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         refuse_faq_document(document_id)
         await gateway.ensure_unit(unit)
         if request.headers.get("content-type", "").startswith(MULTIPART):
-            form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise ApiProblem(INVALID_REQUEST, "Thiếu tệp trong trường 'file'.")
-            data = await upload.read()
-            if not data:
-                raise ApiProblem(INVALID_REQUEST, "Tệp tải lên rỗng.")
+            form, upload, data = await uploaded_file(request)
             filename, media_type = upload.filename or "upload", upload.content_type or ""
             if len(filename) > MAX_FILENAME_CHARS or len(media_type) > MAX_FILENAME_CHARS:
                 raise ApiProblem(

@@ -1,7 +1,7 @@
 """Reports: a unit's answer rate and trend, its questions to work on, and the ministry-wide table."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -35,6 +35,7 @@ from services.gateway.entrypoints.schemas.reports import (
     ThresholdRowOut,
     UnitAnswerRateOut,
 )
+from services.gateway.use_cases.quality_checks import TestedRate
 
 TAG_REPORTS = "báo cáo"
 RATE_DIGITS = 4
@@ -72,6 +73,16 @@ def _rate(value: float | None) -> float | None:
     return None if value is None else round(value, RATE_DIGITS)
 
 
+def _tested(rate: TestedRate) -> dict[str, Any]:
+    """The tested-rate fields of a report row."""
+    return {
+        "test_questions": rate.test_questions,
+        "tested_correct_rate": _rate(rate.tested_correct_rate),
+        "last_test_run_at": rate.last_test_run_at,
+        "last_test_run_id": rate.last_test_run_id,
+    }
+
+
 def _problem_out(item: ProblemQuestion) -> ProblemQuestionOut:
     return ProblemQuestionOut(
         question_id=item.question_id,
@@ -104,13 +115,17 @@ def build_router(ctx: RouteContext) -> APIRouter:
         until: Annotated[datetime | None, UNTIL_QUERY] = None,
     ) -> AnswerRateOut:
         """Tỉ lệ câu hỏi được trả lời (không từ chối) trong khoảng thời gian, so với ngưỡng 90% của
-        Bộ; số đánh giá hữu ích / chưa hữu ích; từng ngày (giờ Việt Nam) và xu hướng nửa sau so với
-        nửa đầu, ví dụ `GET /v1/units/cuc-bao-chi/reports/answer-rate?since=2026-11-01T00:00:00%2B07:00`."""
+        Bộ, bên cạnh tỉ lệ đúng trên bộ câu hỏi kiểm tra của đơn vị (`tested_correct_rate`: chỉ tỉ lệ
+        này cho biết trợ lý có thật sự đạt ngưỡng); số đánh giá hữu ích / chưa hữu ích; từng ngày (giờ
+        Việt Nam) và xu hướng nửa sau so với nửa đầu, ví dụ
+        `GET /v1/units/cuc-bao-chi/reports/answer-rate?since=2026-11-01T00:00:00%2B07:00`."""
         await require_unit(principal, unit, Scope.READ)
         refuse_unknown_query_parameters(request)
         window = _window(since, until)
         report = await gateway.answer_rate(unit, window)
+        tested = await gateway.quality.tested_rates([unit])
         return AnswerRateOut(
+            **_tested(tested[unit]),
             unit=unit,
             since=window.since.isoformat(),
             until=window.until.isoformat(),
@@ -251,11 +266,15 @@ def build_router(ctx: RouteContext) -> APIRouter:
         until: Annotated[datetime | None, UNTIL_QUERY] = None,
     ) -> MinistryAnswerRatesOut:
         """Một dòng cho mỗi đơn vị của Bộ (thấp nhất trước; đơn vị chưa có câu hỏi ở cuối) với tỉ lệ
-        trả lời và việc đạt ngưỡng 90%; chỉ thông tin xác thực cấp Bộ được xem."""
+        trả lời và việc đạt ngưỡng 90%, bên cạnh tỉ lệ đúng trên bộ câu hỏi kiểm tra của đơn vị
+        (`tested_correct_rate`, số câu hỏi kiểm tra, thời điểm kiểm tra gần nhất); chỉ thông tin xác
+        thực cấp Bộ được xem. Tỉ lệ trả lời chỉ đếm câu không bị từ chối (câu trả lời sai vẫn được
+        tính); chỉ tỉ lệ đúng trên câu hỏi kiểm tra cho biết trợ lý có thật sự đạt ngưỡng hay không."""
         require(principal, None, Scope.READ)
         refuse_unknown_query_parameters(request)
         window = _window(since, until)
         table = await gateway.ministry_answer_rates(window)
+        tested = await gateway.quality.tested_rates([row.unit for row in table.units])
         return MinistryAnswerRatesOut(
             since=window.since.isoformat(),
             until=window.until.isoformat(),
@@ -274,6 +293,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
                     answered=row.answered,
                     answer_rate=_rate(row.answer_rate),
                     meets_target=row.meets_target,
+                    **_tested(tested[row.unit]),
                 )
                 for row in table.units
             ],

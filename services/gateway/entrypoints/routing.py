@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import StreamingResponse
+from starlette.datastructures import FormData, UploadFile
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.faq import FAQ_ID_PATTERN
@@ -32,6 +33,7 @@ from services.gateway.service import Gateway
 from trolyao.messaging import UNIT_ID_PATTERN
 
 SSE_MEDIA_TYPE = "text/event-stream"
+MAX_FORM_FIELDS = 10
 
 UNIT_PATH = Path(
     pattern=UNIT_ID_PATTERN.pattern, description="Mã đơn vị, ví dụ `cuc-bao-chi`.", examples=["cuc-bao-chi"]
@@ -154,6 +156,18 @@ def sse_stream(events: Iterable[bytes]) -> StreamingResponse:
     )
 
 
+async def uploaded_file(request: Request) -> tuple[FormData, UploadFile, bytes]:
+    """The multipart form, its one file (field `file`) and the file's bytes; 422 when missing or empty."""
+    form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ApiProblem(INVALID_REQUEST, "Thiếu tệp trong trường 'file'.")
+    data = await upload.read()
+    if not data:
+        raise ApiProblem(INVALID_REQUEST, "Tệp tải lên rỗng.")
+    return form, upload, data
+
+
 @dataclass(frozen=True, slots=True)
 class RouteContext:
     """Handed to every route module by `create_app`.
@@ -193,4 +207,5 @@ __all__ = [
     "sse_event",
     "sse_response_doc",
     "sse_stream",
+    "uploaded_file",
 ]

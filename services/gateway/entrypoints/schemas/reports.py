@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from services.gateway.entrypoints.schemas.common import Paged
+from services.gateway.entrypoints.schemas.quality import TestedRateOut
 
 
 class DailyRateOut(BaseModel):
@@ -17,7 +18,7 @@ class DailyRateOut(BaseModel):
     answer_rate: float | None = Field(description="null khi ngày đó không có câu hỏi.", examples=[0.929])
 
 
-class AnswerRateOut(BaseModel):
+class AnswerRateOut(TestedRateOut):
     unit: str = Field(examples=["cuc-bao-chi"])
     since: str = Field(examples=["2026-10-28T08:00:00+00:00"])
     until: str = Field(examples=["2026-11-27T08:00:00+00:00"])
@@ -71,7 +72,7 @@ class QuestionGroupsOut(Paged):
     groups: list[QuestionGroupOut]
 
 
-class UnitAnswerRateOut(BaseModel):
+class UnitAnswerRateOut(TestedRateOut):
     unit: str = Field(examples=["cuc-bao-chi"])
     name: str = Field(examples=["Cục Báo chí"])
     total: int = Field(examples=[1250])

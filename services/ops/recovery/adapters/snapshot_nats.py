@@ -37,6 +37,8 @@ from trolyao.messaging import (
     INGEST_DURABLE,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
+    TEST_QUESTIONS_BUCKET,
+    TEST_RUNS_BUCKET,
     UNITS_BUCKET,
     IngestLane,
     ingest_durable,
@@ -47,7 +49,8 @@ from trolyao.v1 import snapshots_pb2
 
 log = get_logger("ops")
 
-UNIT_SCOPED_BUCKETS = (DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET)
+# A unit's keys all start `<unit>.`: its statuses, FAQ, test questions and test-run history.
+UNIT_SCOPED_BUCKETS = (DOC_STATUS_BUCKET, FAQ_ENTRIES_BUCKET, TEST_QUESTIONS_BUCKET, TEST_RUNS_BUCKET)
 ORIGINALS_CACHE_SECONDS = 5.0
 EVENT_SCAN_BATCH = 256
 EVENT_FETCH_TIMEOUT_SECONDS = 2.0

@@ -19,6 +19,7 @@ const PAGES = [
   { id: "chat", label: "Hỏi thử trợ lý", load: () => import("./views/chat.js"), allowed: () => true },
   { id: "dashboard", label: "Tỉ lệ trả lời", load: () => import("./views/dashboard.js"), allowed: () => true },
   { id: "gaps", label: "Câu hỏi cần bổ sung", load: () => import("./views/gaps.js"), allowed: () => true },
+  { id: "quality", label: "Bộ câu hỏi kiểm tra", load: () => import("./views/quality.js"), allowed: () => true },
   { id: "documents", label: "Văn bản", load: () => import("./views/documents.js"), allowed: () => true },
   {
     id: "snapshots",

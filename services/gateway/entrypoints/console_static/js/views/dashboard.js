@@ -70,6 +70,7 @@ async function unitReport(section, context, state) {
       "div",
       { class: "kpis" },
       kpi("Tỉ lệ trả lời", formatRate(report.answer_rate), meets === null ? h("span", { class: "badge info" }, "Chưa có câu hỏi") : meets ? h("span", { class: "badge ok" }, "Đạt ngưỡng 90%") : h("span", { class: "badge bad" }, "Dưới ngưỡng 90%"), "answer-rate"),
+      kpi("Tỉ lệ đúng (kiểm tra)", report.test_questions ? formatRate(report.tested_correct_rate) : "—", testedText(report), "tested-rate"),
       kpi("Câu hỏi", formatNumber(report.total), `${formatNumber(report.answered)} đã trả lời`),
       kpi("Đánh giá", `${formatNumber(report.helpful)} / ${formatNumber(report.not_helpful)}`, "hữu ích / chưa hữu ích"),
       kpi("Xu hướng", TREND_LABELS[report.trend] || report.trend, report.change_points === null ? "" : `${report.change_points > 0 ? "+" : ""}${report.change_points.toLocaleString("vi-VN")} điểm %`),
@@ -108,7 +109,15 @@ const COLUMNS = [
   { key: "total", label: "Câu hỏi", numeric: true, value: (row) => row.total },
   { key: "documents", label: "Văn bản", numeric: true, value: (row) => row.documents },
   { key: "freshness", label: "Cập nhật gần nhất", value: (row) => row.freshness },
+  { key: "tested_correct_rate", label: "Tỉ lệ đúng (kiểm tra)", numeric: true, value: (row) => row.tested_correct_rate },
 ];
+
+/** The tested rate as staff should read it: none without test questions, never a bare green figure. */
+function testedText(row) {
+  if (!row.test_questions) return "chưa có câu hỏi kiểm tra";
+  if (row.tested_correct_rate === null) return "chưa chạy kiểm tra";
+  return `${formatRate(row.tested_correct_rate)} / ${formatNumber(row.test_questions)} câu`;
+}
 
 async function ministryTable(section, context, state) {
   replace(section, h("h2", { id: "ministry-title" }, "Tất cả đơn vị"), h("p", { class: "muted" }, "Đang tải…"));
@@ -162,6 +171,7 @@ async function ministryTable(section, context, state) {
           h("td", { class: "num" }, formatNumber(row.total)),
           h("td", { class: "num" }, row.documents === null ? "…" : formatNumber(row.documents)),
           h("td", { title: row.freshness ? formatDateTime(row.freshness) : "" }, row.documents === null ? "…" : row.freshness ? formatAgo(row.freshness) : "chưa có văn bản"),
+          h("td", { class: "num", dataset: { tested: row.tested_correct_rate ?? "" } }, testedText(row)),
         ),
       ),
     );
