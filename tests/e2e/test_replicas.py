@@ -107,8 +107,11 @@ def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
     assert len(listed.documents) == DOCUMENTS
     stats = retrieval.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit))
     assert stats.chunks == DOCUMENTS
-    for log_name in ("ingest", "ingest-2"):  # both consumers took a share of the work
-        assert "event_applied" in (stack.data_dir / "logs" / f"{log_name}.log").read_text()
+    # Both replicas serve the same per-unit lanes; which one takes an event depends on who fetches
+    # first (on a loaded machine one replica can take all 80), so only "once each" is asserted.
+    logs = [(stack.data_dir / "logs" / f"{name}.log").read_text() for name in ("ingest", "ingest-2")]
+    assert all("consumer_started" in text for text in logs)
+    assert any("event_applied" in text for text in logs)
 
 
 BULK_DOCUMENTS = 200

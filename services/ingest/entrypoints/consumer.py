@@ -108,7 +108,7 @@ class DocumentEventConsumer:
         except Exception as error:
             if raise_errors:
                 raise
-            log.debug("discovery_failed", error=type(error).__name__)
+            log.warning("discovery_failed", error=type(error).__name__)
             return
         for unit in sorted(units):
             for lane in IngestLane:
