@@ -43,6 +43,10 @@ class DocumentStatus:
     object_name: str = ""
     media_type: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # While pending: the ingest lane (`interactive` | `bulk`) its event waits in and the event's
+    # ordinal there when published (see `trolyao.ingestqueue`); 0 when unknown (event-borne).
+    queue_lane: str = ""
+    queue_ordinal: int = 0
 
 
 def _now() -> str:

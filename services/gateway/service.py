@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from services.gateway.adapters.activity_log import ActivityLog, AskedQuestion
 from services.gateway.adapters.backends import Backends
 from services.gateway.adapters.faq_workbook import FAQ_MEDIA_TYPE, faq_filename, faq_workbook
+from services.gateway.adapters.ingest_lanes import bulk_waiting, lane_events
 from services.gateway.adapters.kv_stores import NatsConversationStore, NatsFaqStore
 from services.gateway.adapters.unit_data import remove_unit_data
 from services.gateway.domain.authorization import Principal
@@ -31,8 +32,10 @@ from services.gateway.domain.conversations import (
     conversation_key,
 )
 from services.gateway.domain.faq import FaqEntry, FaqStore, faq_document_id
+from services.gateway.domain.ingest_queue import bulk_quota_text, bulk_retry_after
 from services.gateway.domain.model import AnsweredQuestion, UnitInfo
 from services.gateway.domain.problems import (
+    BULK_BACKLOG_FULL,
     DOCUMENT_NOT_FOUND,
     FAQ_NOT_FOUND,
     QUESTION_NOT_FOUND,
@@ -62,6 +65,8 @@ from trolyao.messaging import (
     INGEST_QUEUES_BUCKET,
     ORIGINALS_BUCKET,
     SCHEMA_VERSION,
+    IngestLane,
+    bulk_upsert_subject,
     delete_subject,
     upsert_subject,
 )
@@ -323,8 +328,11 @@ class Gateway:
 
     # ------------------------------------------------------------------ documents
 
-    async def upsert_document(self, unit: str, document_id: str, upload: DocumentUpload) -> DocumentStatus:
-        """Keep the original, mark the document pending and publish the upsert event.
+    async def upsert_document(
+        self, unit: str, document_id: str, upload: DocumentUpload, *, bulk: bool = False
+    ) -> DocumentStatus:
+        """Keep the original, mark the document pending (with its place in its lane) and publish the
+        upsert event — on the unit's bulk lane when `bulk`, past the unit's quota refused with 429.
 
         A version older than the one recorded is refused (409); re-sending the recorded version
         changes nothing and reports its current status.
@@ -353,6 +361,9 @@ class Gateway:
                 setattr(event.metadata, key, str(value))
         if upload.title:
             event.metadata.title = upload.title
+        lane = IngestLane.BULK if bulk else IngestLane.INTERACTIVE
+        if bulk:
+            await self._admit_bulk(unit)
         status = DocumentStatus(
             unit=unit,
             document_id=document_id,
@@ -360,6 +371,8 @@ class Gateway:
             status="pending",
             title=upload.title,
             filename=upload.filename,
+            queue_lane=lane.value,
+            queue_ordinal=await lane_events(js, unit, lane) + 1,
         )
         bucket = await js.key_value(DOC_STATUS_BUCKET)
         if not await write_status(bucket, status):
@@ -374,11 +387,29 @@ class Gateway:
                 return current
         store = await js.object_store(ORIGINALS_BUCKET)
         await store.put(object_name, upload.data)
+        subject = bulk_upsert_subject(unit) if bulk else upsert_subject(unit)
         await js.publish(
-            upsert_subject(unit), json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}
+            subject, json_format.MessageToJson(event).encode(), headers={"Nats-Msg-Id": event_id}
         )
-        log.info("document_upsert_published", unit=unit, version=version, bytes=len(upload.data))
+        log.info(
+            "document_upsert_published", unit=unit, version=version, bytes=len(upload.data), lane=lane.value
+        )
         return replace(status, updated_at=now_iso())
+
+    async def _admit_bulk(self, unit: str) -> None:
+        """Refuse a bulk upload (429, `Retry-After`) while the unit's bulk backlog is at its quota."""
+        limit = self.settings.bulk_backlog_limit
+        waiting = await bulk_waiting(self.backends.js, unit)
+        if waiting < limit:
+            return
+        reading = await self.ingest_queue(unit)
+        retry_after = bulk_retry_after(waiting, limit, reading.per_second)
+        log.info("bulk_upload_refused", unit=unit, waiting=waiting, limit=limit, retry_after=retry_after)
+        raise ApiProblem(
+            BULK_BACKLOG_FULL,
+            bulk_quota_text(waiting, limit, retry_after),
+            headers={"Retry-After": str(retry_after)},
+        )
 
     async def delete_document(self, unit: str, document_id: str) -> DocumentStatus:
         """Publish the delete event; the status says `pending` until ingest reports `deleted`."""
@@ -395,6 +426,8 @@ class Gateway:
             status="pending",
             title=current.title,
             filename=current.filename,
+            queue_lane=IngestLane.INTERACTIVE.value,
+            queue_ordinal=await lane_events(js, unit, IngestLane.INTERACTIVE) + 1,
         )
         # Pending first, so a GET right after the DELETE never shows the old `indexed`.
         await write_status(bucket, pending)

@@ -38,6 +38,13 @@ class GatewaySettings(CommonSettings):
     rate_limit_per_second: float = Field(
         default=50.0, gt=0, description="Requests per second each credential may sustain (token refill rate)."
     )
+    bulk_backlog_limit: int = Field(
+        default=1000,
+        ge=1,
+        description="A unit's bulk uploads (`?bulk=true`) are refused with 429 and `Retry-After` while this "
+        "many of its bulk changes wait for ingest; accepted ones are all processed, interactive uploads "
+        "are never refused by it.",
+    )
     rate_limit_burst: int = Field(default=100, ge=1, description="Requests a credential may send at once.")
     answer_rate_target: float = Field(
         default=0.9,

@@ -132,7 +132,7 @@ class StaffDirectory:
             reply = self.http.get(path, headers=self.bootstrap)
             if reply.status_code == 200:
                 last = reply.json()
-                if last["status"] != "pending":
+                if last["status"] != "queued":
                     assert last["status"] == "indexed", last
                     return last
             time.sleep(POLL_SECONDS)

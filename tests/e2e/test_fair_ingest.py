@@ -1,6 +1,7 @@
 """One unit's bulk import must not stall the others (issue 21), through the launcher's stack with
-the lexical engine: a neighbour's single change is indexed before half of a unit's backlog, and a
-gateway upload overtakes its own unit's queued bulk events."""
+the lexical engine: a neighbour's single change is indexed before half of a unit's backlog, a
+gateway upload overtakes its own unit's queued bulk events, and bulk uploads past the unit's quota
+are refused with 429 while interactive ones go through and every accepted one is indexed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 
 BACKLOG = 300
 BULK_BACKLOG = 200
+BULK_LIMIT = 5  # the gateway's per-unit bulk quota in this module's stack
 STARTED = 10  # outcomes of a backlog seen before the other change is published: ingest is busy with it
 OUTCOME_TIMEOUT_SECONDS = 300.0
 # Each of the backlog's documents is a few articles long, so indexing one is real work.
@@ -68,7 +70,11 @@ def fair_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir=tmp_path_factory.mktemp("fair-ingest"),
         ports=StackPorts.free(),
         api_key="tly_fair_" + secrets.token_urlsafe(16),
-        extra_env={**FAST_STACK_ENV, "TROLYAO_INGEST_QUEUE_POLL_SECONDS": "0.5"},
+        extra_env={
+            **FAST_STACK_ENV,
+            "TROLYAO_INGEST_QUEUE_POLL_SECONDS": "0.5",
+            "TROLYAO_GATEWAY_BULK_BACKLOG_LIMIT": str(BULK_LIMIT),
+        },
     )
     with started(stack):
         yield stack
@@ -206,4 +212,67 @@ def test_a_units_queue_and_its_estimate_are_shown_while_it_imports(fair_stack: S
             break
         time.sleep(0.2)
     assert drained(), "the queue still shows changes after every outcome"
+    http.close()
+
+
+def wait_indexed(http: httpx.Client, unit: str, document_ids: list[str]) -> dict[str, str]:
+    deadline = time.monotonic() + OUTCOME_TIMEOUT_SECONDS
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        listing = http.get(f"/v1/units/{unit}/documents").json()["documents"]
+        states = {d["document_id"]: d["status"] for d in listing}
+        if all(states.get(document_id) == "indexed" for document_id in document_ids):
+            break
+        time.sleep(0.25)
+    return states
+
+
+def test_bulk_uploads_past_the_quota_get_429_interactive_ones_go_through_and_none_is_dropped(
+    fair_stack: Stack,
+) -> None:
+    unit = unique_unit("fair-quota")
+    headers = {"Authorization": f"Bearer {fair_stack.api_key}"}
+    http = httpx.Client(base_url=fair_stack.gateway_url, headers=headers, timeout=30)
+    http.put(f"/v1/units/{unit}", json={"name": "Đơn vị có hạn mức"}).raise_for_status()
+
+    def put(document_id: str, *, bulk: bool) -> httpx.Response:
+        return http.put(
+            f"/v1/units/{unit}/documents/{document_id}",
+            params={"bulk": "true"} if bulk else None,
+            json={"title": document_id, "text": f"Thông báo {document_id} về lịch tiếp công dân."},
+        )
+
+    fair_stack.kill("ingest")  # nothing drains: the backlog stays where the test puts it
+    try:
+        for index in range(BULK_LIMIT):
+            reply = put(f"kho-{index}", bulk=True)
+            assert reply.status_code == 202, reply.text
+            accepted = reply.json()
+            assert (accepted["status"], accepted["queue_lane"]) == ("queued", "bulk")
+            assert accepted["queue_position"] == index + 1
+        refused = put("kho-qua-han-muc", bulk=True)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert int(refused.headers["Retry-After"]) >= 1
+        problem = refused.json()
+        assert problem["code"] == "bulk_backlog_full"
+        assert f"hạn mức {BULK_LIMIT}" in problem["detail"] and "không bị mất" in problem["detail"]
+        person = put("can-gap", bulk=False)  # a person's upload is never held by the bulk quota
+        assert person.status_code == 202, person.text
+        assert (person.json()["queue_lane"], person.json()["queue_position"]) == ("interactive", 1)
+        shown = http.get(f"/v1/units/{unit}/documents/kho-3").json()
+        assert (shown["status"], shown["queue_lane"], shown["queue_position"]) == ("queued", "bulk", 4)
+        assert shown["queue"]["unit"] == unit
+        listed = {d["document_id"]: d for d in http.get(f"/v1/units/{unit}/documents").json()["documents"]}
+        assert listed["kho-4"]["queue_position"] == BULK_LIMIT
+        assert "kho-qua-han-muc" not in listed  # refused before anything was recorded
+    finally:
+        fair_stack.restart("ingest")
+    everything = [f"kho-{index}" for index in range(BULK_LIMIT)] + ["can-gap"]
+    states = wait_indexed(http, unit, everything)
+    assert all(states.get(document_id) == "indexed" for document_id in everything), states
+    # The bulk backlog drained (now read from ingest's own bulk lane): bulk uploads are taken again.
+    again = put("kho-qua-han-muc", bulk=True)
+    assert again.status_code == 202, again.text
+    assert wait_indexed(http, unit, ["kho-qua-han-muc"]).get("kho-qua-han-muc") == "indexed"
     http.close()

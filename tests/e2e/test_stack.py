@@ -73,7 +73,7 @@ def test_upload_then_ask_returns_cited_passage_and_survives_kill_9(
         json={"title": "Quy chế cấp phép báo chí điện tử", "text": DOCUMENT},
     )
     assert put.status_code == 202, put.text
-    assert put.json()["status"] == "pending"
+    assert put.json()["status"] == "queued" and put.json()["queue_lane"] == "interactive"
     status = wait_for_status(client, unit, "quy-che-cap-phep", "indexed")
     assert status["status"] == "indexed", status
     assert int(str(status["chunk_count"])) >= 1
@@ -113,7 +113,7 @@ def test_ingest_crash_is_recovered_by_redelivery(running_stack: Stack, client: h
         json={"title": "Thông báo", "text": "Hạn nộp báo cáo là ngày 15 hằng tháng."},
     )
     assert reply.status_code == 202
-    assert client.get(f"/v1/units/{unit}/documents/thong-bao").json()["status"] == "pending"
+    assert client.get(f"/v1/units/{unit}/documents/thong-bao").json()["status"] == "queued"
     running_stack.restart("ingest")
     assert wait_for_status(client, unit, "thong-bao", "indexed")["status"] == "indexed"
 

@@ -37,14 +37,14 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def wait_until_settled(client: httpx.Client, path: str) -> dict[str, object]:
-    """Poll a document or FAQ status until it is no longer pending."""
+    """Poll a document (`queued`) or FAQ (`pending`) status until it is settled."""
     deadline = time.monotonic() + INDEX_TIMEOUT_SECONDS
     last: dict[str, object] = {}
     while time.monotonic() < deadline:
         reply = client.get(path)
         if reply.status_code == 200:
             last = reply.json()
-            if last["status"] != "pending":
+            if last["status"] not in ("queued", "pending"):  # documents, FAQ entries
                 return last
         time.sleep(POLL_SECONDS)
     raise AssertionError(f"{path} still pending: {last}")

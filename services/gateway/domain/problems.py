@@ -37,6 +37,9 @@ UNSUPPORTED_MEDIA = ProblemKind("unsupported_media_type", 415, "Định dạng n
 CONFLICT = ProblemKind("conflict", 409, "Dữ liệu đã bị thay đổi đồng thời, vui lòng thử lại.")
 STALE_VERSION = ProblemKind("stale_version", 409, "Đã có phiên bản mới hơn của văn bản này.")
 RATE_LIMITED = ProblemKind("rate_limited", 429, "Bạn gửi quá nhiều yêu cầu, vui lòng thử lại sau.")
+BULK_BACKLOG_FULL = ProblemKind(
+    "bulk_backlog_full", 429, "Hàng đợi nhập hàng loạt của đơn vị đã đầy, vui lòng gửi lại sau."
+)
 DEPENDENCY_UNAVAILABLE = ProblemKind(
     "dependency_unavailable", 503, "Hệ thống tạm thời không phục vụ được, vui lòng thử lại sau."
 )

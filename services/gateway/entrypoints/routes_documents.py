@@ -6,7 +6,7 @@ Both end in the same pipeline: the original goes to the object store, an event t
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.gateway.adapters.access_tokens import require_fresh_otp
 from services.gateway.domain.authorization import Principal, Scope
@@ -36,6 +36,7 @@ from services.gateway.entrypoints.schemas.documents import (
 from services.gateway.service import DocumentUpload
 from trolyao.docstatus import DocumentStatus
 from trolyao.documents import METADATA_MAX_CHARS, overlong_metadata_fields
+from trolyao.ingestqueue import QueueReading
 
 TAG_DOCUMENTS = "văn bản"
 TAG_FAQ = "câu hỏi thường gặp"
@@ -43,14 +44,28 @@ MULTIPART = "multipart/form-data"
 MAX_DOCUMENT_VERSION = 2**62  # the bound of DocumentIn.version, for multipart uploads too
 MAX_FILENAME_CHARS = 255  # what a document event may carry (ingest's EVENT_FIELD_MAX_CHARS)
 DocumentId = Annotated[str, Depends(document_id_path)]
+BULK_DESCRIPTION = (
+    "Nhập hàng loạt: văn bản xếp sau các tải lên thông thường của đơn vị; khi hàng đợi nhập hàng loạt "
+    "của đơn vị đã đủ hạn mức, yêu cầu bị từ chối tạm thời (429, gửi lại sau `Retry-After` giây)."
+)
 
 
-def status_out(status: DocumentStatus) -> DocumentStatusOut:
-    """The API view of a document status record."""
+QUEUED = "queued"
+
+
+def status_out(status: DocumentStatus, queue: QueueReading | None = None) -> DocumentStatusOut:
+    """The API view of a document status record: a `pending` record reads `queued`, with its place
+    in its lane when it was numbered on upload and the unit's queue reading is at hand."""
+    waiting = status.status == "pending"
+    position = None
+    if waiting and queue is not None and status.queue_lane:
+        position = queue.position(status.queue_lane, status.queue_ordinal)
     return DocumentStatusOut(
         unit=status.unit,
         document_id=status.document_id,
-        status=status.status,
+        status=QUEUED if waiting else status.status,
+        queue_position=position,
+        queue_lane=status.queue_lane if waiting else "",
         version=status.version,
         title=status.title,
         filename=status.filename,
@@ -163,10 +178,13 @@ def build_router(ctx: RouteContext) -> APIRouter:
         principal: CurrentPrincipal,
         unit: Annotated[str, UNIT_PATH],
         document_id: DocumentId,
+        bulk: Annotated[bool, Query(description=BULK_DESCRIPTION)] = False,
     ) -> DocumentStatusOut:
         """Nhận văn bản (JSON `{title, text, version?, metadata?}` hoặc tải tệp multipart với trường
-        `file`), lưu bản gốc và phát sự kiện để xử lý; trạng thái `pending` cho tới khi lập chỉ mục
-        xong. Phiên bản cũ hơn phiên bản đã có bị từ chối (409 `stale_version`)."""
+        `file`), lưu bản gốc và phát sự kiện để xử lý; trạng thái `queued` (kèm vị trí trong hàng đợi)
+        cho tới khi lập chỉ mục xong. Phiên bản cũ hơn phiên bản đã có bị từ chối (409
+        `stale_version`). Nhập hàng loạt (`?bulk=true`) bị từ chối tạm thời (429 `bulk_backlog_full`,
+        kèm `Retry-After`) khi hàng đợi nhập hàng loạt của đơn vị đã đủ hạn mức."""
         await require_unit(principal, unit, Scope.WRITE)
         refuse_faq_document(document_id)
         await gateway.ensure_unit(unit)
@@ -201,7 +219,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
                 version=body.version,
                 metadata=_bounded_metadata(body.metadata),
             )
-        return status_out(await gateway.upsert_document(unit, document_id, document))
+        accepted = await gateway.upsert_document(unit, document_id, document, bulk=bulk)
+        return status_out(accepted, await gateway.ingest_queue(unit))
 
     @router.get(
         "/v1/units/{unit}/documents/{document_id}",
@@ -215,13 +234,16 @@ def build_router(ctx: RouteContext) -> APIRouter:
         unit: Annotated[str, UNIT_PATH],
         document_id: DocumentId,
     ) -> DocumentStatusOut:
-        """`pending` (kèm hàng đợi xử lý của đơn vị trong `queue`), `indexed` (kèm số đoạn), `failed`
-        (kèm `code` và lý do tiếng Việt) hoặc `deleted`,
-        ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
+        """`queued` (kèm vị trí trong hàng đợi `queue_position`, làn `queue_lane` và hàng đợi của đơn
+        vị trong `queue`), `indexed` (kèm số đoạn), `failed` (kèm `code` và lý do tiếng Việt) hoặc
+        `deleted`, ví dụ `GET /v1/units/cuc-bao-chi/documents/nd-13-2023`."""
         await require_unit(principal, unit, Scope.READ)
-        shown = status_out(await gateway.document_status(unit, document_id))
-        if shown.status == "pending":
-            shown.queue = queue_out(await gateway.ingest_queue(unit))
+        status = await gateway.document_status(unit, document_id)
+        if status.status != "pending":
+            return status_out(status)
+        queue = await gateway.ingest_queue(unit)
+        shown = status_out(status, queue)
+        shown.queue = queue_out(queue)
         return shown
 
     @router.delete(
@@ -243,7 +265,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         await require_unit(principal, unit, Scope.WRITE)
         require_fresh_otp(principal, allow_api_keys=True, now=ctx.clock())
         refuse_faq_document(document_id)
-        return status_out(await gateway.delete_document(unit, document_id))
+        removing = await gateway.delete_document(unit, document_id)
+        return status_out(removing, await gateway.ingest_queue(unit))
 
     @router.get(
         "/v1/units/{unit}/documents",
@@ -266,10 +289,11 @@ def build_router(ctx: RouteContext) -> APIRouter:
         page = paginate(
             await gateway.list_documents(unit), key=lambda s: (s.document_id,), limit=limit, cursor=cursor
         )
+        queue = await gateway.ingest_queue(unit)
         return DocumentList(
-            documents=[status_out(s) for s in page.items],
+            documents=[status_out(s, queue) for s in page.items],
             next_cursor=page.next_cursor,
-            queue=queue_out(await gateway.ingest_queue(unit)),
+            queue=queue_out(queue),
         )
 
     # ---------------------------------------------------------------- FAQ

@@ -23,12 +23,11 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.kv import KeyValue
 
-from trolyao.ingestqueue import QueueReading, write_queue_reading
+from trolyao.ingestqueue import QueueReading, lane_events_kept, write_queue_reading
 from trolyao.logs import get_logger
 from trolyao.messaging import (
     DEADLETTER_STREAM,
     DOCS_STREAM,
-    UNIT_ID_PATTERN,
     IngestLane,
     ingest_durable,
     subject_template,
@@ -37,7 +36,6 @@ from trolyao.telemetry.instruments import LABEL_UNIT, observe_values
 
 log = get_logger("ingest")
 
-ALL_DOCUMENT_SUBJECTS = "docs.>"
 DEADLETTER_SUBJECTS = "deadletter.>"
 MESSAGES = "{message}"
 READ_TIMEOUT_SECONDS = 5.0
@@ -81,13 +79,7 @@ class BacklogReading:
 
 async def units_with_events(js: JetStreamContext) -> set[str]:
     """Every unit with at least one event kept in the DOCS stream."""
-    info = await js.stream_info(DOCS_STREAM, subjects_filter=ALL_DOCUMENT_SUBJECTS)
-    units: set[str] = set()
-    for subject in info.state.subjects or {}:
-        parts = subject.split(".")
-        if len(parts) >= 3 and UNIT_ID_PATTERN.match(parts[1]):
-            units.add(parts[1])
-    return units
+    return set(await lane_events_kept(js))
 
 
 async def _lane_info(js: JetStreamContext, unit: str, lane: IngestLane) -> ConsumerInfo | None:
@@ -152,7 +144,8 @@ class IngestBacklogGauges:
         now = time.monotonic()
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         previous = self._reading.queues if self._reading else {}
-        for unit in sorted(await units_with_events(self._js)):
+        kept = await lane_events_kept(self._js)
+        for unit in sorted(kept):
             backlog, pending, ack_pending = await unit_backlog(self._js, unit)
             reading.pending += pending
             reading.ack_pending += ack_pending
@@ -163,6 +156,8 @@ class IngestBacklogGauges:
                 bulk=backlog.bulk,
                 per_second=round(self._drain_rate(unit, backlog, now), 3),
                 updated_at=stamp,
+                interactive_done=max(0, kept[unit][IngestLane.INTERACTIVE] - backlog.interactive),
+                bulk_done=max(0, kept[unit][IngestLane.BULK] - backlog.bulk),
             )
             reading.queues[unit] = queue
             before = previous.get(unit)

@@ -39,7 +39,10 @@ class DocumentIn(BaseModel):
 class DocumentStatusOut(BaseModel):
     unit: str = Field(examples=["cuc-bao-chi"])
     document_id: str = Field(examples=["nd-13-2023"])
-    status: str = Field(description="pending | indexed | failed | deleted", examples=["indexed"])
+    status: str = Field(
+        description="queued (đang chờ xử lý, kèm vị trí trong hàng đợi) | indexed | failed | deleted",
+        examples=["indexed"],
+    )
     version: int = Field(examples=[1732694400000000])
     title: str = ""
     filename: str = ""
@@ -47,9 +50,21 @@ class DocumentStatusOut(BaseModel):
     code: str = Field(default="", description="Mã lỗi khi status = failed.", examples=[""])
     reason: str = Field(default="", description="Lý do (tiếng Việt) khi status = failed.")
     updated_at: str = ""
+    queue_position: int | None = Field(
+        default=None,
+        description="Khi status = queued: vị trí của thay đổi trong hàng đợi của đơn vị (1 = kế tiếp), "
+        "ước tính từ số thứ tự khi nhận và số thay đổi đã xử lý xong; null khi chưa biết.",
+        examples=[12],
+    )
+    queue_lane: str = Field(
+        default="",
+        description="Khi status = queued: `interactive` (tải lên thông thường, được xử lý trước) hoặc "
+        "`bulk` (nhập hàng loạt, đứng sau mọi thay đổi `interactive` của đơn vị).",
+        examples=["interactive"],
+    )
     queue: IngestQueueOut | None = Field(
         default=None,
-        description="Khi status = pending: hàng đợi của đơn vị (văn bản đứng sau tối đa `waiting` thay đổi).",
+        description="Khi status = queued: hàng đợi của đơn vị (số thay đổi đang chờ, thời gian ước tính).",
     )
 
 
