@@ -1,6 +1,7 @@
-// Documents of the chosen unit: status (indexed / pending / failed with the reason), upload by
-// drag and drop or file picker (several files, with progress), view passages, reindex, delete; a
-// banner with the unit's ingest queue and its estimated time while changes wait.
+// Documents of the chosen unit: status (indexed / queued with its place in the unit's queue /
+// failed with the reason), upload by drag and drop or file picker (several files, with progress),
+// view passages, reindex, delete; a banner with the unit's ingest queue and its estimated time while
+// changes wait.
 
 import { api, apiAll, paths, upload } from "../api.js";
 import { confirmDialog, eachLimited, formatAgo, formatDateTime, formatNumber, fold, h, replace, slug, toast } from "../dom.js";
@@ -9,9 +10,18 @@ import { showPassages } from "../passages.js";
 const ACCEPTED = ".pdf,.docx,.xlsx,.csv,.html,.htm,.md,.txt";
 const UPLOADS_AT_ONCE = 2;
 const POLL_MS = 1500;
+// `pending` is what a gateway before queue positions said for `queued`.
+const isWaiting = (d) => d.status === "queued" || d.status === "pending";
+
+/** "Thứ 12 trong hàng đợi" (and the lane when it is the bulk one), or null when unknown. */
+function queuePlace(d) {
+  if (!isWaiting(d) || !d.queue_position) return null;
+  const lane = d.queue_lane === "bulk" ? " nhập hàng loạt" : "";
+  return h("div", { class: "small", "data-testid": "queue-place" }, `Thứ ${formatNumber(d.queue_position)} trong hàng đợi${lane}`);
+}
 const STATUS_LABELS = {
   indexed: ["ok", "Đã lập chỉ mục"],
-  pending: ["wait", "Đang xử lý"],
+  queued: ["wait", "Đang chờ xử lý"],
   failed: ["bad", "Lỗi"],
   deleted: ["info", "Đã xóa"],
 };
@@ -44,20 +54,23 @@ export async function render(container, context) {
   function draw() {
     const wanted = fold(filter.value);
     const shown = documents.filter((d) => (!statusFilter.value || d.status === statusFilter.value) && (!wanted || fold(`${d.document_id} ${d.title} ${d.filename}`).includes(wanted)));
-    const counts = { indexed: 0, pending: 0, failed: 0 };
-    for (const d of documents) counts[d.status] = (counts[d.status] || 0) + 1;
-    summary.textContent = `${formatNumber(documents.length)} văn bản: ${formatNumber(counts.indexed)} đã lập chỉ mục, ${formatNumber(counts.pending)} đang xử lý, ${formatNumber(counts.failed)} lỗi.`;
+    const counts = { indexed: 0, queued: 0, failed: 0 };
+    for (const d of documents) {
+      const key = isWaiting(d) ? "queued" : d.status;
+      counts[key] = (counts[key] || 0) + 1;
+    }
+    summary.textContent = `${formatNumber(documents.length)} văn bản: ${formatNumber(counts.indexed)} đã lập chỉ mục, ${formatNumber(counts.queued)} đang chờ xử lý, ${formatNumber(counts.failed)} lỗi.`;
     replace(body, shown.map((d) => row(d)));
   }
 
   function row(d) {
-    const [kind, label] = STATUS_LABELS[d.status] || ["info", d.status];
+    const [kind, label] = STATUS_LABELS[isWaiting(d) ? "queued" : d.status] || ["info", d.status];
     const isFaq = d.document_id.startsWith("faq-");
     return h(
       "tr",
       { dataset: { document: d.document_id, status: d.status } },
       h("td", {}, h("div", {}, d.title || d.filename || d.document_id), h("div", { class: "small muted mono" }, d.document_id), isFaq ? h("span", { class: "badge info" }, "Câu hỏi thường gặp") : null),
-      h("td", {}, h("span", { class: `badge ${kind}` }, label), d.status === "failed" && d.reason ? h("div", { class: "small", role: "note" }, d.reason) : null),
+      h("td", {}, h("span", { class: `badge ${kind}` }, label), queuePlace(d), d.status === "failed" && d.reason ? h("div", { class: "small", role: "note" }, d.reason) : null),
       h("td", { class: "num" }, d.status === "indexed" ? formatNumber(d.chunk_count) : "—"),
       h("td", { title: formatDateTime(d.updated_at) }, formatAgo(d.updated_at)),
       h(
@@ -65,7 +78,7 @@ export async function render(container, context) {
         { class: "nowrap" },
         d.status === "indexed" ? h("button", { class: "btn secondary small", type: "button", onclick: () => view(d) }, "Xem") : null,
         canWrite && !isFaq && (d.status === "indexed" || d.status === "failed") ? [" ", h("button", { class: "btn secondary small", type: "button", onclick: () => reindex(d) }, "Lập chỉ mục lại")] : null,
-        canWrite && !isFaq && d.status !== "pending" ? [" ", h("button", { class: "btn danger small", type: "button", onclick: () => remove(d) }, "Xóa")] : null,
+        canWrite && !isFaq && !isWaiting(d) ? [" ", h("button", { class: "btn danger small", type: "button", onclick: () => remove(d) }, "Xóa")] : null,
       ),
     );
   }
@@ -84,10 +97,10 @@ export async function render(container, context) {
     schedule();
   }
 
-  /** Poll while anything is pending (uploads, deletes, reindexing). */
+  /** Poll while anything waits (uploads, deletes, reindexing). */
   function schedule() {
     clearTimeout(timer);
-    if (!stopped && (waiting > 0 || documents.some((d) => d.status === "pending"))) timer = setTimeout(load, POLL_MS);
+    if (!stopped && (waiting > 0 || documents.some(isWaiting))) timer = setTimeout(load, POLL_MS);
   }
 
   function view(d) {
@@ -99,7 +112,7 @@ export async function render(container, context) {
   async function reindex(d) {
     try {
       await api(`${paths.document(unit, d.document_id)}/reindex`, { method: "POST" });
-      d.status = "pending";
+      d.status = "queued";
       draw();
       toast(`Đang lập chỉ mục lại “${d.title || d.document_id}”.`);
       const before = d.updated_at;
@@ -107,7 +120,7 @@ export async function render(container, context) {
       const waitDone = async () => {
         for (let i = 0; i < 120 && !stopped; i++) {
           const status = await api(paths.document(unit, d.document_id));
-          if (status.updated_at !== before && status.status !== "pending") return status;
+          if (status.updated_at !== before && !isWaiting(status)) return status;
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }
         return null;
