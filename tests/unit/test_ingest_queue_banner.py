@@ -10,7 +10,8 @@ from services.gateway.domain.ingest_queue import (
     queue_banner,
     vietnamese_count,
 )
-from trolyao.ingestqueue import QueueReading
+from trolyao.ingestqueue import QueueReading, subject_lane
+from trolyao.messaging import IngestLane
 
 
 def test_the_banner_reads_like_the_console_says_it() -> None:
@@ -48,3 +49,10 @@ def test_retry_after_is_the_time_the_drain_rate_needs_to_get_under_the_quota() -
     assert bulk_retry_after(1000, 1000, per_second=10.0) == 1
     assert bulk_retry_after(50_000, 1000, per_second=1.0) == RETRY_AFTER_MAX_SECONDS
     assert bulk_retry_after(1200, 1000, per_second=0.0) == RETRY_AFTER_UNKNOWN_SECONDS
+
+
+def test_a_subject_names_its_unit_and_lane() -> None:
+    assert subject_lane("docs.cuc-bao-chi.upsert") == ("cuc-bao-chi", IngestLane.INTERACTIVE)
+    assert subject_lane("docs.cuc-bao-chi.bulk.delete") == ("cuc-bao-chi", IngestLane.BULK)
+    assert subject_lane("docs.Not_A_Unit.upsert") is None
+    assert subject_lane("docs.upsert") is None
