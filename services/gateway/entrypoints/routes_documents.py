@@ -44,13 +44,11 @@ MULTIPART = "multipart/form-data"
 MAX_DOCUMENT_VERSION = 2**62  # the bound of DocumentIn.version, for multipart uploads too
 MAX_FILENAME_CHARS = 255  # what a document event may carry (ingest's EVENT_FIELD_MAX_CHARS)
 DocumentId = Annotated[str, Depends(document_id_path)]
+QUEUED = "queued"  # what the API says of a `pending` record: its change waits in the unit's queue
 BULK_DESCRIPTION = (
     "Nhập hàng loạt: văn bản xếp sau các tải lên thông thường của đơn vị; khi hàng đợi nhập hàng loạt "
     "của đơn vị đã đủ hạn mức, yêu cầu bị từ chối tạm thời (429, gửi lại sau `Retry-After` giây)."
 )
-
-
-QUEUED = "queued"
 
 
 def status_out(status: DocumentStatus, queue: QueueReading | None = None) -> DocumentStatusOut:
