@@ -230,7 +230,7 @@ def command_eval(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     import logging
 
-    from stack.bench import neighbour
+    from stack.bench import neighbour, quality_runs
     from stack.bench import stack as benchmarks
 
     # nats-py warns on every filtered key listing against servers it cannot version-check.
@@ -250,6 +250,11 @@ def command_bench(args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir).resolve().with_name("bench-neighbour"),
             hybrid=args.hybrid_neighbour,
         )
+    if args.only == "test-run":  # `make bench` measures it inside the staged run
+        report["test_run"] = quality_runs.run(
+            eval_dir=Path(args.eval_dir).resolve(),
+            data_dir=Path(args.data_dir).resolve().with_name("bench-test-run"),
+        )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     path = output / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
@@ -260,6 +265,8 @@ def command_bench(args: argparse.Namespace) -> int:
         print(f"machine: {report['machine']}")
     if "neighbour" in report:
         print("\n" + neighbour.render(report["neighbour"]))
+    if args.only == "test-run":
+        print("\n" + quality_runs.render(report["test_run"]))
     print(f"JSON: {path}")
     return 0
 
@@ -300,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "bench-stack"))
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
     bench.add_argument(
-        "--only", choices=("all", "stages", "neighbour"), default="all", help="run part of the bench"
+        "--only",
+        choices=("all", "stages", "neighbour", "test-run"),
+        default="all",
+        help="run part of the bench",
     )
     bench.add_argument(
         "--hybrid-neighbour",

@@ -260,20 +260,11 @@ def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second:
     }
 
 
-def run(
-    *,
-    eval_dir: Path,
-    data_dir: Path,
-    stages: Sequence[int] = DEFAULT_STAGES,
-    snapshot_probe: SnapshotProbe | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+def lexical_stack(data_dir: Path) -> Stack:
+    """A private stack (not started) with the lexical engine and no rate limit, on a fresh data dir."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    documents = build_documents(eval_dir)
-    rng = random.Random(SEED)
-    units = [f"bench-{index:02d}" for index in range(UNITS)]
-    stack = Stack(
+    return Stack(
         data_dir=data_dir,
         ports=StackPorts.free(),
         extra_env={
@@ -285,6 +276,20 @@ def run(
             "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
         },
     )
+
+
+def run(
+    *,
+    eval_dir: Path,
+    data_dir: Path,
+    stages: Sequence[int] = DEFAULT_STAGES,
+    snapshot_probe: SnapshotProbe | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    documents = build_documents(eval_dir)
+    rng = random.Random(SEED)
+    units = [f"bench-{index:02d}" for index in range(UNITS)]
+    stack = lexical_stack(data_dir)
     reports: list[StageReport] = []
     ingest_seconds: list[float] = []
     embedding: dict[str, float] = {}
