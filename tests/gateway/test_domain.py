@@ -65,6 +65,7 @@ def test_answer_rate_counts_the_window_per_vietnamese_day_and_finds_the_trend() 
     assert report.answer_rate == pytest.approx(4 / 6)
     assert report.meets_target is False
     assert (report.helpful, report.not_helpful) == (1, 1)
+    assert (report.feedback_count, report.helpful_rate) == (2, 0.5)
     assert [d.day for d in report.daily] == [date(2026, 11, day) for day in (1, 2, 3, 4, 5)]
     assert [d.total for d in report.daily] == [2, 1, 1, 2, 0]
     assert report.trend == "up" and report.change_points is not None and report.change_points > 0
@@ -73,6 +74,7 @@ def test_answer_rate_counts_the_window_per_vietnamese_day_and_finds_the_trend() 
 def test_a_unit_without_questions_has_no_rate_and_an_unknown_trend() -> None:
     report = answer_rate_report("a", [], [], WINDOW)
     assert report.answer_rate is None and report.meets_target is None and report.trend == "unknown"
+    assert (report.feedback_count, report.helpful_rate) == (0, None)
 
 
 def test_windows_default_to_thirty_days_and_refuse_nonsense() -> None:
@@ -120,6 +122,26 @@ def test_ministry_table_lists_every_unit_worst_first() -> None:
     assert [row.meets_target for row in table.units] == [False, True, None]
     assert (table.count(True), table.count(False), table.count(None)) == (1, 1, 1)
     assert table.answer_rate == pytest.approx(24 / 30)
+
+
+def test_ministry_table_counts_each_units_latest_ratings_of_its_own_questions_in_the_window() -> None:
+    units = [("a", "Cục A"), ("b", "Cục B")]
+    questions = [question(f"a{i}", "q", answered=True, unit="a") for i in range(4)]
+    questions += [question("b0", "q", answered=True, unit="b"), question("old", "q", answered=True, day=9)]
+    rated = START + timedelta(days=1)
+    feedback = [
+        FeedbackRecord("a0", "a", helpful=True, submitted_at=rated),
+        FeedbackRecord("a1", "a", helpful=True, submitted_at=rated),
+        FeedbackRecord("a2", "a", helpful=True, submitted_at=rated),
+        FeedbackRecord("a2", "a", helpful=False, submitted_at=rated + timedelta(hours=1)),  # changed mind
+        FeedbackRecord("b0", "a", helpful=False, submitted_at=rated),  # another unit's question
+        FeedbackRecord("old", "a", helpful=False, submitted_at=rated),  # asked outside the window
+    ]
+    table = ministry_answer_rates(units, questions, WINDOW, feedback=feedback)
+    rows = {row.unit: row for row in table.units}
+    assert (rows["a"].helpful, rows["a"].not_helpful, rows["a"].feedback_count) == (2, 1, 3)
+    assert rows["a"].helpful_rate == pytest.approx(2 / 3)
+    assert (rows["b"].feedback_count, rows["b"].helpful_rate) == (0, None)
 
 
 def test_token_bucket_allows_a_burst_then_asks_to_wait() -> None:

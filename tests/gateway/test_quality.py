@@ -10,6 +10,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,9 +28,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 DOCUMENT_ID = "tb-tat-song-2g"
 FIRST_TEXT = "Từ 15/9/2024 sẽ tắt sóng 2G theo quy định. Các nhà mạng cần có phương án hỗ trợ người dân."
 SECOND_TEXT = "Từ 1/10/2024 sẽ tắt sóng 2G theo quy định. Các nhà mạng cần có phương án hỗ trợ người dân."
-# The issue's "Khi nào tắt sóng 2G?" is refused by today's answer engine (confidence 0.50, below the
-# default threshold); this wording of the same question is answered from the document.
-DATE_QUESTION = "Khi nào sẽ tắt sóng 2G theo quy định?"
+DATE_QUESTION = "Khi nào tắt sóng 2G?"
 OUT_OF_SCOPE_QUESTION = "Giá vé máy bay từ Hà Nội đi Đà Nẵng là bao nhiêu?"
 RUN_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.5
@@ -50,13 +49,23 @@ def wait_for_run(client: httpx.Client, path: str) -> dict[str, Any]:
     raise AssertionError(f"{path} still running: {body}")
 
 
-def wait_for_new_run(client: httpx.Client, unit: str, after: str, trigger: str) -> dict[str, Any]:
-    """The first finished run newer than `after` with the given trigger (nobody calls the run endpoint)."""
+def run_started_after(run_id: str, moment: str) -> bool:
+    """Whether a run (its id starts with its start in epoch milliseconds) started after an ISO time."""
+    return int(run_id.partition("-")[0]) > datetime.fromisoformat(moment).timestamp() * 1000
+
+
+def wait_for_new_run(
+    client: httpx.Client, unit: str, after: str, trigger: str, *, started_after: str = ""
+) -> dict[str, Any]:
+    """The oldest finished run newer than `after` with the given trigger (nobody calls the run
+    endpoint), started after `started_after` if given: a run of an earlier change may come first."""
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     seen: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         seen = client.get(f"/v1/units/{unit}/test-runs").json()["runs"]
-        for run in seen:
+        for run in reversed(seen):
+            if started_after and not run_started_after(run["run_id"], started_after):
+                continue
             if run["run_id"] > after and run["trigger"] == trigger and run["status"] != "running":
                 return wait_for_run(client, f"/v1/units/{unit}/test-runs/{run['run_id']}")
         time.sleep(POLL_SECONDS)
@@ -142,15 +151,19 @@ def test_a_changed_document_triggers_a_run_that_names_the_regression_and_its_cau
             document, json={"title": "Thông báo tắt sóng 2G", "text": SECOND_TEXT, "version": 2}
         )
         assert replaced.status_code == 202, replaced.text
-        assert wait_until_settled(writer, document)["version"] == 2
-        second = wait_for_new_run(writer, unit, first["run_id"], "change")
+        settled = wait_until_settled(writer, document)
+        assert settled["version"] == 2
+        second = wait_for_new_run(
+            writer, unit, first["run_id"], "change", started_after=str(settled["updated_at"])
+        )
 
     results = {r["question_id"]: r for r in second["results"]}
     changed = results["tat-song-2g"]
     assert changed["verdict"] in ("wrong", "refused"), results
     assert changed["verdict"] == "refused" or "1/10/2024" in changed["answer"], changed
     assert results["gia-ve"]["verdict"] == "right"
-    assert second["correct_rate"] == 0.0 and second["previous_run_id"] == first["run_id"]
+    # The previous run is the first one, or a run of the first upload's change that came after it.
+    assert second["correct_rate"] == 0.0 and second["previous_run_id"] >= first["run_id"]
     (regression,) = second["regressions"]
     assert (regression["question_id"], regression["previous_verdict"], regression["verdict"]) == (
         "tat-song-2g",
@@ -175,6 +188,34 @@ def test_a_changed_document_triggers_a_run_that_names_the_regression_and_its_cau
     dashboard = admin.get(f"/v1/units/{unit}/reports/answer-rate").json()
     assert (dashboard["test_questions"], dashboard["tested_correct_rate"]) == (2, 0.0)
     assert dashboard["last_test_run_id"] == second["run_id"]
+
+
+def test_the_reports_show_the_helpful_rate_beside_the_answered_and_tested_rates(
+    admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
+    rated, silent = new_unit("danh-gia"), new_unit("im-lang")
+    document = f"/v1/units/{rated}/documents/{DOCUMENT_ID}"
+    admin.put(document, json={"title": "Thông báo tắt sóng 2G", "text": FIRST_TEXT}).raise_for_status()
+    assert wait_until_settled(admin, document)["status"] == "indexed"
+    for helpful in (True, True, False):
+        asked = admin.post(f"/v1/units/{rated}/ask", json={"question": DATE_QUESTION}).json()
+        assert asked["answered"] is True, asked
+        reply = admin.post(
+            f"/v1/units/{rated}/feedback", json={"question_id": asked["question_id"], "helpful": helpful}
+        )
+        assert reply.status_code == 202, reply.text
+    dashboard = admin.get(f"/v1/units/{rated}/reports/answer-rate").json()
+    assert (dashboard["answer_rate"], dashboard["helpful"], dashboard["not_helpful"]) == (1.0, 2, 1)
+    assert (dashboard["feedback_count"], dashboard["helpful_rate"]) == (3, 0.6667)
+    assert (dashboard["test_questions"], dashboard["tested_correct_rate"]) == (0, None)
+    rows = {r["unit"]: r for r in admin.get("/v1/reports/answer-rates").json()["units"]}
+    assert (rows[rated]["answer_rate"], rows[rated]["feedback_count"], rows[rated]["helpful_rate"]) == (
+        1.0,
+        3,
+        0.6667,
+    )
+    assert (rows[rated]["test_questions"], rows[rated]["tested_correct_rate"]) == (0, None)
+    assert (rows[silent]["feedback_count"], rows[silent]["helpful_rate"]) == (0, None)
 
 
 def test_test_questions_crud_pagination_and_problems(

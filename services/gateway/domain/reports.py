@@ -4,7 +4,9 @@ The ministry's bar: an assistant answers at least 90% of the questions put to it
 rate is the share of its questions answered (not abstained) in a time window, with a per-day trend
 (days in Vietnam time, UTC+7). Questions to work on are the unanswered ones and the answered ones
 whose latest feedback says "not helpful"; they are grouped by similarity (Jaccard over
-diacritic-folded content words) so staff see "12 people asked about lệ phí cấp phép" once.
+diacritic-folded content words) so staff see "12 people asked about lệ phí cấp phép" once. The
+helpful rate is the share of rated answers (each question's latest verdict) rated helpful: staff's
+word on answers, sparse and late, shown beside the answered rate, never instead of a tested rate.
 """
 
 from __future__ import annotations
@@ -133,6 +135,30 @@ class FeedbackRecord:
     comment: str = ""
 
 
+def helpful_share(helpful: int, not_helpful: int) -> float | None:
+    """helpful ÷ rated answers, or None when nothing was rated."""
+    rated = helpful + not_helpful
+    return helpful / rated if rated else None
+
+
+class RatedAnswers:
+    """The ratings of a report (its `helpful` and `not_helpful` counts) as a count and a rate."""
+
+    __slots__ = ()
+    helpful: int
+    not_helpful: int
+
+    @property
+    def feedback_count(self) -> int:
+        """Answers rated by staff (latest verdict per question)."""
+        return self.helpful + self.not_helpful
+
+    @property
+    def helpful_rate(self) -> float | None:
+        """Rated helpful ÷ rated, or None without ratings."""
+        return helpful_share(self.helpful, self.not_helpful)
+
+
 @dataclass(frozen=True, slots=True)
 class DailyRate:
     """Questions and answers of one day (Vietnam time)."""
@@ -148,7 +174,7 @@ class DailyRate:
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerRateReport:
+class AnswerRateReport(RatedAnswers):
     """A unit's answer rate over a window, its feedback counts and its daily trend."""
 
     unit: str
@@ -199,7 +225,7 @@ class QuestionGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class UnitAnswerRate:
+class UnitAnswerRate(RatedAnswers):
     """One row of the ministry-wide table."""
 
     unit: str
@@ -207,6 +233,8 @@ class UnitAnswerRate:
     total: int
     answered: int
     target: float
+    helpful: int = 0
+    not_helpful: int = 0
 
     @property
     def answer_rate(self) -> float | None:
@@ -386,18 +414,34 @@ def ministry_answer_rates(
     questions: Iterable[QuestionRecord],
     window: TimeWindow,
     *,
+    feedback: Iterable[FeedbackRecord] = (),
     target: float = ANSWER_RATE_TARGET,
 ) -> MinistryAnswerRates:
-    """One row per (unit id, name), worst answer rate first; units without questions last."""
+    """One row per (unit id, name), worst answer rate first; units without questions last. Ratings
+    count for the questions asked in the window (each question's latest verdict, from its own unit)."""
     counts: dict[str, list[int]] = {unit: [0, 0] for unit, _ in units}
+    asked: dict[str, str] = {}
     for record in questions:
         row = counts.get(record.unit)
         if row is None or not window.contains(record.asked_at):
             continue
         row[0] += 1
         row[1] += int(record.answered)
+        asked[record.question_id] = record.unit
+    ratings: dict[str, list[int]] = {unit: [0, 0] for unit, _ in units}
+    for verdict in latest_feedback(feedback).values():
+        if asked.get(verdict.question_id) == verdict.unit:
+            ratings[verdict.unit][0 if verdict.helpful else 1] += 1
     rows = [
-        UnitAnswerRate(unit=unit, name=name, total=counts[unit][0], answered=counts[unit][1], target=target)
+        UnitAnswerRate(
+            unit=unit,
+            name=name,
+            total=counts[unit][0],
+            answered=counts[unit][1],
+            target=target,
+            helpful=ratings[unit][0],
+            not_helpful=ratings[unit][1],
+        )
         for unit, name in units
     ]
     rows.sort(key=lambda r: (r.answer_rate is None, r.answer_rate or 0.0, r.unit))
@@ -463,11 +507,13 @@ __all__ = [
     "ProblemQuestion",
     "QuestionGroup",
     "QuestionRecord",
+    "RatedAnswers",
     "TimeWindow",
     "UnitAnswerRate",
     "answer_rate_report",
     "content_tokens",
     "group_similar_questions",
+    "helpful_share",
     "jaccard",
     "latest_feedback",
     "ministry_answer_rates",

@@ -297,16 +297,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     # ---------------------------------------------------------------- FAQ
 
     async def save_faq(unit: str, faq_id: str, body: FaqIn) -> FaqOut:
-        entry = FaqEntry(
-            unit=unit,
-            faq_id=faq_id,
-            question=body.question.strip(),
-            answer=body.answer.strip(),
-            alternative_questions=tuple(q.strip() for q in body.alternative_questions if q.strip()),
-            category=body.category.strip(),
-            basis=body.basis.strip(),
-        )
-        saved, status = await gateway.put_faq(entry)
+        saved, status = await gateway.put_faq(body.to_entry(unit, faq_id))
         return faq_out(saved, status)
 
     @router.get(

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.gateway.domain.authorization import Principal, Scope
-from services.gateway.domain.faq import FaqEntry
 from services.gateway.domain.problems import INVALID_REQUEST, ApiProblem
 from services.gateway.domain.quality import (
     TEST_QUESTION_ID_PATTERN,
@@ -267,26 +266,19 @@ def build_router(ctx: RouteContext) -> APIRouter:
         request: Request, principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: PromoteIn
     ) -> PromotedOut:
         """Một thao tác cho câu hỏi trong danh sách chưa trả lời được / chưa hữu ích
-        (`GET …/reports/unanswered-questions`): câu trả lời cán bộ soạn trở thành câu hỏi thường gặp
+        (`GET …/reports/unanswered-questions`): câu trả lời cán bộ soạn (cùng các cách hỏi khác, chủ
+        đề, căn cứ như `POST …/faq`) trở thành câu hỏi thường gặp
         (lập chỉ mục như văn bản `faq-<mã>`), và câu hỏi trở thành câu hỏi kiểm tra cùng mã, đòi trích
         dẫn câu hỏi thường gặp đó (và chứa `expected_answer` nếu có). Được ghi vào nhật ký kiểm toán."""
         require(principal, unit, Scope.WRITE)
         await gateway.ensure_unit(unit)
-        question = body.question.strip()
-        faq, status = await gateway.put_faq(
-            FaqEntry(
-                unit=unit,
-                faq_id=await gateway.new_faq_id(unit),
-                question=question,
-                answer=body.answer.strip(),
-            )
-        )
+        faq, status = await gateway.put_faq(body.to_entry(unit, await gateway.new_faq_id(unit)))
         item, _ = await quality.put_question(
             principal,
             unit,
             TestQuestion(
                 question_id=faq.faq_id,
-                question=question,
+                question=faq.question,
                 expected_answer=body.expected_answer,
                 expected_document_id=faq.document_id,
             ),

@@ -78,6 +78,7 @@ def _tested(rate: TestedRate) -> dict[str, Any]:
     return {
         "test_questions": rate.test_questions,
         "tested_correct_rate": _rate(rate.tested_correct_rate),
+        "tested_answerable": rate.tested_answerable,
         "last_test_run_at": rate.last_test_run_at,
         "last_test_run_id": rate.last_test_run_id,
     }
@@ -116,8 +117,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> AnswerRateOut:
         """Tỉ lệ câu hỏi được trả lời (không từ chối) trong khoảng thời gian, so với ngưỡng 90% của
         Bộ, bên cạnh tỉ lệ đúng trên bộ câu hỏi kiểm tra của đơn vị (`tested_correct_rate`: chỉ tỉ lệ
-        này cho biết trợ lý có thật sự đạt ngưỡng); số đánh giá hữu ích / chưa hữu ích; từng ngày (giờ
-        Việt Nam) và xu hướng nửa sau so với nửa đầu, ví dụ
+        này cho biết trợ lý có thật sự đạt ngưỡng); số đánh giá hữu ích / chưa hữu ích và tỉ lệ hữu ích
+        (`helpful_rate`); từng ngày (giờ Việt Nam) và xu hướng nửa sau so với nửa đầu, ví dụ
         `GET /v1/units/cuc-bao-chi/reports/answer-rate?since=2026-11-01T00:00:00%2B07:00`."""
         await require_unit(principal, unit, Scope.READ)
         refuse_unknown_query_parameters(request)
@@ -136,6 +137,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
             meets_target=report.meets_target,
             helpful=report.helpful,
             not_helpful=report.not_helpful,
+            helpful_rate=_rate(report.helpful_rate),
+            feedback_count=report.feedback_count,
             trend=report.trend,  # type: ignore[arg-type]
             change_points=report.change_points,
             daily=[
@@ -267,9 +270,11 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> MinistryAnswerRatesOut:
         """Một dòng cho mỗi đơn vị của Bộ (thấp nhất trước; đơn vị chưa có câu hỏi ở cuối) với tỉ lệ
         trả lời và việc đạt ngưỡng 90%, bên cạnh tỉ lệ đúng trên bộ câu hỏi kiểm tra của đơn vị
-        (`tested_correct_rate`, số câu hỏi kiểm tra, thời điểm kiểm tra gần nhất); chỉ thông tin xác
-        thực cấp Bộ được xem. Tỉ lệ trả lời chỉ đếm câu không bị từ chối (câu trả lời sai vẫn được
-        tính); chỉ tỉ lệ đúng trên câu hỏi kiểm tra cho biết trợ lý có thật sự đạt ngưỡng hay không."""
+        (`tested_correct_rate`, số câu hỏi kiểm tra, thời điểm kiểm tra gần nhất) và tỉ lệ hữu ích theo
+        đánh giá của cán bộ (`helpful_rate`, `feedback_count`); chỉ thông tin xác thực cấp Bộ được
+        xem. Tỉ lệ trả lời chỉ đếm câu không bị từ chối (câu trả lời sai vẫn được tính); đánh giá thưa
+        và đến muộn; chỉ tỉ lệ đúng trên câu hỏi kiểm tra cho biết trợ lý có thật sự đạt ngưỡng hay
+        không."""
         require(principal, None, Scope.READ)
         refuse_unknown_query_parameters(request)
         window = _window(since, until)
@@ -293,6 +298,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
                     answered=row.answered,
                     answer_rate=_rate(row.answer_rate),
                     meets_target=row.meets_target,
+                    helpful_rate=_rate(row.helpful_rate),
+                    feedback_count=row.feedback_count,
                     **_tested(tested[row.unit]),
                 )
                 for row in table.units

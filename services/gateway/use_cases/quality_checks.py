@@ -100,6 +100,7 @@ class TestedRate:
     tested_correct_rate: float | None
     last_test_run_at: str | None
     last_test_run_id: str | None
+    tested_answerable: int | None = None  # the rate's denominator: a sample when it is small
 
 
 def _now_iso() -> str:
@@ -463,6 +464,7 @@ class QualityChecks:
                 tested_correct_rate=last.counts.correct_rate if last is not None else None,
                 last_test_run_at=(last.finished_at or None) if last is not None else None,
                 last_test_run_id=last.run_id if last is not None else None,
+                tested_answerable=last.counts.answerable if last is not None else None,
             )
         return rates
 

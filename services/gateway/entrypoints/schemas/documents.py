@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.gateway.domain.faq import FaqEntry
 from services.gateway.entrypoints.schemas.common import MAX_QUESTION_CHARS, Paged
 from services.gateway.entrypoints.schemas.ingest_queue import IngestQueueOut
 
@@ -101,6 +102,18 @@ class FaqIn(BaseModel):
     )
     category: str = Field(default="", max_length=200, description="Chủ đề / lĩnh vực.")
     basis: str = Field(default="", max_length=1000, description="Căn cứ pháp lý / nguồn.")
+
+    def to_entry(self, unit: str, faq_id: str) -> FaqEntry:
+        """The unit's FAQ entry `faq_id` as written (texts trimmed, empty phrasings dropped)."""
+        return FaqEntry(
+            unit=unit,
+            faq_id=faq_id,
+            question=self.question.strip(),
+            answer=self.answer.strip(),
+            alternative_questions=tuple(q.strip() for q in self.alternative_questions if q.strip()),
+            category=self.category.strip(),
+            basis=self.basis.strip(),
+        )
 
 
 class FaqOut(BaseModel):

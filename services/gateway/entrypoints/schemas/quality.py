@@ -12,6 +12,7 @@ from services.gateway.domain.quality import (
     MAX_QUESTION_CHARS,
     MAX_SECTION_CHARS,
 )
+from services.gateway.entrypoints.schemas.documents import FaqIn
 
 VerdictName = Literal["right", "wrong", "refused", "too_long"]
 TriggerName = Literal["manual", "schedule", "change"]
@@ -32,6 +33,12 @@ class TestedRateOut(BaseModel):
         "sai, quá dài hay bị từ chối đều không đạt). Chỉ tỉ lệ này cho biết trợ lý có thật sự đạt ngưỡng "
         "90% hay không; null khi đơn vị chưa có câu hỏi kiểm tra hoặc chưa chạy kiểm tra.",
         examples=[0.93],
+    )
+    tested_answerable: int | None = Field(
+        default=None,
+        description="Số câu hỏi có đáp án ở lượt kiểm tra gần nhất (mẫu số của tỉ lệ đúng; câu phải từ chối "
+        "không tính). Tỉ lệ trên 5 câu trở xuống chỉ là mẫu thử, chưa đủ để kết luận.",
+        examples=[112],
     )
     last_test_run_at: str | None = Field(
         default=None,
@@ -180,29 +187,22 @@ class TestRunOut(TestRunSummaryOut):
 
 
 MAX_SPOT_CHECK_QUESTIONS = 50
-MAX_FAQ_ANSWER_CHARS = 20_000
 
 
-class PromoteIn(BaseModel):
+class PromoteIn(FaqIn):
+    """A real question from the gap list, the FAQ entry staff write for it, and what its test checks."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "question": "Bộ phận một cửa làm việc lúc mấy giờ?",
                     "answer": "Bộ phận một cửa làm việc từ 7 giờ 30 đến 17 giờ, thứ Hai đến thứ Sáu.",
+                    "alternative_questions": ["Giờ làm việc của bộ phận một cửa?"],
                     "expected_answer": "7 giờ 30",
                 }
             ]
         }
-    )
-    question: str = Field(
-        min_length=1,
-        max_length=MAX_QUESTION_CHARS,
-        pattern=r"\S",
-        description="Câu hỏi thật của người dân (trong danh sách chưa trả lời được / chưa hữu ích).",
-    )
-    answer: str = Field(
-        min_length=1, max_length=MAX_FAQ_ANSWER_CHARS, pattern=r"\S", description="Câu trả lời cán bộ soạn."
     )
     expected_answer: str = Field(
         default="",

@@ -18,7 +18,20 @@ class DailyRateOut(BaseModel):
     answer_rate: float | None = Field(description="null khi ngày đó không có câu hỏi.", examples=[0.929])
 
 
-class AnswerRateOut(TestedRateOut):
+class HelpfulRateOut(BaseModel):
+    """Staff's ratings of a unit's answers, beside its answered and tested rates."""
+
+    helpful_rate: float | None = Field(
+        default=None,
+        description="Tỉ lệ câu trả lời được cán bộ đánh giá hữu ích ÷ số câu trả lời đã được đánh giá "
+        "(đánh giá mới nhất của mỗi câu hỏi hỏi trong khoảng thời gian). Đánh giá thưa và đến muộn: "
+        "chỉ là tín hiệu, không cho biết đơn vị có đạt ngưỡng 90% hay không. null khi chưa có đánh giá.",
+        examples=[0.94],
+    )
+    feedback_count: int = Field(default=0, description="Số câu trả lời đã được đánh giá.", examples=[322])
+
+
+class AnswerRateOut(TestedRateOut, HelpfulRateOut):
     unit: str = Field(examples=["cuc-bao-chi"])
     since: str = Field(examples=["2026-10-28T08:00:00+00:00"])
     until: str = Field(examples=["2026-11-27T08:00:00+00:00"])
@@ -72,7 +85,7 @@ class QuestionGroupsOut(Paged):
     groups: list[QuestionGroupOut]
 
 
-class UnitAnswerRateOut(TestedRateOut):
+class UnitAnswerRateOut(TestedRateOut, HelpfulRateOut):
     unit: str = Field(examples=["cuc-bao-chi"])
     name: str = Field(examples=["Cục Báo chí"])
     total: int = Field(examples=[1250])

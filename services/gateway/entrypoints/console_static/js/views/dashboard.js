@@ -1,9 +1,12 @@
-// Answer-rate dashboard: the chosen unit's rate per day or week against the ministry's 90% bar, and
-// for ministry admins the sortable table of every unit (rate, questions, documents, freshness).
+// Answer-rate dashboard: the chosen unit's rate per day or week against the ministry's 90% bar,
+// beside its tested rate (right answers on its own test questions: the only rate that says whether
+// it meets the bar) and its helpful rate (staff's ratings); for ministry admins the sortable table
+// of every unit (the three rates, questions, documents, freshness).
 
 import { api, apiAll, paths } from "../api.js";
 import { eachLimited, formatAgo, formatDateTime, formatDay, formatNumber, formatRate, h, replace } from "../dom.js";
 import { rateChart, weekly } from "../chart.js";
+import { helpfulFigure, testedFigure } from "../bar.js";
 
 const WINDOWS = [
   { days: 7, label: "7 ngày" },
@@ -30,7 +33,13 @@ export async function render(container, context) {
   replace(
     container,
     h("div", { class: "spread" }, h("h1", {}, "Tỉ lệ trả lời"), h("div", { class: "row", role: "group", "aria-label": "Khoảng thời gian" }, windowButtons, byDay, byWeek)),
-    h("p", { class: "muted" }, "Bộ yêu cầu mỗi trợ lý trả lời được ít nhất 90% câu hỏi, có nguồn trích dẫn."),
+    h(
+      "p",
+      { class: "muted" },
+      "Bộ yêu cầu mỗi trợ lý trả lời được ít nhất 90% câu hỏi, có nguồn trích dẫn. ",
+      "Tỉ lệ trả lời chỉ đếm câu không bị từ chối (câu trả lời sai vẫn được tính); tỉ lệ hữu ích theo đánh giá thưa và đến muộn của cán bộ; ",
+      "chỉ tỉ lệ đúng trên bộ câu hỏi kiểm tra của đơn vị cho biết trợ lý có thật sự đạt ngưỡng 90%.",
+    ),
     unitSection,
     context.isMinistryAdmin ? ministrySection : null,
   );
@@ -63,6 +72,8 @@ async function unitReport(section, context, state) {
     total: row.total,
   }));
   const meets = report.meets_target;
+  const tested = testedFigure(report);
+  const helpful = helpfulFigure(report);
   replace(
     section,
     h("h2", { id: "unit-rate-title" }, context.unitName(context.unit)),
@@ -70,7 +81,8 @@ async function unitReport(section, context, state) {
       "div",
       { class: "kpis" },
       kpi("Tỉ lệ trả lời", formatRate(report.answer_rate), meets === null ? h("span", { class: "badge info" }, "Chưa có câu hỏi") : meets ? h("span", { class: "badge ok" }, "Đạt ngưỡng 90%") : h("span", { class: "badge bad" }, "Dưới ngưỡng 90%"), "answer-rate"),
-      kpi("Tỉ lệ đúng (kiểm tra)", report.test_questions ? formatRate(report.tested_correct_rate) : "—", testedText(report), "tested-rate"),
+      kpi("Tỉ lệ đúng (câu hỏi kiểm tra)", tested.value, tested.note, "tested-rate"),
+      kpi("Tỉ lệ hữu ích (đánh giá)", helpful.value, helpful.note, "helpful-rate"),
       kpi("Câu hỏi", formatNumber(report.total), `${formatNumber(report.answered)} đã trả lời`),
       kpi("Đánh giá", `${formatNumber(report.helpful)} / ${formatNumber(report.not_helpful)}`, "hữu ích / chưa hữu ích"),
       kpi("Xu hướng", TREND_LABELS[report.trend] || report.trend, report.change_points === null ? "" : `${report.change_points > 0 ? "+" : ""}${report.change_points.toLocaleString("vi-VN")} điểm %`),
@@ -110,13 +122,12 @@ const COLUMNS = [
   { key: "documents", label: "Văn bản", numeric: true, value: (row) => row.documents },
   { key: "freshness", label: "Cập nhật gần nhất", value: (row) => row.freshness },
   { key: "tested_correct_rate", label: "Tỉ lệ đúng (kiểm tra)", numeric: true, value: (row) => row.tested_correct_rate },
+  { key: "helpful_rate", label: "Tỉ lệ hữu ích", numeric: true, value: (row) => row.helpful_rate },
 ];
 
-/** The tested rate as staff should read it: none without test questions, never a bare green figure. */
-function testedText(row) {
-  if (!row.test_questions) return "chưa có câu hỏi kiểm tra";
-  if (row.tested_correct_rate === null) return "chưa chạy kiểm tra";
-  return `${formatRate(row.tested_correct_rate)} / ${formatNumber(row.test_questions)} câu`;
+/** A rate cell: the figure, and under it what it rests on (or why it is no verdict). */
+function rateCell(figure, data) {
+  return h("td", { class: "num", dataset: data }, h("div", {}, figure.value), h("div", { class: "small" }, figure.note));
 }
 
 async function ministryTable(section, context, state) {
@@ -167,11 +178,12 @@ async function ministryTable(section, context, state) {
             h("button", { class: "btn link", type: "button", onclick: () => context.setUnit(row.unit) }, row.name || row.unit),
             row.meets_target === false ? [" ", h("span", { class: "badge bad" }, "Dưới 90%")] : null,
           ),
-          h("td", { class: "num" }, formatRate(row.answer_rate)),
+          h("td", { class: "num", dataset: { answered: row.answer_rate ?? "" } }, formatRate(row.answer_rate)),
           h("td", { class: "num" }, formatNumber(row.total)),
           h("td", { class: "num" }, row.documents === null ? "…" : formatNumber(row.documents)),
           h("td", { title: row.freshness ? formatDateTime(row.freshness) : "" }, row.documents === null ? "…" : row.freshness ? formatAgo(row.freshness) : "chưa có văn bản"),
-          h("td", { class: "num", dataset: { tested: row.tested_correct_rate ?? "" } }, testedText(row)),
+          rateCell(testedFigure(row), { tested: row.tested_correct_rate ?? "" }),
+          rateCell(helpfulFigure(row), { helpful: row.helpful_rate ?? "" }),
         ),
       ),
     );

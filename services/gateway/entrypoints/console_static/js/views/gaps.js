@@ -1,6 +1,7 @@
 // Knowledge gaps: the questions the assistant could not answer or whose answer was rated not
 // helpful, grouped. Staff write the answer (or attach the question to an existing FAQ entry); it
-// becomes a curated FAQ entry at once, and the assistant answers that question from then on.
+// becomes a curated FAQ entry at once, and the assistant answers that question from then on. A
+// written answer is also kept as a test question (promote), so the unit's test runs check it.
 
 import { api, apiAll, paths } from "../api.js";
 import { alertBox, append, fold, formatAgo, formatNumber, h, replace, setAlert, sleep } from "../dom.js";
@@ -97,7 +98,7 @@ async function waitIndexed(unit, faqId) {
   }
 }
 
-async function saveAndWait(message, save, group, context, card, covered) {
+async function saveAndWait(message, save, group, context, card, covered, done = "Đã lưu. Trợ lý trả lời câu hỏi này bằng câu trả lời vừa duyệt.") {
   setAlert(message, "Đang lưu và lập chỉ mục…", "info");
   const saved = await save();
   const final = await waitIndexed(context.unit, saved.faq_id);
@@ -112,7 +113,7 @@ async function saveAndWait(message, save, group, context, card, covered) {
     h("span", { class: "badge ok" }, "Đã thành câu hỏi thường gặp"),
     h("button", { class: "btn small", type: "button", onclick: () => context.navigate("chat", { q: group.representative }) }, "Hỏi thử ngay"),
   );
-  setAlert(message, "Đã lưu. Trợ lý trả lời câu hỏi này bằng câu trả lời vừa duyệt.", "ok");
+  setAlert(message, done, "ok");
 }
 
 function writeAnswer(area, group, otherPhrasings, context, card, covered) {
@@ -122,7 +123,20 @@ function writeAnswer(area, group, otherPhrasings, context, card, covered) {
   const answer = h("textarea", { id: `gap-a-${key}`, required: true, rows: "4", maxlength: "20000", placeholder: "Câu trả lời chính xác, ngắn gọn, đã được duyệt." });
   const alternatives = h("textarea", { id: `gap-alt-${key}`, rows: "3", value: otherPhrasings.join("\n") });
   const basis = h("input", { id: `gap-b-${key}`, maxlength: "1000", placeholder: "Ví dụ: Điều 18 Luật Báo chí 2016" });
+  const keepAsTest = h("input", { id: `gap-t-${key}`, type: "checkbox", checked: true });
+  const expected = h("input", { id: `gap-e-${key}`, maxlength: "1000", placeholder: "Ví dụ: 7 giờ 30" });
   const submit = h("button", { class: "btn", type: "submit" }, "Lưu thành câu hỏi thường gặp");
+  const entry = () => ({
+    question: question.value.trim(),
+    answer: answer.value.trim(),
+    alternative_questions: alternatives.value.split("\n").map((q) => q.trim()).filter(Boolean),
+    basis: basis.value.trim(),
+  });
+  // Promote: one call makes the FAQ entry and the test question that checks it.
+  const save = () =>
+    keepAsTest.checked
+      ? api(`${paths.unit(context.unit)}/test-questions/promote`, { method: "POST", body: { ...entry(), expected_answer: expected.value.trim() } })
+      : api(paths.faq(context.unit), { method: "POST", body: entry() });
   replace(
     area,
     h(
@@ -136,20 +150,14 @@ function writeAnswer(area, group, otherPhrasings, context, card, covered) {
           try {
             await saveAndWait(
               message,
-              () =>
-                api(paths.faq(context.unit), {
-                  method: "POST",
-                  body: {
-                    question: question.value.trim(),
-                    answer: answer.value.trim(),
-                    alternative_questions: alternatives.value.split("\n").map((q) => q.trim()).filter(Boolean),
-                    basis: basis.value.trim(),
-                  },
-                }),
+              save,
               group,
               context,
               card,
               covered,
+              keepAsTest.checked
+                ? "Đã lưu thành câu hỏi thường gặp và câu hỏi kiểm tra. Trợ lý trả lời câu hỏi này bằng câu trả lời vừa duyệt."
+                : undefined,
             );
           } catch (error) {
             setAlert(message, error.message);
@@ -162,6 +170,8 @@ function writeAnswer(area, group, otherPhrasings, context, card, covered) {
       field(answer, "Câu trả lời"),
       field(alternatives, "Các cách hỏi khác", "mỗi dòng một câu"),
       field(basis, "Căn cứ / nguồn", "không bắt buộc"),
+      h("div", { class: "field" }, h("label", { for: keepAsTest.id }, keepAsTest, " Thêm vào bộ câu hỏi kiểm tra")),
+      field(expected, "Đáp án mong đợi khi kiểm tra", "không bắt buộc; luôn đòi trích dẫn câu hỏi thường gặp này"),
       message,
       submit,
     ),

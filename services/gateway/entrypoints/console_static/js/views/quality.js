@@ -3,10 +3,9 @@
 // and the questions themselves (add one, import a spreadsheet, run now).
 
 import { api, paths } from "../api.js";
-import { alertBox, formatDateTime, formatNumber, formatRate, h, replace, setAlert, sleep, toast } from "../dom.js";
+import { alertBox, formatDateTime, formatNumber, h, replace, setAlert, sleep, toast } from "../dom.js";
+import { testedFigure } from "../bar.js";
 
-const TARGET = 0.9;
-const FEW_QUESTIONS = 20; // a rate over fewer questions is a sample, not a verdict
 const RUN_POLL_MS = 700;
 const RUN_WAIT_MS = 120_000;
 const VERDICTS = { right: "Đúng", wrong: "Sai", refused: "Từ chối", too_long: "Quá dài" };
@@ -73,18 +72,12 @@ export async function render(container, context) {
 }
 
 function rateCard(count, last) {
-  let badge;
-  if (!count) badge = h("span", { class: "badge info" }, "Chưa có câu hỏi kiểm tra");
-  else if (!last || last.correct_rate === null) badge = h("span", { class: "badge info" }, "Chưa chạy kiểm tra");
-  else if (count < FEW_QUESTIONS) badge = h("span", { class: "badge info" }, `Mới có ${count} câu: chưa đủ để kết luận`);
-  else if (last.correct_rate >= TARGET) badge = h("span", { class: "badge ok" }, "Đạt ngưỡng 90%");
-  else badge = h("span", { class: "badge bad" }, "Dưới ngưỡng 90%");
-  const rate = count && last ? formatRate(last.correct_rate) : "—";
+  const tested = testedFigure({ test_questions: count, tested_correct_rate: last ? last.correct_rate : null, tested_answerable: last ? last.answerable : null });
   const when = last ? `${formatDateTime(last.finished_at)}` : "—";
   return h(
     "div",
     { class: "kpis" },
-    kpi("Tỉ lệ đúng (ngưỡng 90%)", rate, badge, "tested-rate"),
+    kpi("Tỉ lệ đúng (ngưỡng 90%)", tested.value, tested.note, "tested-rate"),
     kpi("Câu hỏi kiểm tra", formatNumber(count), last ? `${last.correct}/${last.answerable} câu có đáp án đúng` : ""),
     kpi("Lần kiểm tra gần nhất", when, last ? TRIGGERS[last.trigger] || last.trigger : ""),
   );
