@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import Authenticator, StaffDirectory, log_in
-from tests.console.knowledge import LICENCE_QUESTION, LICENCE_TEXT, SEVERAL_DOCUMENTS
+from tests.console.knowledge import LICENCE_QUESTION, SEVERAL_DOCUMENTS
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -171,8 +171,14 @@ def test_uploading_files_shows_progress_and_indexed_status(
     expect(row).to_have_attribute("data-status", "indexed")
     expect(row).to_contain_text("Đã lập chỉ mục")
     expect(table.locator('tr[data-document="huong-dan"]')).to_have_attribute("data-status", "indexed")
-    # Each upload keeps the document's own title (first heading, HTML <title>), not its file name.
-    for document_id, title in (("huong-dan", "Hướng dẫn"), ("tiep-cong-dan", "Quy trình tiếp công dân")):
+    # Each upload keeps the document's own title (first heading, HTML <title>); the file name only
+    # names a document that has none (the report starts with its first article).
+    titles = {
+        "huong-dan": "Hướng dẫn",
+        "tiep-cong-dan": "Quy trình tiếp công dân",
+        "bao-cao-thang-6": "Báo cáo tháng 6",
+    }
+    for document_id, title in titles.items():
         title_cell = table.locator(f'tr[data-document="{document_id}"] td').first
         expect(title_cell.locator("div").first).to_have_text(title)
     shot(page, screenshot_dir, "van-ban")
@@ -214,7 +220,7 @@ def test_restoring_a_unit_asks_for_a_code_and_reports(
     page: Page, console_url: str, staff: StaffDirectory, screenshot_dir: Path
 ) -> None:
     unit = staff.new_unit()
-    staff.put_document(unit, "quy-che-cap-phep", title="Quy chế cấp phép báo chí điện tử", text=LICENCE_TEXT)
+    staff.put_documents(unit, SEVERAL_DOCUMENTS)
     account = staff.create("ministry_admin", [])
     assert account.authenticator is not None
     log_in(page, console_url, account)
