@@ -137,6 +137,9 @@ def test_answering_a_knowledge_gap_makes_the_chat_answer_it(
     expect(answer).to_have_attribute("data-answered", "true")
     expect(answer).to_have_attribute("data-source", "faq")
     expect(answer).to_contain_text("024 3822 0000")
+    # An FAQ source is named by its question, and an approved answer reads as sure.
+    expect(answer.get_by_test_id("citation")).to_have_text(f"Câu hỏi thường gặp: {GAP_QUESTION}")
+    expect(answer.get_by_test_id("confidence")).to_contain_text("đã được đơn vị duyệt")
 
 
 def test_uploading_files_shows_progress_and_indexed_status(

@@ -125,6 +125,7 @@ def test_faq_entry_lifecycle_answers_from_the_curated_answer(
         assert answer["answered"] is True, answer
         assert answer["answer_source"] == "faq"
         assert "500.000 đồng" in answer["answer"]
+        assert answer["citations"][0]["question"] == FAQ_QUESTION  # an FAQ citation names its question
 
         updated = client.put(
             f"/v1/units/{unit}/faq/le-phi",
