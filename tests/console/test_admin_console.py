@@ -54,6 +54,11 @@ def test_a_ministry_admin_lands_on_all_units_and_unit_staff_on_their_unit(
     page.get_by_test_id("ministry-table").locator(f'tr[data-unit="{unit}"] button').click()
     expect(page.get_by_label("Đơn vị", exact=True)).to_have_value(unit)
     expect(page.get_by_test_id("answer-rate")).to_contain_text("100%")
+    # The next login starts on all units again, whatever unit was open last.
+    page.get_by_role("button", name="Đăng xuất").click()
+    log_in(page, console_url, admin)
+    expect(page.get_by_label("Đơn vị", exact=True)).to_have_value("")
+    expect(page.get_by_test_id("ministry-table")).to_be_visible()
 
     # A unit's own staff land on their unit's assistant.
     editor = staff.create("unit_editor", [unit])

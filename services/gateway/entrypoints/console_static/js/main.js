@@ -73,16 +73,18 @@ async function showLogin(message = "") {
   cleanup = null;
   context = null;
   const { render } = await import("./views/login.js");
-  render(app, { message, onLoggedIn: start });
+  // After a login a ministry admin starts on all units; a reload keeps the unit it was on.
+  render(app, { message, onLoggedIn: () => start({ loggedIn: true }) });
 }
 
 /** After login (or on reload with a token): who am I, which units, then the page. */
-async function start() {
+async function start({ loggedIn = false } = {}) {
   try {
     const [me, unitList] = await Promise.all([api("/v1/auth/me"), api("/v1/units")]);
     const units = unitList.units;
-    const remembered = localStorage.getItem(UNIT_KEY);
     const isMinistryAdmin = me.role === "ministry_admin";
+    // A ministry admin who logs in sees every unit first, whatever unit was open last time.
+    const remembered = isMinistryAdmin && loggedIn ? OVERVIEW : localStorage.getItem(UNIT_KEY);
     context = {
       me,
       units,
