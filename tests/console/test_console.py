@@ -219,6 +219,7 @@ def test_dashboard_marks_units_under_the_bar(
     )
 
 
+@pytest.mark.timeout(300)  # a snapshot, a verification and a restore of a unit with four documents
 def test_restoring_a_unit_asks_for_a_code_and_reports(
     page: Page, console_url: str, staff: StaffDirectory, screenshot_dir: Path
 ) -> None:
@@ -233,6 +234,9 @@ def test_restoring_a_unit_asks_for_a_code_and_reports(
     expect(page.get_by_role("alert").filter(has_text="Đã chụp")).to_be_visible(timeout=INDEX_WAIT_MS)
 
     page.get_by_label("Chỉ bản chụp có đơn vị đang chọn").check()
+    # Wait for the filtered list (the unit's one snapshot): a click on the unfiltered table's row
+    # would land on a row the filter's redraw throws away.
+    expect(page.get_by_test_id("snapshots-table").locator("tbody tr")).to_have_count(1)
     snapshot_row = page.get_by_test_id("snapshots-table").locator("tbody tr").first
     expect(snapshot_row).to_contain_text("Thủ công")
     snapshot_row.get_by_role("button", name="Kiểm tra").click()
