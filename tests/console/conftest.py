@@ -19,9 +19,10 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pyotp
@@ -29,6 +30,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from stack.launcher import REPO_ROOT, Stack
+from tests.console.knowledge import SampleDocument
 from tests.support import unique_unit
 
 CHROMIUM = Path(os.environ.get("TROLYAO_CHROMIUM", "/usr/bin/chromium"))
@@ -42,6 +44,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LAPTOP = {"width": 1280, "height": 860}
+# The most common office laptop screen: pages must fit it without sideways scrolling.
+OFFICE_LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 TOTP_STEP_SECONDS = 30
 ALLOWED_DRIFT_STEPS = 1
@@ -117,13 +121,17 @@ class StaffDirectory:
 
     def put_document(self, unit: str, document_id: str, *, title: str, text: str) -> dict[str, object]:
         """Send a document through the API and wait until it is indexed."""
-        reply = self.http.put(
-            f"/v1/units/{unit}/documents/{document_id}",
-            json={"title": title, "text": text},
-            headers=self.bootstrap,
-        )
-        assert reply.status_code == 202, reply.text
-        return self.wait_settled(f"/v1/units/{unit}/documents/{document_id}")
+        return self.put_documents(unit, [SampleDocument(document_id, title, text)])[0]
+
+    def put_documents(self, unit: str, documents: Sequence[SampleDocument]) -> list[dict[str, object]]:
+        """Send documents through the API (ids percent-encoded), then wait until all are indexed."""
+        paths = [f"/v1/units/{unit}/documents/{quote(d.document_id, safe='')}" for d in documents]
+        for path, document in zip(paths, documents, strict=True):
+            reply = self.http.put(
+                path, json={"title": document.title, "text": document.text}, headers=self.bootstrap
+            )
+            assert reply.status_code == 202, reply.text
+        return [self.wait_settled(path) for path in paths]
 
     def wait_settled(self, path: str) -> dict[str, object]:
         deadline = time.monotonic() + INDEX_TIMEOUT_SECONDS
@@ -273,30 +281,44 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
-def _new_page(browser: Browser, viewport: dict[str, int]) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=viewport, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+VIETNAM_TIME_ZONE = "Asia/Ho_Chi_Minh"
+
+
+def _new_page(
+    browser: Browser, viewport: dict[str, int], time_zone: str = VIETNAM_TIME_ZONE
+) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport=viewport, locale="vi-VN", timezone_id=time_zone)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     return context, context.new_page()
+
+
+def _page_at(
+    browser: Browser, viewport: dict[str, int], time_zone: str = VIETNAM_TIME_ZONE
+) -> Iterator[Page]:
+    context, opened = _new_page(browser, viewport, time_zone)
+    try:
+        yield opened
+    finally:
+        context.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser profile (no session) at laptop size."""
-    context, opened = _new_page(browser, LAPTOP)
-    try:
-        yield opened
-    finally:
-        context.close()
+    yield from _page_at(browser, LAPTOP)
+
+
+@pytest.fixture
+def office_page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser profile at 1,366 × 768 whose clock runs in UTC (an official travelling, or
+    a misconfigured PC): the console must still show Vietnam time."""
+    yield from _page_at(browser, OFFICE_LAPTOP, "UTC")
 
 
 @pytest.fixture
 def phone_page(browser: Browser) -> Iterator[Page]:
     """A fresh browser profile at a narrow phone's size."""
-    context, opened = _new_page(browser, PHONE)
-    try:
-        yield opened
-    finally:
-        context.close()
+    yield from _page_at(browser, PHONE)
 
 
 @pytest.fixture(scope="session")

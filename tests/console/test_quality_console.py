@@ -100,7 +100,7 @@ def test_the_unit_page_shows_the_tested_rate_and_the_regression_and_the_table_bo
 
     account = staff.create("ministry_admin", [])
     log_in(page, console_url, account)
-    page.get_by_label("Đơn vị").select_option(unit)
+    page.get_by_label("Đơn vị", exact=True).select_option(unit)
     page.get_by_role("link", name="Bộ câu hỏi kiểm tra").click()
     expect(page.get_by_role("heading", name="Bộ câu hỏi kiểm tra", level=1)).to_be_visible()
     rate = page.get_by_test_id("tested-rate")

@@ -125,6 +125,7 @@ def test_faq_entry_lifecycle_answers_from_the_curated_answer(
         assert answer["answered"] is True, answer
         assert answer["answer_source"] == "faq"
         assert "500.000 đồng" in answer["answer"]
+        assert answer["citations"][0]["question"] == FAQ_QUESTION  # an FAQ citation names its question
 
         updated = client.put(
             f"/v1/units/{unit}/faq/le-phi",
@@ -177,6 +178,37 @@ def test_document_put_reports_time_and_refuses_older_versions(
             "thong-bao"
         ]
 
+
+
+UPLOADS_WITH_OWN_TITLES = {
+    # file name → (content, media type, the title the document gives itself)
+    "huong-dan.md": (
+        "# Hướng dẫn nộp hồ sơ trực tuyến\n\nNộp hồ sơ qua Cổng dịch vụ công quốc gia.\n",
+        "text/markdown",
+        "Hướng dẫn nộp hồ sơ trực tuyến",
+    ),
+    "trang.html": (
+        "<html><head><title>Quy trình tiếp công dân</title></head>"
+        "<body><p>Tiếp công dân vào sáng thứ Năm hằng tuần.</p></body></html>",
+        "text/html",
+        "Quy trình tiếp công dân",
+    ),
+}
+
+
+def test_an_upload_without_a_title_keeps_the_documents_own_title(
+    gateway_url: str, new_unit: Callable[[str], str], issue_key: Callable[..., str]
+) -> None:
+    """Multipart without `title` (as the console uploads): the document's own title, not its file name."""
+    unit = new_unit("tit")
+    with client_for(gateway_url, issue_key([unit], ["read", "write"])) as client:
+        for filename, (content, media_type, title) in UPLOADS_WITH_OWN_TITLES.items():
+            path = f"/v1/units/{unit}/documents/{filename.split('.')[0]}"
+            upload = client.put(path, files={"file": (filename, content.encode(), media_type)})
+            assert upload.status_code == 202, upload.text
+            settled = wait_until_settled(client, path)
+            assert settled["status"] == "indexed", settled
+            assert settled["title"] == title
 
 def test_feedback_and_reports(
     gateway_url: str,

@@ -171,3 +171,7 @@ def test_title_falls_back_to_the_file_name() -> None:
     assert extract_metadata(long_line, stated=DocumentMetadata(), filename="bao-cao-quy-2.txt").title == (
         "bao-cao-quy-2"
     )
+    # A body that starts with its first article has no title line: the file name names it.
+    article_first = "Điều 1. Doanh thu\nDoanh thu tháng 6 đạt 120 tỷ đồng.\n"
+    found = extract_metadata(article_first, stated=DocumentMetadata(), filename="Báo cáo tháng 6.txt")
+    assert found.title == "Báo cáo tháng 6"

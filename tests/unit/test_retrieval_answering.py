@@ -125,6 +125,7 @@ def test_curated_faq_answer_comes_first_and_verbatim(engine: AnswerEngine) -> No
     assert answer.source == "faq"
     assert answer.text == UNIT_A_DOCUMENTS["faq-2g"][1][0].text
     assert answer.citations[0].document_id == "faq-2g"
+    assert answer.citations[0].question == "Khi nào tắt sóng 2G?"  # its first phrasing names it
 
 
 def test_out_of_scope_question_is_abstained_with_a_helpful_message(engine: AnswerEngine) -> None:

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from trolyao.v1 import documents_pb2 as trolyao_dot_v1_dot_documents__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atrolyao/v1/retrieval.proto\x12\ntrolyao.v1\x1a\x1atrolyao/v1/documents.proto\"\xdb\x01\n\x14IndexDocumentRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x04 \x01(\t\x12.\n\x08metadata\x18\x05 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\x12!\n\x06\x63hunks\x18\x06 \x03(\x0b\x32\x11.trolyao.v1.Chunk\x12\r\n\x05\x66orce\x18\x07 \x01(\x08\x12\x17\n\x0fstream_sequence\x18\x08 \x01(\x03\"p\n\x15IndexDocumentResponse\x12)\n\x07outcome\x18\x01 \x01(\x0e\x32\x18.trolyao.v1.IndexOutcome\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\x03\"d\n\x15\x44\x65leteDocumentRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x17\n\x0fstream_sequence\x18\x04 \x01(\x03\"\\\n\x16\x44\x65leteDocumentResponse\x12)\n\x07outcome\x18\x01 \x01(\x0e\x32\x18.trolyao.v1.IndexOutcome\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\x03\"4\n\x10\x43onversationTurn\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\"\x8a\x01\n\nAskRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12-\n\x07history\x18\x03 \x03(\x0b\x32\x1c.trolyao.v1.ConversationTurn\x12\x15\n\rmax_citations\x18\x04 \x01(\x05\x12\x16\n\x0emin_confidence\x18\x05 \x01(\x02\"\xb6\x01\n\x08\x43itation\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07snippet\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06number\x18\x05 \x01(\t\x12\x12\n\nsource_url\x18\x06 \x01(\t\x12\x15\n\rchunk_ordinal\x18\x07 \x01(\x05\x12\r\n\x05score\x18\x08 \x01(\x02\x12\x0c\n\x04role\x18\t \x01(\t\x12\x0f\n\x07passage\x18\n \x01(\t\"\x9e\x01\n\x0b\x41skResponse\x12\x10\n\x08\x61nswered\x18\x01 \x01(\x08\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\'\n\tcitations\x18\x03 \x03(\x0b\x32\x14.trolyao.v1.Citation\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x15\n\ranswer_source\x18\x05 \x01(\t\x12\x19\n\x11resolved_question\x18\x06 \x01(\t\";\n\rSearchRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\xb7\x01\n\tSearchHit\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x15\n\rchunk_ordinal\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12.\n\x08metadata\x18\x05 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\x12\r\n\x05score\x18\x06 \x01(\x02\x12#\n\x04kind\x18\x07 \x01(\x0e\x32\x15.trolyao.v1.ChunkKind\"5\n\x0eSearchResponse\x12#\n\x04hits\x18\x01 \x03(\x0b\x32\x15.trolyao.v1.SearchHit\"$\n\x14ListDocumentsRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"\x92\x01\n\x0fIndexedDocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x04 \x01(\x05\x12.\n\x08metadata\x18\x05 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\"G\n\x15ListDocumentsResponse\x12.\n\tdocuments\x18\x01 \x03(\x0b\x32\x1b.trolyao.v1.IndexedDocument\"#\n\x13GetUnitStatsRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"n\n\tUnitStats\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x11\n\tdocuments\x18\x02 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x03 \x01(\x03\x12\x17\n\x0f\x65mbedding_model\x18\x04 \x01(\t\x12\x17\n\x0fstream_sequence\x18\x05 \x01(\x03\"=\n\x18GetDocumentChunksRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\"\x94\x01\n\x19GetDocumentChunksResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12.\n\x08metadata\x18\x03 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\x12!\n\x06\x63hunks\x18\x04 \x03(\x0b\x32\x11.trolyao.v1.Chunk\"!\n\x11\x45xportUnitRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"\xcf\x01\n\x0fUnitArchiveInfo\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x17\n\x0fstream_sequence\x18\x03 \x01(\x03\x12\x17\n\x0f\x65mbedding_model\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65nse_dimension\x18\x05 \x01(\x05\x12\x11\n\tdocuments\x18\x06 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x07 \x01(\x03\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x0c\n\x04size\x18\t \x01(\x03\x12\x0e\n\x06sha256\x18\n \x01(\t\"W\n\x10UnitArchiveChunk\x12+\n\x04info\x18\x01 \x01(\x0b\x32\x1b.trolyao.v1.UnitArchiveInfoH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"P\n\x12ImportUnitResponse\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x1b.trolyao.v1.UnitArchiveInfo\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"&\n\x16\x44\x65leteUnitIndexRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"<\n\x17\x44\x65leteUnitIndexResponse\x12\x11\n\tdocuments\x18\x01 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x03*\xb6\x01\n\x0cIndexOutcome\x12\x1d\n\x19INDEX_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15INDEX_OUTCOME_INDEXED\x10\x01\x12\x1b\n\x17INDEX_OUTCOME_UNCHANGED\x10\x02\x12\x17\n\x13INDEX_OUTCOME_STALE\x10\x03\x12\x19\n\x15INDEX_OUTCOME_DELETED\x10\x04\x12\x1b\n\x17INDEX_OUTCOME_NOT_FOUND\x10\x05\x32\xac\x06\n\x10RetrievalService\x12T\n\rIndexDocument\x12 .trolyao.v1.IndexDocumentRequest\x1a!.trolyao.v1.IndexDocumentResponse\x12W\n\x0e\x44\x65leteDocument\x12!.trolyao.v1.DeleteDocumentRequest\x1a\".trolyao.v1.DeleteDocumentResponse\x12\x36\n\x03\x41sk\x12\x16.trolyao.v1.AskRequest\x1a\x17.trolyao.v1.AskResponse\x12?\n\x06Search\x12\x19.trolyao.v1.SearchRequest\x1a\x1a.trolyao.v1.SearchResponse\x12T\n\rListDocuments\x12 .trolyao.v1.ListDocumentsRequest\x1a!.trolyao.v1.ListDocumentsResponse\x12\x46\n\x0cGetUnitStats\x12\x1f.trolyao.v1.GetUnitStatsRequest\x1a\x15.trolyao.v1.UnitStats\x12`\n\x11GetDocumentChunks\x12$.trolyao.v1.GetDocumentChunksRequest\x1a%.trolyao.v1.GetDocumentChunksResponse\x12K\n\nExportUnit\x12\x1d.trolyao.v1.ExportUnitRequest\x1a\x1c.trolyao.v1.UnitArchiveChunk0\x01\x12L\n\nImportUnit\x12\x1c.trolyao.v1.UnitArchiveChunk\x1a\x1e.trolyao.v1.ImportUnitResponse(\x01\x12U\n\nDeleteUnit\x12\".trolyao.v1.DeleteUnitIndexRequest\x1a#.trolyao.v1.DeleteUnitIndexResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atrolyao/v1/retrieval.proto\x12\ntrolyao.v1\x1a\x1atrolyao/v1/documents.proto\"\xdb\x01\n\x14IndexDocumentRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x04 \x01(\t\x12.\n\x08metadata\x18\x05 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\x12!\n\x06\x63hunks\x18\x06 \x03(\x0b\x32\x11.trolyao.v1.Chunk\x12\r\n\x05\x66orce\x18\x07 \x01(\x08\x12\x17\n\x0fstream_sequence\x18\x08 \x01(\x03\"p\n\x15IndexDocumentResponse\x12)\n\x07outcome\x18\x01 \x01(\x0e\x32\x18.trolyao.v1.IndexOutcome\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\x03\"d\n\x15\x44\x65leteDocumentRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x17\n\x0fstream_sequence\x18\x04 \x01(\x03\"\\\n\x16\x44\x65leteDocumentResponse\x12)\n\x07outcome\x18\x01 \x01(\x0e\x32\x18.trolyao.v1.IndexOutcome\x12\x17\n\x0f\x63urrent_version\x18\x02 \x01(\x03\"4\n\x10\x43onversationTurn\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\"\x8a\x01\n\nAskRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12-\n\x07history\x18\x03 \x03(\x0b\x32\x1c.trolyao.v1.ConversationTurn\x12\x15\n\rmax_citations\x18\x04 \x01(\x05\x12\x16\n\x0emin_confidence\x18\x05 \x01(\x02\"\xc8\x01\n\x08\x43itation\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07snippet\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06number\x18\x05 \x01(\t\x12\x12\n\nsource_url\x18\x06 \x01(\t\x12\x15\n\rchunk_ordinal\x18\x07 \x01(\x05\x12\r\n\x05score\x18\x08 \x01(\x02\x12\x0c\n\x04role\x18\t \x01(\t\x12\x0f\n\x07passage\x18\n \x01(\t\x12\x10\n\x08question\x18\x0b \x01(\t\"\x9e\x01\n\x0b\x41skResponse\x12\x10\n\x08\x61nswered\x18\x01 \x01(\x08\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\'\n\tcitations\x18\x03 \x03(\x0b\x32\x14.trolyao.v1.Citation\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x15\n\ranswer_source\x18\x05 \x01(\t\x12\x19\n\x11resolved_question\x18\x06 \x01(\t\";\n\rSearchRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\xb7\x01\n\tSearchHit\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x15\n\rchunk_ordinal\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12.\n\x08metadata\x18\x05 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\x12\r\n\x05score\x18\x06 \x01(\x02\x12#\n\x04kind\x18\x07 \x01(\x0e\x32\x15.trolyao.v1.ChunkKind\"5\n\x0eSearchResponse\x12#\n\x04hits\x18\x01 \x03(\x0b\x32\x15.trolyao.v1.SearchHit\"$\n\x14ListDocumentsRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"\x92\x01\n\x0fIndexedDocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x04 \x01(\x05\x12.\n\x08metadata\x18\x05 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\"G\n\x15ListDocumentsResponse\x12.\n\tdocuments\x18\x01 \x03(\x0b\x32\x1b.trolyao.v1.IndexedDocument\"#\n\x13GetUnitStatsRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"n\n\tUnitStats\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x11\n\tdocuments\x18\x02 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x03 \x01(\x03\x12\x17\n\x0f\x65mbedding_model\x18\x04 \x01(\t\x12\x17\n\x0fstream_sequence\x18\x05 \x01(\x03\"=\n\x18GetDocumentChunksRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\"\x94\x01\n\x19GetDocumentChunksResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12.\n\x08metadata\x18\x03 \x01(\x0b\x32\x1c.trolyao.v1.DocumentMetadata\x12!\n\x06\x63hunks\x18\x04 \x03(\x0b\x32\x11.trolyao.v1.Chunk\"!\n\x11\x45xportUnitRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"\xcf\x01\n\x0fUnitArchiveInfo\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x17\n\x0fstream_sequence\x18\x03 \x01(\x03\x12\x17\n\x0f\x65mbedding_model\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65nse_dimension\x18\x05 \x01(\x05\x12\x11\n\tdocuments\x18\x06 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x07 \x01(\x03\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x0c\n\x04size\x18\t \x01(\x03\x12\x0e\n\x06sha256\x18\n \x01(\t\"W\n\x10UnitArchiveChunk\x12+\n\x04info\x18\x01 \x01(\x0b\x32\x1b.trolyao.v1.UnitArchiveInfoH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"P\n\x12ImportUnitResponse\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x1b.trolyao.v1.UnitArchiveInfo\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"&\n\x16\x44\x65leteUnitIndexRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\"<\n\x17\x44\x65leteUnitIndexResponse\x12\x11\n\tdocuments\x18\x01 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x03*\xb6\x01\n\x0cIndexOutcome\x12\x1d\n\x19INDEX_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15INDEX_OUTCOME_INDEXED\x10\x01\x12\x1b\n\x17INDEX_OUTCOME_UNCHANGED\x10\x02\x12\x17\n\x13INDEX_OUTCOME_STALE\x10\x03\x12\x19\n\x15INDEX_OUTCOME_DELETED\x10\x04\x12\x1b\n\x17INDEX_OUTCOME_NOT_FOUND\x10\x05\x32\xac\x06\n\x10RetrievalService\x12T\n\rIndexDocument\x12 .trolyao.v1.IndexDocumentRequest\x1a!.trolyao.v1.IndexDocumentResponse\x12W\n\x0e\x44\x65leteDocument\x12!.trolyao.v1.DeleteDocumentRequest\x1a\".trolyao.v1.DeleteDocumentResponse\x12\x36\n\x03\x41sk\x12\x16.trolyao.v1.AskRequest\x1a\x17.trolyao.v1.AskResponse\x12?\n\x06Search\x12\x19.trolyao.v1.SearchRequest\x1a\x1a.trolyao.v1.SearchResponse\x12T\n\rListDocuments\x12 .trolyao.v1.ListDocumentsRequest\x1a!.trolyao.v1.ListDocumentsResponse\x12\x46\n\x0cGetUnitStats\x12\x1f.trolyao.v1.GetUnitStatsRequest\x1a\x15.trolyao.v1.UnitStats\x12`\n\x11GetDocumentChunks\x12$.trolyao.v1.GetDocumentChunksRequest\x1a%.trolyao.v1.GetDocumentChunksResponse\x12K\n\nExportUnit\x12\x1d.trolyao.v1.ExportUnitRequest\x1a\x1c.trolyao.v1.UnitArchiveChunk0\x01\x12L\n\nImportUnit\x12\x1c.trolyao.v1.UnitArchiveChunk\x1a\x1e.trolyao.v1.ImportUnitResponse(\x01\x12U\n\nDeleteUnit\x12\".trolyao.v1.DeleteUnitIndexRequest\x1a#.trolyao.v1.DeleteUnitIndexResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trolyao.v1.retrieval_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INDEXOUTCOME']._serialized_start=2587
-  _globals['_INDEXOUTCOME']._serialized_end=2769
+  _globals['_INDEXOUTCOME']._serialized_start=2605
+  _globals['_INDEXOUTCOME']._serialized_end=2787
   _globals['_INDEXDOCUMENTREQUEST']._serialized_start=71
   _globals['_INDEXDOCUMENTREQUEST']._serialized_end=290
   _globals['_INDEXDOCUMENTRESPONSE']._serialized_start=292
@@ -47,41 +47,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASKREQUEST']._serialized_start=657
   _globals['_ASKREQUEST']._serialized_end=795
   _globals['_CITATION']._serialized_start=798
-  _globals['_CITATION']._serialized_end=980
-  _globals['_ASKRESPONSE']._serialized_start=983
-  _globals['_ASKRESPONSE']._serialized_end=1141
-  _globals['_SEARCHREQUEST']._serialized_start=1143
-  _globals['_SEARCHREQUEST']._serialized_end=1202
-  _globals['_SEARCHHIT']._serialized_start=1205
-  _globals['_SEARCHHIT']._serialized_end=1388
-  _globals['_SEARCHRESPONSE']._serialized_start=1390
-  _globals['_SEARCHRESPONSE']._serialized_end=1443
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1445
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1481
-  _globals['_INDEXEDDOCUMENT']._serialized_start=1484
-  _globals['_INDEXEDDOCUMENT']._serialized_end=1630
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1632
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1703
-  _globals['_GETUNITSTATSREQUEST']._serialized_start=1705
-  _globals['_GETUNITSTATSREQUEST']._serialized_end=1740
-  _globals['_UNITSTATS']._serialized_start=1742
-  _globals['_UNITSTATS']._serialized_end=1852
-  _globals['_GETDOCUMENTCHUNKSREQUEST']._serialized_start=1854
-  _globals['_GETDOCUMENTCHUNKSREQUEST']._serialized_end=1915
-  _globals['_GETDOCUMENTCHUNKSRESPONSE']._serialized_start=1918
-  _globals['_GETDOCUMENTCHUNKSRESPONSE']._serialized_end=2066
-  _globals['_EXPORTUNITREQUEST']._serialized_start=2068
-  _globals['_EXPORTUNITREQUEST']._serialized_end=2101
-  _globals['_UNITARCHIVEINFO']._serialized_start=2104
-  _globals['_UNITARCHIVEINFO']._serialized_end=2311
-  _globals['_UNITARCHIVECHUNK']._serialized_start=2313
-  _globals['_UNITARCHIVECHUNK']._serialized_end=2400
-  _globals['_IMPORTUNITRESPONSE']._serialized_start=2402
-  _globals['_IMPORTUNITRESPONSE']._serialized_end=2482
-  _globals['_DELETEUNITINDEXREQUEST']._serialized_start=2484
-  _globals['_DELETEUNITINDEXREQUEST']._serialized_end=2522
-  _globals['_DELETEUNITINDEXRESPONSE']._serialized_start=2524
-  _globals['_DELETEUNITINDEXRESPONSE']._serialized_end=2584
-  _globals['_RETRIEVALSERVICE']._serialized_start=2772
-  _globals['_RETRIEVALSERVICE']._serialized_end=3584
+  _globals['_CITATION']._serialized_end=998
+  _globals['_ASKRESPONSE']._serialized_start=1001
+  _globals['_ASKRESPONSE']._serialized_end=1159
+  _globals['_SEARCHREQUEST']._serialized_start=1161
+  _globals['_SEARCHREQUEST']._serialized_end=1220
+  _globals['_SEARCHHIT']._serialized_start=1223
+  _globals['_SEARCHHIT']._serialized_end=1406
+  _globals['_SEARCHRESPONSE']._serialized_start=1408
+  _globals['_SEARCHRESPONSE']._serialized_end=1461
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1463
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1499
+  _globals['_INDEXEDDOCUMENT']._serialized_start=1502
+  _globals['_INDEXEDDOCUMENT']._serialized_end=1648
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1650
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1721
+  _globals['_GETUNITSTATSREQUEST']._serialized_start=1723
+  _globals['_GETUNITSTATSREQUEST']._serialized_end=1758
+  _globals['_UNITSTATS']._serialized_start=1760
+  _globals['_UNITSTATS']._serialized_end=1870
+  _globals['_GETDOCUMENTCHUNKSREQUEST']._serialized_start=1872
+  _globals['_GETDOCUMENTCHUNKSREQUEST']._serialized_end=1933
+  _globals['_GETDOCUMENTCHUNKSRESPONSE']._serialized_start=1936
+  _globals['_GETDOCUMENTCHUNKSRESPONSE']._serialized_end=2084
+  _globals['_EXPORTUNITREQUEST']._serialized_start=2086
+  _globals['_EXPORTUNITREQUEST']._serialized_end=2119
+  _globals['_UNITARCHIVEINFO']._serialized_start=2122
+  _globals['_UNITARCHIVEINFO']._serialized_end=2329
+  _globals['_UNITARCHIVECHUNK']._serialized_start=2331
+  _globals['_UNITARCHIVECHUNK']._serialized_end=2418
+  _globals['_IMPORTUNITRESPONSE']._serialized_start=2420
+  _globals['_IMPORTUNITRESPONSE']._serialized_end=2500
+  _globals['_DELETEUNITINDEXREQUEST']._serialized_start=2502
+  _globals['_DELETEUNITINDEXREQUEST']._serialized_end=2540
+  _globals['_DELETEUNITINDEXRESPONSE']._serialized_start=2542
+  _globals['_DELETEUNITINDEXRESPONSE']._serialized_end=2602
+  _globals['_RETRIEVALSERVICE']._serialized_start=2790
+  _globals['_RETRIEVALSERVICE']._serialized_end=3602
 # @@protoc_insertion_point(module_scope)

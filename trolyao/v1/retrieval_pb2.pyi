@@ -244,6 +244,7 @@ class Citation(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     PASSAGE_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
     document_id: _builtins.str
     title: _builtins.str
     snippet: _builtins.str
@@ -259,6 +260,8 @@ class Citation(_message.Message):
     """
     passage: _builtins.str
     """The whole passage (chunk) the snippet comes from, for the passage view."""
+    question: _builtins.str
+    """For an FAQ passage, the question it answers (people name an FAQ citation by it)."""
     def __init__(
         self,
         *,
@@ -272,10 +275,11 @@ class Citation(_message.Message):
         score: _builtins.float = ...,
         role: _builtins.str = ...,
         passage: _builtins.str = ...,
+        question: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_ordinal", b"chunk_ordinal", "document_id", b"document_id", "number", b"number", "passage", b"passage", "path", b"path", "role", b"role", "score", b"score", "snippet", b"snippet", "source_url", b"source_url", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_ordinal", b"chunk_ordinal", "document_id", b"document_id", "number", b"number", "passage", b"passage", "path", b"path", "question", b"question", "role", b"role", "score", b"score", "snippet", b"snippet", "source_url", b"source_url", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

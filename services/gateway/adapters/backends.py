@@ -264,6 +264,7 @@ class Backends:
                     score=c.score,
                     role=c.role or "answer",
                     passage=c.passage,
+                    question=c.question,
                 )
                 for c in reply.citations
             ),

@@ -19,6 +19,7 @@ class Citation:
     score: float = 0.0
     role: str = "answer"
     passage: str = ""
+    question: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ def ask_out(result: AnsweredQuestion) -> AskOut:
                 score=c.score,
                 role=c.role,
                 passage=c.passage,
+                question=c.question,
             )
             for c in answer.citations
         ],

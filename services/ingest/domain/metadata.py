@@ -19,6 +19,8 @@ from trolyao.vietnamese import fold_diacritics
 HEADER_MAX_LINES = 40
 HEADER_MAX_CHARS = 4000
 TITLE_MAX_CHARS = 200
+# The opening of a part of the body: Phần / Chương / Mục / Điều with its number.
+_STRUCTURE_LINE = re.compile(r"^(phần|chương|mục|điều)\s+(\d+|[ivxlc]+)\b", re.IGNORECASE)
 SUBJECT_MAX_LINES = 3
 
 # Document types, as written in a header line (upper case) and as we name them.
@@ -348,6 +350,8 @@ def _type_from_title(title: str) -> str:
 
 
 def _fallback_title(text: str, filename: str) -> str:
+    """The first heading, else a short first line, else the file name. A first line that opens
+    the body's structure ("Điều 1. Doanh thu") names a part, not the document."""
     for line in text.split("\n"):
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -355,7 +359,7 @@ def _fallback_title(text: str, filename: str) -> str:
     for line in text.split("\n"):
         stripped = line.strip()
         if stripped and not stripped.startswith("|"):
-            if len(stripped) <= TITLE_MAX_CHARS:
+            if len(stripped) <= TITLE_MAX_CHARS and not _STRUCTURE_LINE.match(stripped):
                 return stripped
             break
     return PurePath(filename).stem if filename else ""

@@ -399,6 +399,7 @@ def cite(
         score=candidate.score,
         role=role,
         passage=hit.chunk.text,
+        question=hit.chunk.question.split("\n")[0],
     )
 
 

@@ -67,6 +67,7 @@ class Citation:
     score: float = 0.0
     role: str = "answer"  # "answer", "related" or "closest" (under an abstention)
     passage: str = ""  # the whole passage the snippet comes from
+    question: str = ""  # an FAQ passage's question (its name in a citation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,6 +207,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                         score=citation.score,
                         role=citation.role,
                         passage=citation.passage,
+                        question=citation.question,
                     )
                     for citation in answer.citations[:limit]
                 ],

@@ -71,6 +71,11 @@ class CitationOut(BaseModel):
         examples=["answer"],
     )
     passage: str = Field(default="", description="Toàn văn đoạn được trích (xem ngữ cảnh).")
+    question: str = Field(
+        default="",
+        description="Với đoạn hỏi đáp (câu hỏi thường gặp): câu hỏi mà đoạn trả lời.",
+        examples=["Thời hạn cấp giấy phép là bao lâu?"],
+    )
 
 
 class AskOut(BaseModel):

@@ -68,7 +68,17 @@ export function svg(tag, attrs = {}, ...children) {
 // ---------------------------------------------------------------- formatting (vi-VN)
 
 const NUMBER = new Intl.NumberFormat("vi-VN");
-const DATE_TIME = new Intl.DateTimeFormat("vi-VN", { dateStyle: "short", timeStyle: "short" });
+// Moments read as in Vietnam, whatever the browser's zone: "27/11/2026 15:00".
+const VIETNAM_TIME_ZONE = "Asia/Ho_Chi_Minh";
+const DATE_TIME_PARTS = new Intl.DateTimeFormat("en-GB", {
+  timeZone: VIETNAM_TIME_ZONE,
+  day: "2-digit",
+  month: "2-digit",
+  year: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
 const RELATIVE = new Intl.RelativeTimeFormat("vi", { numeric: "auto" });
 
 export const formatNumber = (value) => NUMBER.format(value ?? 0);
@@ -79,10 +89,13 @@ export function formatRate(rate) {
   return `${(rate * 100).toLocaleString("vi-VN", { maximumFractionDigits: 1 })}%`;
 }
 
+/** "2026-11-27T08:00:00Z" → "27/11/2026 15:00" (Vietnam time); "" → "—". */
 export function formatDateTime(iso) {
   if (!iso) return "—";
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : DATE_TIME.format(date);
+  if (Number.isNaN(date.getTime())) return iso;
+  const part = Object.fromEntries(DATE_TIME_PARTS.formatToParts(date).map(({ type, value }) => [type, value]));
+  return `${part.day}/${part.month}/${part.year} ${part.hour}:${part.minute}`;
 }
 
 /** "2026-11-27" → "27/11". */

@@ -1,12 +1,15 @@
 // The console's entry point: who is logged in, which unit is being looked at, and which page shows.
 // Pages are ES modules loaded on first use (`#/chat`, `#/dashboard`, ...); each exports
-// `render(container, context)` and may return a clean-up function.
+// `render(container, context)` and may return a clean-up function. A ministry admin starts on the
+// overview of all units (the answer-rate table, no unit chosen); a unit's staff on their unit.
 
 import { api, session, setStepUpHandler } from "./api.js";
 import { h, replace, toast } from "./dom.js";
 import { stepUp } from "./otp.js";
 
 const UNIT_KEY = "trolyao.console.unit";
+// The unit picker's value for "no unit: the overview of all units" (ministry admins).
+const OVERVIEW = "";
 const ROLE_LABELS = {
   ministry_admin: "Quản trị cấp Bộ",
   unit_admin: "Quản trị đơn vị",
@@ -16,11 +19,11 @@ const ROLE_LABELS = {
 
 /** The pages, in menu order; `allowed(context)` hides what the account may not use. */
 const PAGES = [
-  { id: "chat", label: "Hỏi thử trợ lý", load: () => import("./views/chat.js"), allowed: () => true },
+  { id: "chat", label: "Hỏi thử trợ lý", load: () => import("./views/chat.js"), allowed: () => true, needsUnit: true },
   { id: "dashboard", label: "Tỉ lệ trả lời", load: () => import("./views/dashboard.js"), allowed: () => true },
-  { id: "gaps", label: "Câu hỏi cần bổ sung", load: () => import("./views/gaps.js"), allowed: () => true },
-  { id: "quality", label: "Bộ câu hỏi kiểm tra", load: () => import("./views/quality.js"), allowed: () => true },
-  { id: "documents", label: "Văn bản", load: () => import("./views/documents.js"), allowed: () => true },
+  { id: "gaps", label: "Câu hỏi cần bổ sung", load: () => import("./views/gaps.js"), allowed: () => true, needsUnit: true },
+  { id: "quality", label: "Bộ câu hỏi kiểm tra", load: () => import("./views/quality.js"), allowed: () => true, needsUnit: true },
+  { id: "documents", label: "Văn bản", load: () => import("./views/documents.js"), allowed: () => true, needsUnit: true },
   {
     id: "snapshots",
     label: "Sao lưu & khôi phục",
@@ -48,10 +51,15 @@ const app = document.getElementById("app");
 let context = null;
 let cleanup = null;
 
-/** `#/chat?q=...` → {page: "chat", params}. */
+/** `#/chat?q=...` → {page: "chat", params}; no page: the account's home page. */
 function route() {
   const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
-  return { page: path || "chat", params: new URLSearchParams(query) };
+  return { page: path || homePage(), params: new URLSearchParams(query) };
+}
+
+/** Ministry admins start on the overview of all units; everyone else on trying their assistant. */
+function homePage() {
+  return context && context.isMinistryAdmin ? "dashboard" : "chat";
 }
 
 /** Go to a page (with optional query parameters). */
@@ -65,20 +73,24 @@ async function showLogin(message = "") {
   cleanup = null;
   context = null;
   const { render } = await import("./views/login.js");
-  render(app, { message, onLoggedIn: start });
+  // After a login a ministry admin starts on all units; a reload keeps the unit it was on.
+  render(app, { message, onLoggedIn: () => start({ loggedIn: true }) });
 }
 
 /** After login (or on reload with a token): who am I, which units, then the page. */
-async function start() {
+async function start({ loggedIn = false } = {}) {
   try {
     const [me, unitList] = await Promise.all([api("/v1/auth/me"), api("/v1/units")]);
     const units = unitList.units;
-    const remembered = localStorage.getItem(UNIT_KEY);
+    const isMinistryAdmin = me.role === "ministry_admin";
+    // A ministry admin who logs in sees every unit first, whatever unit was open last time.
+    const remembered = isMinistryAdmin && loggedIn ? OVERVIEW : localStorage.getItem(UNIT_KEY);
     context = {
       me,
       units,
-      unit: units.some((u) => u.unit_id === remembered) ? remembered : units[0]?.unit_id || "",
-      isMinistryAdmin: me.role === "ministry_admin",
+      // A ministry admin looks at all units until choosing one; a unit's staff at their (first) unit.
+      unit: units.some((u) => u.unit_id === remembered) ? remembered : isMinistryAdmin ? OVERVIEW : units[0]?.unit_id || "",
+      isMinistryAdmin,
       isAccountAdmin: me.role === "ministry_admin" || me.role === "unit_admin",
       can: (scope) => me.scopes.includes(scope) || (scope !== "admin" && me.scopes.includes("admin")),
       unitName: (id) => units.find((u) => u.unit_id === id)?.name || id,
@@ -96,7 +108,8 @@ async function start() {
 
 function setUnit(unit) {
   context.unit = unit;
-  localStorage.setItem(UNIT_KEY, unit);
+  if (unit === OVERVIEW) localStorage.removeItem(UNIT_KEY);
+  else localStorage.setItem(UNIT_KEY, unit);
   const picker = document.getElementById("unit-picker");
   if (picker) picker.value = unit;
   showPage();
@@ -116,6 +129,7 @@ function renderShell() {
   const picker = h(
     "select",
     { id: "unit-picker", "aria-label": "Đơn vị", onchange: (event) => setUnit(event.target.value), value: context.unit },
+    context.isMinistryAdmin ? h("option", { value: OVERVIEW }, "Tất cả đơn vị (tổng quan)") : null,
     units.map((u) => h("option", { value: u.unit_id }, u.name || u.unit_id)),
   );
   const username = me.subject.replace(/^user:/, "");
@@ -134,7 +148,7 @@ function renderShell() {
       "header",
       { class: "topbar" },
       h("div", { class: "brand" }, "Trợ lý ảo ", h("small", {}, "· Bảng điều khiển")),
-      units.length ? picker : h("span", {}, "Chưa được gán đơn vị nào"),
+      units.length || context.isMinistryAdmin ? picker : h("span", {}, "Chưa được gán đơn vị nào"),
       h("span", { class: "who" }, `${username} · ${ROLE_LABELS[me.role] || me.role || ""}`),
       h("button", { class: "btn secondary small", type: "button", onclick: logout }, "Đăng xuất"),
     ),
@@ -156,6 +170,10 @@ async function showPage() {
   cleanup = null;
   replace(main, h("p", { class: "muted" }, "Đang tải…"));
   document.title = `${target.label} · Trợ lý ảo`;
+  if (target.needsUnit && !context.unit) {
+    replace(main, h("h1", {}, target.label), chooseUnit());
+    return;
+  }
   try {
     const module = await target.load();
     replace(main);
@@ -163,6 +181,18 @@ async function showPage() {
   } catch (error) {
     replace(main, h("div", { class: "alert", role: "alert" }, error.message || String(error)));
   }
+}
+
+/** What a page about one unit shows while none is chosen. */
+function chooseUnit() {
+  if (!context.isMinistryAdmin) return h("div", { class: "alert info" }, "Tài khoản chưa được gán đơn vị nào.");
+  return h(
+    "div",
+    { class: "alert info" },
+    "Trang này xem theo từng đơn vị: hãy chọn một đơn vị ở ô “Đơn vị” phía trên, hoặc từ ",
+    h("a", { href: "#/dashboard" }, "bảng tỉ lệ trả lời của tất cả đơn vị"),
+    ".",
+  );
 }
 
 setStepUpHandler(() => stepUp());

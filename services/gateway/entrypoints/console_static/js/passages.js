@@ -9,14 +9,19 @@ import { h, replace } from "./dom.js";
  * a close button.
  */
 export async function showPassages(panel, { unit, documentId, ordinal = null, onClose = null }) {
+  // Only the latest request fills the panel (an earlier, slower one must not overwrite it).
+  const request = String(Number(panel.dataset.request || 0) + 1);
+  panel.dataset.request = request;
+  panel.dataset.document = documentId;
   replace(panel, h("p", { class: "muted" }, "Đang mở văn bản…"));
   let document_;
   try {
     document_ = await api(`${paths.document(unit, documentId)}/chunks`);
   } catch (error) {
-    replace(panel, h("div", { class: "alert", role: "alert" }, error.message));
+    if (panel.dataset.request === request) replace(panel, h("div", { class: "alert", role: "alert" }, error.message));
     return;
   }
+  if (panel.dataset.request !== request) return;
   const facts = [
     document_.number && `Số hiệu: ${document_.number}`,
     document_.issuer && `Cơ quan ban hành: ${document_.issuer}`,

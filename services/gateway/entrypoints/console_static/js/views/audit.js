@@ -1,10 +1,15 @@
-// The audit trail (ministry admins): who did what, when, from where, with what outcome; filters,
-// "load more" paging, and export as JSON lines.
+// The audit trail (ministry admins): who did what, when, from where, with what outcome; newest
+// first, every action in Vietnamese, times as dd/mm/yyyy HH:mm in Vietnam time; filters, "show
+// more", and export as JSON lines.
 
 import { api } from "../api.js";
 import { download, formatDateTime, h, replace, toast } from "../dom.js";
 
-const PAGE_SIZE = 100;
+// The API reads the trail oldest first: the page loads the filtered window whole (up to
+// MAX_PAGES pages of the API's largest size) and shows it newest first, SHOWN_STEP rows at a time.
+const API_PAGE_SIZE = 1000;
+const MAX_PAGES = 20;
+const SHOWN_STEP = 100;
 const DEFAULT_DAYS = 1;
 export const ACTION_LABELS = {
   "login.password": "Đăng nhập (mật khẩu)",
@@ -43,7 +48,39 @@ export const ACTION_LABELS = {
   "snapshot.restore_refused": "Từ chối khôi phục",
   "snapshot.restore_failed": "Khôi phục thất bại",
   "snapshot.deleted": "Xóa bản sao lưu",
+  "snapshot.restore_denied": "Không được phép khôi phục",
+  "snapshot.delete_denied": "Không được phép xóa bản sao lưu",
+  "unit.deleted": "Xóa đơn vị",
+  "unit.test_question_saved": "Lưu câu hỏi kiểm tra",
+  "unit.test_question_deleted": "Xóa câu hỏi kiểm tra",
+  "unit.test_questions_imported": "Nhập bộ câu hỏi kiểm tra",
+  "unit.test_run_started": "Chạy bộ câu hỏi kiểm tra",
+  "unit.spot_check_run": "Kiểm tra nhanh câu trả lời",
+  "event_credential.issued": "Cấp thông tin xác thực gửi sự kiện",
+  "event_credential.revoked": "Thu hồi thông tin xác thực gửi sự kiện",
 };
+// An action this page does not know yet reads as "<what>: <done>" from these words.
+const ACTION_NOUNS = {
+  login: "Đăng nhập", otp: "OTP", token: "Phiên đăng nhập", account: "Tài khoản", policy: "Chính sách",
+  signing_key: "Khóa ký", audit: "Nhật ký", access: "Truy cập", unit: "Đơn vị", document: "Văn bản",
+  faq: "Câu hỏi thường gặp", api_key: "Khóa API", snapshot: "Bản sao lưu", event_credential: "Thông tin xác thực sự kiện",
+  test_question: "Câu hỏi kiểm tra", test_questions: "Bộ câu hỏi kiểm tra", test_run: "Lượt kiểm tra",
+};
+const ACTION_VERBS = {
+  created: "tạo", saved: "lưu", deleted: "xóa", issued: "cấp", revoked: "thu hồi", taken: "tạo", restored: "khôi phục",
+  denied: "bị từ chối", refused: "bị từ chối", failed: "thất bại", changed: "thay đổi", started: "bắt đầu",
+  imported: "nhập", run: "chạy", enabled: "mở khóa", disabled: "khóa", reset: "đặt lại", rotated: "xoay vòng",
+  exported: "xuất", queried: "tra cứu", upserted: "tải lên", reindexed: "lập chỉ mục lại", promoted: "đưa vào bộ kiểm tra",
+};
+
+/** The Vietnamese name of an audit action; an unknown one in readable words, never a bare code. */
+export function actionLabel(action) {
+  if (ACTION_LABELS[action]) return ACTION_LABELS[action];
+  const [noun, ...rest] = action.split(".");
+  const words = (rest.join(".") || "").split("_").map((word) => ACTION_VERBS[word] || ACTION_NOUNS[word] || word);
+  const subject = ACTION_NOUNS[noun] || noun.replaceAll("_", " ");
+  return words.filter(Boolean).length ? `${subject}: ${words.join(" ")}` : subject;
+}
 const OUTCOMES = { success: ["ok", "Thành công"], failure: ["bad", "Thất bại"], denied: ["bad", "Bị từ chối"] };
 
 /** "2026-11-27T08:00" (datetime-local, local time) → ISO with offset; "" stays "". */
@@ -75,9 +112,10 @@ export async function render(container) {
   const actions = h("datalist", { id: "audit-actions" }, Object.entries(ACTION_LABELS).map(([value, label]) => h("option", { value }, label)));
   const body = h("tbody");
   const status = h("p", { class: "small muted", role: "status" });
-  const more = h("button", { class: "btn secondary hidden", type: "button" }, "Tải thêm");
-  let after = 0;
+  const more = h("button", { class: "btn secondary hidden", type: "button" }, "Xem thêm sự kiện cũ hơn");
+  let events = [];
   let shown = 0;
+  let truncated = false;
 
   const filters = () => ({
     since: isoFromLocal(inputs.since.value),
@@ -88,23 +126,41 @@ export async function render(container) {
     outcome: inputs.outcome.value,
   });
 
-  async function load(reset) {
-    if (reset) {
-      after = 0;
-      shown = 0;
-      replace(body);
-    }
+  async function load() {
+    replace(body);
+    more.classList.add("hidden");
     status.textContent = "Đang tải…";
     try {
-      const page = await api("/v1/audit", { query: { ...filters(), limit: PAGE_SIZE, after } });
-      for (const event of page.events) body.append(row(event));
-      shown += page.events.length;
-      after = page.next_after;
-      more.classList.toggle("hidden", !page.more);
-      status.textContent = shown ? `${shown} sự kiện${page.more ? " (còn nữa)" : ""}.` : "Không có sự kiện nào khớp bộ lọc.";
+      const loaded = [];
+      let cursor = null;
+      truncated = false;
+      for (let pages = 0; ; pages += 1) {
+        if (pages === MAX_PAGES) {
+          truncated = true;
+          break;
+        }
+        const page = await api("/v1/audit", { query: { ...filters(), limit: API_PAGE_SIZE, cursor: cursor || "" } });
+        loaded.push(...page.events);
+        cursor = page.next_cursor;
+        if (!cursor) break;
+      }
+      events = loaded.sort((a, b) => b.sequence - a.sequence);
+      shown = 0;
+      showMore();
     } catch (error) {
       status.textContent = error.message;
     }
+  }
+
+  function showMore() {
+    const next = events.slice(shown, shown + SHOWN_STEP);
+    for (const event of next) body.append(row(event));
+    shown += next.length;
+    more.classList.toggle("hidden", shown >= events.length);
+    status.textContent = events.length
+      ? `${events.length.toLocaleString("vi-VN")} sự kiện, mới nhất trước; đang hiện ${shown.toLocaleString("vi-VN")}.` +
+        (truncated ? " Khoảng thời gian có quá nhiều sự kiện: hãy chọn “Từ thời điểm” gần hơn để thấy những sự kiện mới nhất." : "")
+      : "Không có sự kiện nào khớp bộ lọc.";
   }
 
   function row(event) {
@@ -115,7 +171,7 @@ export async function render(container) {
       {},
       h("td", { class: "nowrap" }, formatDateTime(event.occurred_at)),
       h("td", {}, event.actor),
-      h("td", {}, ACTION_LABELS[event.action] || event.action, h("div", { class: "small muted mono" }, event.action)),
+      h("td", { dataset: { action: event.action } }, actionLabel(event.action), h("div", { class: "small muted mono" }, event.action)),
       h("td", {}, h("span", { class: `badge ${kind}` }, label)),
       h("td", {}, event.unit || "—"),
       h("td", {}, event.target || "—"),
@@ -133,13 +189,13 @@ export async function render(container) {
   }
 
   const field = (input, label) => h("div", { class: "field" }, h("label", { for: input.id }, label), input);
-  more.addEventListener("click", () => load(false));
+  more.addEventListener("click", showMore);
   replace(
     container,
     h("h1", {}, "Nhật ký kiểm toán"),
     h(
       "form",
-      { class: "card", "aria-label": "Bộ lọc nhật ký", onsubmit: (event) => { event.preventDefault(); load(true); } },
+      { class: "card", "aria-label": "Bộ lọc nhật ký", onsubmit: (event) => { event.preventDefault(); load(); } },
       h(
         "div",
         { class: "grid2" },
@@ -159,12 +215,12 @@ export async function render(container) {
       { class: "table-wrap card" },
       h(
         "table",
-        { "aria-label": "Sự kiện kiểm toán" },
+        { class: "audit", "aria-label": "Sự kiện kiểm toán" },
         h("thead", {}, h("tr", {}, ["Thời điểm", "Người thực hiện", "Hành động", "Kết quả", "Đơn vị", "Đối tượng", "Chi tiết"].map((label) => h("th", { scope: "col" }, label)))),
         body,
       ),
     ),
     more,
   );
-  await load(true);
+  await load();
 }

@@ -1,5 +1,6 @@
-// Try the assistant: ask the chosen unit's assistant, see the answer grow, its citations (each opens
-// the cited passage), its confidence, and say whether it helped.
+// Try the assistant: ask the chosen unit's assistant, see the answer grow, the sources it rests on
+// (each opens the cited passage; related documents apart, quietly), how sure it is in words, and
+// mark it helpful or wrong in one click (wrong answers feed the calibration report).
 
 import { api, readEvents } from "../api.js";
 import { h, replace } from "../dom.js";
@@ -11,6 +12,31 @@ const SOURCE_LABELS = {
   generative: "Tổng hợp từ văn bản",
   none: "Chưa có thông tin",
 };
+
+// Confidence bands of answered questions, in words. Below `LOW_BELOW` staff should check the source
+// before using the answer; from `HIGH_FROM` the answer rests firmly on its source.
+const LOW_BELOW = 0.65;
+const HIGH_FROM = 0.8;
+const percent = (value) => `${Math.round(value * 100)}%`;
+
+/** How sure the assistant is, as staff should read it: {id, title, advice}. */
+export function confidenceBand(result) {
+  if (!result.answered) return { id: "none", title: "Trợ lý không trả lời", advice: "chưa có thông tin đủ chắc chắn trong tri thức của đơn vị." };
+  if (result.answer_source === "faq") return { id: "high", title: "Độ tin cậy cao", advice: "trả lời từ câu hỏi thường gặp đã được đơn vị duyệt." };
+  const confidence = result.confidence || 0;
+  if (confidence < LOW_BELOW) return { id: "low", title: `Độ tin cậy thấp (dưới ${percent(LOW_BELOW)})`, advice: "hãy kiểm tra nguồn trước khi dùng câu trả lời." };
+  if (confidence < HIGH_FROM) return { id: "medium", title: `Độ tin cậy trung bình (${percent(LOW_BELOW)}–${percent(HIGH_FROM)})`, advice: "nên đối chiếu với nguồn." };
+  return { id: "high", title: `Độ tin cậy cao (từ ${percent(HIGH_FROM)})`, advice: "câu trả lời bám sát nguồn được trích." };
+}
+
+/** A citation as people name it: "Quy chế … số 13/2023/NĐ-CP, Điều 5, Khoản 2"; an FAQ by its question. */
+export function citationName(citation) {
+  const title = citation.title || citation.document_id;
+  if (citation.question) return `Câu hỏi thường gặp: ${citation.question}`;
+  if (citation.document_id.startsWith("faq-")) return `Câu hỏi thường gặp: ${title}`;
+  const number = citation.number && !title.includes(citation.number) ? ` số ${citation.number}` : "";
+  return `${title}${number}${citation.path ? `, ${citation.path}` : ""}`;
+}
 
 export function render(container, context) {
   const { unit } = context;
@@ -84,43 +110,68 @@ export function render(container, context) {
     card.dataset.source = result.answer_source;
     if (!result.answered) card.classList.add("abstained");
     const confidence = Math.round((result.confidence || 0) * 100);
+    const band = confidenceBand(result);
+    card.dataset.confidence = band.id;
     const meter = h("span", { class: "meter", role: "meter", "aria-valuenow": confidence, "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": "Độ tin cậy" }, h("span", { style: { width: `${confidence}%` } }));
     card.append(
+      h("p", { class: `confidence ${band.id}`, "data-testid": "confidence" }, h("strong", {}, band.title), band.advice ? ` — ${band.advice}` : ""),
       h(
         "p",
         { class: "row small muted" },
-        result.answered ? h("span", { class: "badge ok" }, "Đã trả lời") : h("span", { class: "badge bad" }, "Chưa có thông tin"),
         h("span", {}, SOURCE_LABELS[result.answer_source] || result.answer_source),
-        h("span", { class: "nowrap" }, "Độ tin cậy ", meter, ` ${confidence}%`),
+        result.answered ? h("span", { class: "nowrap" }, "Độ tin cậy ", meter, ` ${confidence}%`) : null,
       ),
     );
-    if (result.citations.length) {
+    const byRole = (role) => result.citations.filter((citation) => (citation.role || "answer") === role);
+    const sources = byRole("answer");
+    const related = byRole("related");
+    const closest = byRole("closest");
+    if (result.answered && sources.length) {
       card.append(
-        h("div", { class: "small" }, h("strong", {}, "Nguồn trích dẫn:")),
+        h("div", { class: "small" }, h("strong", {}, "Nguồn của câu trả lời:")),
+        h("ol", { class: "citations" }, sources.map((citation) => citationItem(citation, "citation", true))),
+      );
+    }
+    if (result.answered && related.length) {
+      card.append(
         h(
-          "ol",
-          { class: "citations" },
-          result.citations.map((citation) =>
-            h(
-              "li",
-              {},
-              h(
-                "button",
-                { class: "btn link", type: "button", onclick: () => openPassage(citation), "data-testid": "citation" },
-                [citation.title || citation.document_id, citation.path && ` — ${citation.path}`, citation.number && ` (${citation.number})`].filter(Boolean).join(""),
-              ),
-              citation.snippet ? h("div", { class: "small muted" }, `“${citation.snippet}”`) : null,
-            ),
-          ),
+          "details",
+          { class: "related small muted" },
+          h("summary", {}, `Văn bản liên quan (${related.length}) — không phải nguồn của câu trả lời`),
+          h("ul", { class: "citations" }, related.map((citation) => citationItem(citation, "related-citation", false))),
+        ),
+      );
+    }
+    if (!result.answered && closest.length) {
+      card.append(
+        h(
+          "p",
+          { class: "small muted" },
+          "Nội dung gần nhất tìm thấy (chưa đủ để trả lời): ",
+          closest.map((citation) => h("button", { class: "btn link", type: "button", onclick: () => openPassage(citation), "data-testid": "closest-citation" }, citationName(citation))),
         ),
       );
     }
     card.append(feedbackControl(result.question_id));
+    // The passage panel follows the newest answer: its first source, or nothing.
+    if (!passage.classList.contains("hidden")) {
+      if (sources.length && result.answered) openPassage(sources[0]);
+      else closePassage();
+    }
+  }
+
+  function citationItem(citation, testId, withSnippet) {
+    return h(
+      "li",
+      {},
+      h("button", { class: "btn link", type: "button", onclick: () => openPassage(citation), "data-testid": testId }, citationName(citation)),
+      withSnippet && citation.snippet ? h("div", { class: "small muted" }, `“${citation.snippet}”`) : null,
+    );
   }
 
   function feedbackControl(questionId) {
     const status = h("span", { class: "small muted", role: "status" });
-    const comment = h("textarea", { rows: "2", maxlength: "2000", placeholder: "Câu trả lời còn thiếu hoặc sai ở đâu? (không bắt buộc)", "aria-label": "Góp ý" });
+    const comment = h("textarea", { rows: "2", maxlength: "2000", placeholder: "Sai ở đâu, đúng ra phải thế nào? (không bắt buộc)", "aria-label": "Góp ý" });
     const commentForm = h(
       "form",
       { class: "hidden stack", onsubmit: (event) => { event.preventDefault(); submit(false, comment.value.trim()); } },
@@ -128,24 +179,27 @@ export function render(container, context) {
       h("button", { class: "btn small", type: "submit" }, "Gửi góp ý"),
     );
     const helpful = h("button", { class: "btn secondary small", type: "button", "aria-pressed": "false" }, "Hữu ích");
-    const notHelpful = h("button", { class: "btn secondary small", type: "button", "aria-pressed": "false" }, "Chưa hữu ích");
+    const wrong = h("button", { class: "btn secondary small wrong", type: "button", "aria-pressed": "false", "data-testid": "mark-wrong" }, "Câu trả lời sai");
     async function submit(value, text = "") {
       try {
         await api(`/v1/units/${encodeURIComponent(unit)}/feedback`, { method: "POST", body: { question_id: questionId, helpful: value, comment: text } });
         helpful.setAttribute("aria-pressed", String(value));
-        notHelpful.setAttribute("aria-pressed", String(!value));
-        status.textContent = value ? "Cảm ơn, đã ghi nhận: hữu ích." : "Đã ghi nhận: chưa hữu ích. Câu này sẽ xuất hiện trong mục Câu hỏi cần bổ sung.";
+        wrong.setAttribute("aria-pressed", String(!value));
+        wrong.textContent = value ? "Câu trả lời sai" : "✗ Đã đánh dấu sai";
+        status.textContent = value
+          ? "Cảm ơn, đã ghi nhận: hữu ích."
+          : "Đã ghi nhận: câu trả lời sai. Đánh giá này được tính vào báo cáo hiệu chỉnh ngưỡng tin cậy và câu hỏi hiện trong mục Câu hỏi cần bổ sung.";
         if (text) commentForm.classList.add("hidden");
       } catch (error) {
         status.textContent = error.message;
       }
     }
     helpful.addEventListener("click", () => submit(true));
-    notHelpful.addEventListener("click", () => {
+    wrong.addEventListener("click", () => {
       commentForm.classList.remove("hidden");
       submit(false);
     });
-    return h("div", { class: "feedback" }, h("div", { class: "row" }, h("span", { class: "small" }, "Câu trả lời có hữu ích không?"), helpful, notHelpful, status), commentForm);
+    return h("div", { class: "feedback" }, h("div", { class: "row" }, h("span", { class: "small" }, "Câu trả lời có đúng không?"), helpful, wrong, status), commentForm);
   }
 
   const form = h(

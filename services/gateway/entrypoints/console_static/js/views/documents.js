@@ -158,8 +158,8 @@ export async function render(container, context) {
       // Ids starting with "faq-" belong to curated FAQ entries; the API refuses them for files.
       const documentId = slug(file.name).replace(/^faq-/, "tep-faq-");
       const form = new FormData();
+      // No title: ingest takes the document's own (its metadata, legal header or first heading).
       form.append("file", file, file.name);
-      form.append("title", file.name.replace(/\.[^.]+$/, ""));
       try {
         state.textContent = "Đang tải lên";
         await upload(paths.document(unit, documentId), form, (fraction) => {
