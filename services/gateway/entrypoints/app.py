@@ -37,6 +37,7 @@ from services.gateway.entrypoints import (
     routes_snapshots,
     routes_units,
 )
+from services.gateway.entrypoints.api_docs import mount_api_docs
 from services.gateway.entrypoints.change_audit import ChangeAudit, remember_principal
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.document_paths import EncodedSlashes
@@ -114,6 +115,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by mount_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.backends = backends
     app.state.gateway = gateway
@@ -212,6 +215,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for account_module in (routes_login, routes_accounts, routes_audit):
         app.include_router(account_module.build_router(account_context))
     mount_console(app)  # the web console's static files under /console (docs/console.md)
+    mount_api_docs(app, title=app.title)  # /docs and /redoc with their assets from this origin
 
     # ---------------------------------------------------------------- health
 
