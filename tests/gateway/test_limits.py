@@ -140,22 +140,46 @@ def test_bodies_over_the_limit_are_refused_even_when_streamed() -> None:
         for _ in range(64):
             yield b'{"question": "' + b"a" * 1024
 
-    async def scenario() -> tuple[httpx.Response, httpx.Response]:
-        async with serve(dead_settings(max_request_bytes=16 * 1024)) as client:
+    async def scenario() -> list[httpx.Response]:
+        settings = dead_settings(
+            max_request_bytes=16 * 1024, max_upload_bytes=32 * 1024, cors_origins=[PORTAL]
+        )
+        async with serve(settings) as client:
             declared = await client.post(
-                "/v1/units/cuc-bao-chi/ask", content=b"x" * 20_000, headers=bearer(ADMIN_KEY)
+                "/v1/units/cuc-bao-chi/ask",
+                content=b"x" * 20_000,
+                headers={**bearer(ADMIN_KEY), "Origin": PORTAL},
             )
             streamed = await client.put(
                 "/v1/units/cuc-bao-chi/faq/x",
                 content=chunks(),
                 headers={**bearer(ADMIN_KEY), "content-type": "application/json"},
             )
-            return declared, streamed
+            # A body no route reads, and a caller not even authenticated: still refused as problem+json
+            unread = await client.request(
+                "GET", "/v1/units", content=b"x" * 20_000, headers={"Origin": PORTAL}
+            )
+            upload = await client.put(
+                "/v1/units/cuc-bao-chi/documents/d1",
+                files={"file": ("a.txt", b"a" * 40_000, "text/plain")},
+                headers=bearer(ADMIN_KEY),
+            )
+            within_upload_limit = await client.put(
+                "/v1/units/cuc-bao-chi/documents/d1",
+                files={"file": ("a.txt", b"a" * 20_000, "text/plain")},
+                headers=bearer(ADMIN_KEY),
+            )
+            return [declared, streamed, unread, upload, within_upload_limit]
 
-    declared, streamed = run(scenario)
-    for reply in (declared, streamed):
+    declared, streamed, unread, upload, within_upload_limit = run(scenario)
+    for reply in (declared, streamed, unread, upload):
         assert reply.status_code == 413, reply.text
+        assert reply.headers["content-type"].startswith("application/problem+json")
         assert reply.json()["code"] == "payload_too_large"
+    assert "16 KB" in declared.json()["detail"] and "32 KB" in upload.json()["detail"]
+    for reply in (declared, unread):
+        assert reply.headers["access-control-allow-origin"] == PORTAL
+    assert within_upload_limit.status_code != 413  # uploads have their own, larger limit
 
 
 def test_cors_allows_configured_portals_only() -> None:
