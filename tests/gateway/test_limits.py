@@ -80,6 +80,54 @@ def test_rate_limit_answers_429_with_retry_after(running_stack: Stack) -> None:
     assert 1 <= int(limited.headers["Retry-After"]) <= 2
 
 
+SHARED_WINDOW_SECONDS = 300.0
+SHARED_BURST = 4
+WINDOW_EDGE_MARGIN_SECONDS = 15.0
+
+
+async def nats_ready(client: httpx.AsyncClient) -> None:
+    while not (await client.get("/readyz")).json()["dependencies"]["nats"]["ready"]:
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.stack
+def test_two_replicas_share_one_rate_limit(
+    running_stack: Stack, new_unit: Callable[[str], str], issue_key: Callable[..., str]
+) -> None:
+    """Two gateway apps on one real nats-server: together they let the limit through, not twice it."""
+    key = issue_key([new_unit("rl")], ["read"])  # a credential of its own: its counters are this test's only
+    settings = GatewaySettings(
+        retrieval_addr=f"127.0.0.1:{running_stack.ports.retrieval}",
+        ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
+        nats_url=running_stack.nats_url,
+        service_token=running_stack.service_token,
+        rate_limit_per_second=SHARED_BURST / SHARED_WINDOW_SECONDS,
+        rate_limit_burst=SHARED_BURST,
+    )
+    # Start inside a window, not at its edge (where the next window would let another burst through).
+    left = SHARED_WINDOW_SECONDS - time.time() % SHARED_WINDOW_SECONDS
+    if left < WINDOW_EDGE_MARGIN_SECONDS:
+        time.sleep(left + 0.5)
+
+    async def scenario() -> list[httpx.Response]:
+        async with serve(settings) as first, serve(settings) as second:
+            await nats_ready(first)
+            await nats_ready(second)
+            replies = []
+            for _ in range(SHARED_BURST):  # alternately, so each replica alone stays within its own bucket
+                for client in (first, second):
+                    replies.append(await client.get("/v1/units", headers=bearer(key)))
+            return replies
+
+    replies = run(scenario)
+    statuses = [reply.status_code for reply in replies]
+    assert statuses.count(200) == SHARED_BURST, statuses
+    assert statuses[:SHARED_BURST] == [200] * SHARED_BURST and set(statuses[SHARED_BURST:]) == {429}
+    assert all(
+        0 < int(reply.headers["Retry-After"]) <= SHARED_WINDOW_SECONDS for reply in replies[SHARED_BURST:]
+    )
+
+
 def test_dependencies_down_give_503_with_reason_and_never_hang() -> None:
     async def scenario() -> dict[str, httpx.Response]:
         async with serve(dead_settings()) as client:
