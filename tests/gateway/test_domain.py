@@ -26,6 +26,7 @@ from services.gateway.domain.reports import (
     QuestionRecord,
     TimeWindow,
     answer_rate_report,
+    close_gaps_answered_by_faq,
     content_tokens,
     group_similar_questions,
     jaccard,
@@ -128,6 +129,39 @@ def test_ministry_table_lists_every_unit_worst_first() -> None:
     assert [row.meets_target for row in table.units] == [False, True, None]
     assert (table.count(True), table.count(False), table.count(None)) == (1, 1, 1)
     assert table.answer_rate == pytest.approx(24 / 30)
+
+
+def test_a_gap_answered_by_an_faq_entry_is_closed_until_asked_again_unanswered() -> None:
+    groups = group_similar_questions(
+        problem_questions(
+            [
+                question("1", "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?", answered=False),
+                question("2", "le phi cap giay phep bao dien tu", answered=False, day=1),
+                question("3", "Thủ tục đăng ký kết hôn gồm những gì?", answered=False),
+            ],
+            [],
+        )
+    )
+    saved = (START + timedelta(days=2)).isoformat()
+    entry = FaqEntry(
+        unit="a",
+        faq_id="le-phi",
+        question="Mức lệ phí?",
+        answer="100.000 đồng.",
+        alternative_questions=("LE PHI cap giay phep  bao dien tu",),  # one of the gap's wordings
+        updated_at=saved,
+    )
+    gaps = close_gaps_answered_by_faq(groups, [entry])
+    assert [(gap.group.count, gap.closed_by_faq) for gap in gaps] == [(2, "le-phi"), (1, None)]
+    # The entry was written before the gap's last unanswered question: it did not close it
+    stale = FaqEntry(
+        unit="a",
+        faq_id="le-phi",
+        question="Lệ phí cấp giấy phép báo điện tử là bao nhiêu",
+        answer="100.000 đồng.",
+        updated_at=START.isoformat(),
+    )
+    assert [gap.closed for gap in close_gaps_answered_by_faq(groups, [stale])] == [False, False]
 
 
 def test_token_bucket_allows_a_burst_then_asks_to_wait() -> None:
