@@ -46,8 +46,9 @@ def reference() -> str:
     for title, cls in SECTIONS:
         rows = []
         for name, field in cls.model_fields.items():
-            if cls is not CommonSettings and name in CommonSettings.model_fields:
-                continue
+            shared = CommonSettings.model_fields.get(name)
+            if cls is not CommonSettings and shared is not None and shared.default == field.default:
+                continue  # shown once, under the shared settings (a service's own default is shown)
             names = env_names(cls, name)
             if names[0] in seen:
                 continue

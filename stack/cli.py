@@ -61,6 +61,9 @@ def load_demo(base_url: str, api_key: str, *, wait: bool = True) -> None:
             time.sleep(0.5)
 
 
+METRICS_PORT = "TELEMETRY_METRICS_PORT"
+
+
 def _chosen_port(variable: str, default: int) -> int:
     """The port a setting names (a port, or the port of a host:port address); unset, the default
     port when it is free, otherwise a free one, so a second `make run` on one machine still starts
@@ -79,6 +82,9 @@ def command_run(args: argparse.Namespace) -> int:
         retrieval=_chosen_port("TROLYAO_RETRIEVAL_ADDR", defaults.retrieval),
         ops=_chosen_port("TROLYAO_OPS_ADDR", defaults.ops),
         gateway=_chosen_port("TROLYAO_GATEWAY_PORT", defaults.gateway),
+        retrieval_metrics=_chosen_port(f"TROLYAO_RETRIEVAL_{METRICS_PORT}", defaults.retrieval_metrics),
+        ingest_metrics=_chosen_port(f"TROLYAO_INGEST_{METRICS_PORT}", defaults.ingest_metrics),
+        ops_metrics=_chosen_port(f"TROLYAO_OPS_{METRICS_PORT}", defaults.ops_metrics),
     )
     stack = Stack(data_dir=data_dir, ports=ports)
     stopping = False
@@ -100,6 +106,7 @@ def command_run(args: argparse.Namespace) -> int:
             f"  Gateway:       {stack.gateway_url}\n"
             f"  Ports:         NATS {ports.nats}, retrieval {ports.retrieval}, ops {ports.ops}, "
             f"gateway {ports.gateway}\n"
+            f"  Metrics:       {' '.join(f'{name} {url}' for name, url in ports.metrics_urls().items())}\n"
             f"  OpenAPI docs:  {stack.gateway_url}/docs\n"
             f"  Admin API key: {stack.api_key}\n"
             f"  Try:  curl -s -X POST {stack.gateway_url}/v1/units/{DEMO_UNIT}/ask \\\n"

@@ -21,6 +21,7 @@ import httpx
 from stack.natsauth import NatsAuth
 from stack.natsserver import free_port, nats_server_command, port_open
 from trolyao.natsaccess import OPERATOR, SERVICE_IDENTITIES
+from trolyao.settings import DEFAULT_METRICS_PORTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_ORDER = ("nats", "retrieval", "ops", "ingest", "gateway")
@@ -39,10 +40,32 @@ class StackPorts:
     retrieval: int = 50051
     ops: int = 50052
     gateway: int = 8080
+    # Prometheus ports of the services without HTTP (the gateway serves /metrics on its own port).
+    retrieval_metrics: int = DEFAULT_METRICS_PORTS["retrieval"]
+    ingest_metrics: int = DEFAULT_METRICS_PORTS["ingest"]
+    ops_metrics: int = DEFAULT_METRICS_PORTS["ops"]
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(nats=free_port(), retrieval=free_port(), ops=free_port(), gateway=free_port())
+        return cls(
+            nats=free_port(),
+            retrieval=free_port(),
+            ops=free_port(),
+            gateway=free_port(),
+            retrieval_metrics=free_port(),
+            ingest_metrics=free_port(),
+            ops_metrics=free_port(),
+        )
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each service's Prometheus metrics are read (the gateway's need its scrape access)."""
+        ports = {
+            "gateway": self.gateway,
+            "retrieval": self.retrieval_metrics,
+            "ingest": self.ingest_metrics,
+            "ops": self.ops_metrics,
+        }
+        return {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items() if port}
 
 
 def bootstrap_api_key(data_dir: Path) -> str:
@@ -142,6 +165,9 @@ class Stack:
                     "TROLYAO_OPS_UNITS_FILE", str(REPO_ROOT / "config" / "units.yaml")
                 ),
                 "TROLYAO_GATEWAY_PORT": str(self.ports.gateway),
+                "TROLYAO_RETRIEVAL_TELEMETRY_METRICS_PORT": str(self.ports.retrieval_metrics),
+                "TROLYAO_INGEST_TELEMETRY_METRICS_PORT": str(self.ports.ingest_metrics),
+                "TROLYAO_OPS_TELEMETRY_METRICS_PORT": str(self.ports.ops_metrics),
                 "TROLYAO_BOOTSTRAP_API_KEY": self.api_key,
                 # Tools run in this environment (admin CLI, drills) act as the operator; each
                 # service process gets its own identity instead (service_environment).

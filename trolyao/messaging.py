@@ -32,6 +32,8 @@ DEADLETTER_STREAM = "DEADLETTER"
 QUESTIONS_STREAM = "QUESTIONS"
 FEEDBACK_STREAM = "FEEDBACK"
 QUALITY_STREAM = "QUALITY"
+# Per-credential request counters all gateway replicas share (a JetStream counter stream, ADR-49).
+RATE_LIMITS_STREAM = "RATE_LIMITS"
 
 DOC_STATUS_BUCKET = "doc_status"
 UNITS_BUCKET = "units"
@@ -58,6 +60,8 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 CONVERSATION_TTL_SECONDS = SECONDS_PER_DAY
 QUEUE_READING_TTL_SECONDS = 3600
 QUALITY_RETENTION_DAYS = 366
+# A rate-limit window's counter is kept this long; the gateway's windows are at most half of it.
+RATE_LIMIT_RETENTION_SECONDS = 600
 
 
 def upsert_subject(unit: str) -> str:
@@ -153,6 +157,15 @@ def regression_subject(unit: str) -> str:
     return f"quality.{unit}.regression"
 
 
+RATE_LIMIT_FAMILY = "ratelimit"
+RATE_LIMIT_TEMPLATE = "ratelimit.{credential}.{window}"
+
+
+def rate_limit_subject(counter_key: str) -> str:
+    """One counter per credential digest and window: `ratelimit.<digest>.<window index>`."""
+    return f"{RATE_LIMIT_FAMILY}.{counter_key}"
+
+
 # subject family -> index of the unit segment (docs.<unit>.upsert, status.docs.<unit>, ...)
 _UNIT_SEGMENT = {"docs": 1, "questions": 1, "feedback": 1, "quality": 1, "status": 2, "deadletter": 2}
 _ID_SEGMENT_NAMES = {"questions": "{question_id}", "feedback": "{question_id}"}
@@ -162,6 +175,8 @@ def subject_template(subject: str) -> tuple[str, str | None]:
     """(template, unit) of one of the subjects above: `docs.{unit}.upsert` and the unit, so
     telemetry names spans and labels metrics without one name per unit; others are unchanged."""
     parts = subject.split(".")
+    if parts[0] == RATE_LIMIT_FAMILY:
+        return RATE_LIMIT_TEMPLATE, None
     index = _UNIT_SEGMENT.get(parts[0])
     if index is None or len(parts) <= index or (index == 2 and parts[1] != "docs"):
         return subject, None
@@ -214,6 +229,17 @@ class JetStreamLayout:
                 max_age=QUALITY_RETENTION_DAYS * SECONDS_PER_DAY,
                 num_replicas=replicas,
                 storage=storage,
+            ),
+            # Counters only (each publish adds to the subject's total); in memory, kept per subject as
+            # one message, gone after the retention: a lost counter only resets a window.
+            StreamConfig(
+                name=RATE_LIMITS_STREAM,
+                subjects=["ratelimit.>"],
+                allow_msg_counter=True,
+                max_msgs_per_subject=1,
+                max_age=RATE_LIMIT_RETENTION_SECONDS,
+                num_replicas=replicas,
+                storage=StorageType.MEMORY,
             ),
         ]
 

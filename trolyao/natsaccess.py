@@ -27,6 +27,7 @@ from trolyao.messaging import (
     ORIGINALS_BUCKET,
     QUALITY_STREAM,
     QUESTIONS_STREAM,
+    RATE_LIMITS_STREAM,
     REPLAY_SUBJECT_PREFIX,
     STATUS_STREAM,
     TEST_QUESTIONS_BUCKET,
@@ -170,8 +171,16 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
     # Uploads and document events, statuses, FAQ, conversations, question and feedback records
     # (units and API keys go through ops over gRPC).
     GATEWAY: ServiceAccess(
-        # DOC_STATUS: the shared durable that triggers a unit's test run after its knowledge changed.
-        streams=(DOCS_STREAM, QUESTIONS_STREAM, FEEDBACK_STREAM, QUALITY_STREAM, STATUS_STREAM),
+        # DOC_STATUS: the shared durable that triggers a unit's test run after its knowledge changed;
+        # RATE_LIMITS: the request counters every replica shares.
+        streams=(
+            DOCS_STREAM,
+            QUESTIONS_STREAM,
+            FEEDBACK_STREAM,
+            QUALITY_STREAM,
+            STATUS_STREAM,
+            RATE_LIMITS_STREAM,
+        ),
         # ingest_queues: read for the queue summaries ingest writes there.
         key_value_buckets=(
             DOC_STATUS_BUCKET,
@@ -187,6 +196,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
             "questions.>",
             "feedback.>",
             "quality.>",
+            "ratelimit.>",
             f"$JS.API.STREAM.PURGE.{DEADLETTER_STREAM}",
         ),
     ),
@@ -210,6 +220,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
             QUESTIONS_STREAM,
             FEEDBACK_STREAM,
             QUALITY_STREAM,
+            RATE_LIMITS_STREAM,
         ),
         key_value_buckets=(
             DOC_STATUS_BUCKET,

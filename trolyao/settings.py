@@ -7,7 +7,7 @@ ones keep their plain `TROLYAO_*` names so one environment serves the whole stac
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +22,19 @@ TRACES_EXPORTERS = frozenset({"none", "console", "otlp", "memory", "test-jsonl"}
 METRICS_EXPORTERS = frozenset({"none", "console", "otlp", "prometheus", "memory"})
 OTLP_PROTOCOLS = frozenset({"grpc", "http/protobuf"})
 DEFAULT_TELEMETRY_POLL_SECONDS = 15.0
+# Prometheus ports of the services without an HTTP API, on by default so ingest lag, dead letters
+# and snapshot age are visible out of the box (the gateway serves `/metrics` on its own port).
+# `make run` moves one that is taken to a free port and prints it (stack/cli.py).
+DEFAULT_METRICS_PORTS = {"retrieval": 9464, "ingest": 9465, "ops": 9466}
+METRICS_PORT_DESCRIPTION = (
+    "Serve Prometheus metrics on this port (0: not served; the gateway serves /metrics)."
+)
+
+
+def metrics_port_field(service: str) -> Any:
+    """The `telemetry_metrics_port` field of a service without HTTP, with its default port."""
+    default = DEFAULT_METRICS_PORTS[service]
+    return Field(default=default, ge=0, le=65_535, description=METRICS_PORT_DESCRIPTION)
 
 
 def _shared(name: str) -> AliasChoices:
@@ -130,7 +143,7 @@ class CommonSettings(BaseSettings):
         default=0,
         ge=0,
         le=65_535,
-        description="Serve Prometheus metrics on this port (0: not served; the gateway serves /metrics).",
+        description=METRICS_PORT_DESCRIPTION,
     )
     telemetry_metrics_host: str = Field(
         default="127.0.0.1", description="Address the Prometheus metrics port listens on."

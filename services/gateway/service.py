@@ -45,10 +45,11 @@ from services.gateway.domain.problems import (
 )
 from services.gateway.domain.reports import (
     AnswerRateReport,
+    KnowledgeGap,
     MinistryAnswerRates,
-    QuestionGroup,
     TimeWindow,
     answer_rate_report,
+    close_gaps_answered_by_faq,
     group_similar_questions,
     ministry_answer_rates,
     problem_questions,
@@ -556,12 +557,13 @@ class Gateway:
         feedback = await self.activity.feedback(window, unit)
         return answer_rate_report(unit, questions, feedback, window, target=self.settings.answer_rate_target)
 
-    async def question_groups(self, unit: str, window: TimeWindow) -> tuple[int, list[QuestionGroup]]:
-        """The unit's unanswered and poorly rated questions in the window, grouped by similarity."""
+    async def knowledge_gaps(self, unit: str, window: TimeWindow) -> list[KnowledgeGap]:
+        """The unit's unanswered and poorly rated questions in the window, grouped by similarity,
+        each closed by the FAQ entry that now answers it (if any)."""
         questions = await self.activity.questions(window, unit)
         feedback = await self.activity.feedback(window, unit)
-        problems = problem_questions(questions, feedback)
-        return len(problems), group_similar_questions(problems)
+        groups = group_similar_questions(problem_questions(questions, feedback))
+        return close_gaps_answered_by_faq(groups, await self.faq.list(unit))
 
     async def calibration(
         self, unit: str, window: TimeWindow, *, target_wrong_rate: float

@@ -36,7 +36,14 @@ class GatewaySettings(CommonSettings):
         description="Largest request body accepted outside document uploads (asks, FAQ entries, feedback).",
     )
     rate_limit_per_second: float = Field(
-        default=50.0, gt=0, description="Requests per second each credential may sustain (token refill rate)."
+        default=50.0,
+        gt=0,
+        description="Requests per second each credential may sustain, all gateway replicas together.",
+    )
+    rate_limit_burst: int = Field(
+        default=100,
+        ge=1,
+        description="Requests a credential may send at once (per window of burst / rate seconds, in NATS).",
     )
     bulk_backlog_limit: int = Field(
         default=1000,
@@ -45,7 +52,6 @@ class GatewaySettings(CommonSettings):
         "many of its bulk changes wait for ingest; accepted ones are all processed, interactive uploads "
         "are never refused by it.",
     )
-    rate_limit_burst: int = Field(default=100, ge=1, description="Requests a credential may send at once.")
     answer_rate_target: float = Field(
         default=0.9,
         gt=0,

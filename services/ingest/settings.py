@@ -5,11 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from trolyao.settings import CommonSettings
+from trolyao.settings import CommonSettings, metrics_port_field
 
 
 class IngestSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TROLYAO_INGEST_", extra="ignore")
+
+    telemetry_metrics_port: int = metrics_port_field("ingest")  # ingest lag and dead letters, among others
 
     batch_size: int = Field(
         default=8,

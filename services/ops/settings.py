@@ -7,13 +7,15 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from trolyao.settings import CommonSettings
+from trolyao.settings import CommonSettings, metrics_port_field
 
 SECONDS_PER_DAY = 86_400
 
 
 class OpsSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TROLYAO_OPS_", extra="ignore")
+
+    telemetry_metrics_port: int = metrics_port_field("ops")  # snapshot age, among others
 
     listen: str = Field(default="127.0.0.1:50052", description="gRPC listen address.")
     units_file: Path = Field(

@@ -7,11 +7,13 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from trolyao.settings import CommonSettings
+from trolyao.settings import CommonSettings, metrics_port_field
 
 
 class RetrievalSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TROLYAO_RETRIEVAL_", extra="ignore")
+
+    telemetry_metrics_port: int = metrics_port_field("retrieval")  # search and indexing
 
     listen: str = Field(default="127.0.0.1:50051", description="gRPC listen address.")
     embedder: str = Field(

@@ -81,7 +81,12 @@ def test_streamed_answer_arrives_as_server_sent_events(
         with client.stream("POST", f"/v1/units/{knowledge_unit.unit}/ask/stream", json=question) as reply:
             assert reply.status_code == 200
             assert reply.headers["content-type"].startswith("text/event-stream")
-            events = parse_sse(reply.read().decode())
+            assert reply.headers["cache-control"] == "no-cache" and reply.headers["x-accel-buffering"] == "no"
+            wire = reply.read().decode()
+            events = parse_sse(wire)
+    # FastAPI's own SSE encoder, with the wire format clients already parse: one compact JSON line per
+    # event, Vietnamese letters as they are
+    assert wire.startswith('event: meta\ndata: {"question_id":"') and "30 ngày" in wire
     names = [name for name, _ in events]
     assert names[0] == "meta" and names[-1] == "done" and "delta" in names
     done = json.loads(events[-1][1])

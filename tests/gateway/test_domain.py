@@ -3,6 +3,7 @@ conversations and the FAQ sheet (read back by ingest's own parser)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,13 +12,21 @@ from services.gateway.adapters.faq_workbook import faq_workbook
 from services.gateway.domain.chat import ChatMessage, EmptyTranscript, answer_pieces, question_and_history
 from services.gateway.domain.conversations import Conversation, Turn, conversation_key
 from services.gateway.domain.faq import FaqEntry
-from services.gateway.domain.rate_limit import RateLimiter, retry_after_header
+from services.gateway.domain.rate_limit import (
+    CounterUnavailable,
+    RateLimiter,
+    RateWindow,
+    SharedRateLimiter,
+    credential_key,
+    retry_after_header,
+)
 from services.gateway.domain.reports import (
     FeedbackRecord,
     InvalidWindow,
     QuestionRecord,
     TimeWindow,
     answer_rate_report,
+    close_gaps_answered_by_faq,
     content_tokens,
     group_similar_questions,
     jaccard,
@@ -144,6 +153,39 @@ def test_ministry_table_counts_each_units_latest_ratings_of_its_own_questions_in
     assert (rows["b"].feedback_count, rows["b"].helpful_rate) == (0, None)
 
 
+def test_a_gap_answered_by_an_faq_entry_is_closed_until_asked_again_unanswered() -> None:
+    groups = group_similar_questions(
+        problem_questions(
+            [
+                question("1", "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?", answered=False),
+                question("2", "le phi cap giay phep bao dien tu", answered=False, day=1),
+                question("3", "Thủ tục đăng ký kết hôn gồm những gì?", answered=False),
+            ],
+            [],
+        )
+    )
+    saved = (START + timedelta(days=2)).isoformat()
+    entry = FaqEntry(
+        unit="a",
+        faq_id="le-phi",
+        question="Mức lệ phí?",
+        answer="100.000 đồng.",
+        alternative_questions=("LE PHI cap giay phep  bao dien tu",),  # one of the gap's wordings
+        updated_at=saved,
+    )
+    gaps = close_gaps_answered_by_faq(groups, [entry])
+    assert [(gap.group.count, gap.closed_by_faq) for gap in gaps] == [(2, "le-phi"), (1, None)]
+    # The entry was written before the gap's last unanswered question: it did not close it
+    stale = FaqEntry(
+        unit="a",
+        faq_id="le-phi",
+        question="Lệ phí cấp giấy phép báo điện tử là bao nhiêu",
+        answer="100.000 đồng.",
+        updated_at=START.isoformat(),
+    )
+    assert [gap.closed for gap in close_gaps_answered_by_faq(groups, [stale])] == [False, False]
+
+
 def test_token_bucket_allows_a_burst_then_asks_to_wait() -> None:
     now = [100.0]
     limiter = RateLimiter(rate_per_second=2.0, burst=3, clock=lambda: now[0])
@@ -156,6 +198,56 @@ def test_token_bucket_allows_a_burst_then_asks_to_wait() -> None:
     assert limiter.acquire("k") == 0.0
     with pytest.raises(ValueError):
         RateLimiter(rate_per_second=0, burst=1)
+
+
+class InProcessCounter:
+    """The shared counter's contract in memory (the JetStream one is tested in test_limits.py);
+    `down` makes it unreachable."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.down = False
+
+    async def increment(self, key: str) -> int:
+        if self.down:
+            raise CounterUnavailable("down")
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key]
+
+
+def test_rate_windows_keep_the_rate_and_fit_the_counter_retention() -> None:
+    assert RateWindow.for_limit(rate_per_second=50, burst=100, max_seconds=300) == RateWindow(2.0, 100)
+    assert RateWindow.for_limit(rate_per_second=0.01, burst=10, max_seconds=300) == RateWindow(300, 3)
+    window = RateWindow(seconds=10, allowance=2)
+    assert window.index(1234.5) == 123
+    assert window.wait(2, 1234.5) == 0.0 and window.wait(3, 1234.5) == pytest.approx(5.5)
+
+
+def test_shared_limiter_counts_every_replica_and_falls_back_to_the_local_bucket() -> None:
+    counter, now = InProcessCounter(), [1000.0]
+    window = RateWindow(seconds=10, allowance=3)
+
+    def replica() -> SharedRateLimiter:
+        local = RateLimiter(rate_per_second=0.3, burst=3, clock=lambda: now[0])
+        return SharedRateLimiter(local=local, counter=counter, window=window, wall_clock=lambda: now[0])
+
+    first, second = replica(), replica()
+
+    async def take(limiter: SharedRateLimiter, subject: str = "key-1") -> float:
+        return await limiter.acquire(subject)
+
+    waits = [asyncio.run(take(limiter)) for limiter in (first, second, first, second)]
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == pytest.approx(10.0)  # 3 in all, not 3 each
+    assert list(counter.counts) == [f"{credential_key('key-1')}.100"]  # a digest, never the subject
+    assert asyncio.run(take(first, "key-2")) == 0.0  # per credential
+    now[0] += 10  # the next window
+    assert asyncio.run(take(second)) == 0.0
+    counter.down = True
+    fallback = replica()
+    assert [asyncio.run(take(fallback, "key-3")) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert asyncio.run(take(fallback, "key-3")) > 0  # the local bucket still protects this replica
+    before = dict(counter.counts)
+    assert asyncio.run(take(fallback, "key-3")) > 0 and counter.counts == before
 
 
 def test_transcript_becomes_question_and_history() -> None:

@@ -9,7 +9,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
+from services.gateway.entrypoints.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.gateway.conftest import FAQ_ANSWER, FAQ_QUESTION
 from tests.support import unique_unit
 
@@ -56,13 +59,55 @@ def test_validation_details_are_vietnamese(admin: httpx.Client, new_unit: Callab
         assert not any(english in detail for english in PYDANTIC_ENGLISH), detail
 
 
-def test_reports_refuse_unknown_query_parameters(admin: httpx.Client, new_unit: Callable[[str], str]) -> None:
+def report_routes() -> list[str]:
+    """Every report route of the app (a new one is walked without editing this test)."""
+    routes: list[str] = []
+    pending = list(create_app(GatewaySettings()).routes)
+    while pending:
+        route = pending.pop()
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            pending += inner.routes
+        elif isinstance(route, APIRoute) and "/reports/" in route.path and "GET" in route.methods:
+            routes.append(route.path)
+    return sorted(routes)
+
+
+def test_every_report_refuses_unknown_query_parameters(
+    admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
     unit = new_unit("rq")
-    reply = admin.get(f"/v1/units/{unit}/reports/answer-rate", params={"days": 7})
-    assert reply.status_code == 422, reply.text
-    assert "days" in reply.json()["detail"]
+    routes = report_routes()
+    assert len(routes) >= 4, routes
+    for route in routes:
+        path = route.replace("{unit}", unit)
+        assert admin.get(path).status_code == 200, path
+        reply = admin.get(path, params={"week": 7})  # a parameter no report takes: never ignored
+        assert reply.status_code == 422, (path, reply.text)
+        assert "week" in reply.json()["detail"], reply.text
+    answer_rate = admin.get(f"/v1/units/{unit}/reports/answer-rate", params={"days": 7})
+    assert answer_rate.status_code == 422 and "days" in answer_rate.json()["detail"]
     assert admin.get(f"/v1/units/{unit}/reports/calibration", params={"days": 30}).status_code == 200
     assert admin.get("/v1/reports/answer-rates", params={"unit": unit}).status_code == 422
+
+
+def test_a_gap_answered_by_an_faq_entry_is_closed_in_the_api(
+    admin: httpx.Client, new_unit: Callable[[str], str]
+) -> None:
+    unit = new_unit("gap")
+    question = "Giờ tiếp công dân của đơn vị là khi nào?"
+    asked = admin.post(f"/v1/units/{unit}/ask", json={"question": question})
+    assert asked.status_code == 200 and asked.json()["answered"] is False, asked.text  # no knowledge yet
+    gaps = f"/v1/units/{unit}/reports/unanswered-questions"
+    before = admin.get(gaps).json()
+    assert [g["representative"] for g in before["groups"]] == [question] and before["total"] == 1
+    assert before["groups"][0]["closed_by_faq"] is None
+    entry = {"question": "giờ tiếp công dân của đơn vị là khi nào", "answer": "Sáng thứ Hai đến thứ Sáu."}
+    assert admin.put(f"/v1/units/{unit}/faq/tiep-dan", json=entry).status_code == 201
+    after = admin.get(gaps).json()
+    assert after["groups"] == [] and after["total"] == 0
+    closed = admin.get(gaps, params={"include_closed": "true"}).json()
+    assert [(g["representative"], g["closed_by_faq"]) for g in closed["groups"]] == [(question, "tiep-dan")]
 
 
 def test_creations_answer_201_with_location_and_updates_200(admin: httpx.Client) -> None:

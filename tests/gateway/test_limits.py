@@ -80,6 +80,54 @@ def test_rate_limit_answers_429_with_retry_after(running_stack: Stack) -> None:
     assert 1 <= int(limited.headers["Retry-After"]) <= 2
 
 
+SHARED_WINDOW_SECONDS = 300.0
+SHARED_BURST = 4
+WINDOW_EDGE_MARGIN_SECONDS = 15.0
+
+
+async def nats_ready(client: httpx.AsyncClient) -> None:
+    while not (await client.get("/readyz")).json()["dependencies"]["nats"]["ready"]:
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.stack
+def test_two_replicas_share_one_rate_limit(
+    running_stack: Stack, new_unit: Callable[[str], str], issue_key: Callable[..., str]
+) -> None:
+    """Two gateway apps on one real nats-server: together they let the limit through, not twice it."""
+    key = issue_key([new_unit("rl")], ["read"])  # a credential of its own: its counters are this test's only
+    settings = GatewaySettings(
+        retrieval_addr=f"127.0.0.1:{running_stack.ports.retrieval}",
+        ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
+        nats_url=running_stack.nats_url,
+        service_token=running_stack.service_token,
+        rate_limit_per_second=SHARED_BURST / SHARED_WINDOW_SECONDS,
+        rate_limit_burst=SHARED_BURST,
+    )
+    # Start inside a window, not at its edge (where the next window would let another burst through).
+    left = SHARED_WINDOW_SECONDS - time.time() % SHARED_WINDOW_SECONDS
+    if left < WINDOW_EDGE_MARGIN_SECONDS:
+        time.sleep(left + 0.5)
+
+    async def scenario() -> list[httpx.Response]:
+        async with serve(settings) as first, serve(settings) as second:
+            await nats_ready(first)
+            await nats_ready(second)
+            replies = []
+            for _ in range(SHARED_BURST):  # alternately, so each replica alone stays within its own bucket
+                for client in (first, second):
+                    replies.append(await client.get("/v1/units", headers=bearer(key)))
+            return replies
+
+    replies = run(scenario)
+    statuses = [reply.status_code for reply in replies]
+    assert statuses.count(200) == SHARED_BURST, statuses
+    assert statuses[:SHARED_BURST] == [200] * SHARED_BURST and set(statuses[SHARED_BURST:]) == {429}
+    assert all(
+        0 < int(reply.headers["Retry-After"]) <= SHARED_WINDOW_SECONDS for reply in replies[SHARED_BURST:]
+    )
+
+
 def test_dependencies_down_give_503_with_reason_and_never_hang() -> None:
     async def scenario() -> dict[str, httpx.Response]:
         async with serve(dead_settings()) as client:
@@ -140,22 +188,46 @@ def test_bodies_over_the_limit_are_refused_even_when_streamed() -> None:
         for _ in range(64):
             yield b'{"question": "' + b"a" * 1024
 
-    async def scenario() -> tuple[httpx.Response, httpx.Response]:
-        async with serve(dead_settings(max_request_bytes=16 * 1024)) as client:
+    async def scenario() -> list[httpx.Response]:
+        settings = dead_settings(
+            max_request_bytes=16 * 1024, max_upload_bytes=32 * 1024, cors_origins=[PORTAL]
+        )
+        async with serve(settings) as client:
             declared = await client.post(
-                "/v1/units/cuc-bao-chi/ask", content=b"x" * 20_000, headers=bearer(ADMIN_KEY)
+                "/v1/units/cuc-bao-chi/ask",
+                content=b"x" * 20_000,
+                headers={**bearer(ADMIN_KEY), "Origin": PORTAL},
             )
             streamed = await client.put(
                 "/v1/units/cuc-bao-chi/faq/x",
                 content=chunks(),
                 headers={**bearer(ADMIN_KEY), "content-type": "application/json"},
             )
-            return declared, streamed
+            # A body no route reads, and a caller not even authenticated: still refused as problem+json
+            unread = await client.request(
+                "GET", "/v1/units", content=b"x" * 20_000, headers={"Origin": PORTAL}
+            )
+            upload = await client.put(
+                "/v1/units/cuc-bao-chi/documents/d1",
+                files={"file": ("a.txt", b"a" * 40_000, "text/plain")},
+                headers=bearer(ADMIN_KEY),
+            )
+            within_upload_limit = await client.put(
+                "/v1/units/cuc-bao-chi/documents/d1",
+                files={"file": ("a.txt", b"a" * 20_000, "text/plain")},
+                headers=bearer(ADMIN_KEY),
+            )
+            return [declared, streamed, unread, upload, within_upload_limit]
 
-    declared, streamed = run(scenario)
-    for reply in (declared, streamed):
+    declared, streamed, unread, upload, within_upload_limit = run(scenario)
+    for reply in (declared, streamed, unread, upload):
         assert reply.status_code == 413, reply.text
+        assert reply.headers["content-type"].startswith("application/problem+json")
         assert reply.json()["code"] == "payload_too_large"
+    assert "16 KB" in declared.json()["detail"] and "32 KB" in upload.json()["detail"]
+    for reply in (declared, unread):
+        assert reply.headers["access-control-allow-origin"] == PORTAL
+    assert within_upload_limit.status_code != 413  # uploads have their own, larger limit
 
 
 def test_cors_allows_configured_portals_only() -> None:

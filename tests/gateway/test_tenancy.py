@@ -43,6 +43,7 @@ NOT_UNIT_SCOPED = {
     "/console": "redirect to the web console's static files",
 }
 NOT_UNIT_SCOPED_PREFIXES = {
+    "/docs-assets": "Swagger UI and ReDoc files served offline (a static mount): no data",
     "/console/": "the web console's static files: no data (what it shows comes from this API, walked here)",
     "/v1/auth/": "login, OTP, tokens and signing keys (issue 5): no unit data; tested there — and failed "
     "logins from this address would lock other tests out",

@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from stack.launcher import Stack, StackPorts
-from stack.natsserver import free_port
 from trolyao.telemetry.span_files import RecordedSpan, read_span_files
 
 POLL_SECONDS = 0.2
@@ -37,6 +36,7 @@ class ObservedStack:
     spans_dir: Path
     retrieval_metrics_url: str
     ingest_metrics_url: str
+    ops_metrics_url: str
 
     def client(self) -> httpx.Client:
         """An HTTP client on the gateway with the bootstrap admin key."""
@@ -66,7 +66,6 @@ def observed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observe
     """The stack with the test span exporter and per-process metrics ports."""
     root = tmp_path_factory.mktemp("observed")
     spans_dir = root / "spans"
-    retrieval_port, ingest_port = free_port(), free_port()
     stack = Stack(
         data_dir=root / "data",
         ports=StackPorts.free(),
@@ -75,9 +74,9 @@ def observed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observe
             "TROLYAO_RETRIEVAL_EMBEDDER": os.environ.get("TROLYAO_OBSERVABILITY_EMBEDDER", "none"),
             "TROLYAO_TELEMETRY_TRACES_EXPORTER": "test-jsonl",
             "TROLYAO_TELEMETRY_TEST_SPANS_DIR": str(spans_dir),
+            # Nothing about metrics ports: each service serves its default one (moved to a free port
+            # by StackPorts.free(), as `make run` does when a default is taken).
             "TROLYAO_TELEMETRY_METRICS_EXPORTER": "prometheus",
-            "TROLYAO_RETRIEVAL_TELEMETRY_METRICS_PORT": str(retrieval_port),
-            "TROLYAO_INGEST_TELEMETRY_METRICS_PORT": str(ingest_port),
             "TROLYAO_TELEMETRY_POLL_SECONDS": GAUGE_POLL_SECONDS,
             "TROLYAO_TRACE_CONTENT": "false",
         },
@@ -87,8 +86,9 @@ def observed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observe
         yield ObservedStack(
             stack=stack,
             spans_dir=spans_dir,
-            retrieval_metrics_url=f"http://127.0.0.1:{retrieval_port}/metrics",
-            ingest_metrics_url=f"http://127.0.0.1:{ingest_port}/metrics",
+            retrieval_metrics_url=stack.ports.metrics_urls()["retrieval"],
+            ingest_metrics_url=stack.ports.metrics_urls()["ingest"],
+            ops_metrics_url=stack.ports.metrics_urls()["ops"],
         )
     finally:
         stack.stop()

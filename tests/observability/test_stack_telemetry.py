@@ -8,6 +8,7 @@ document content is in any span.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.observability.conftest import ObservedStack
 from tests.support import unique_unit
+from trolyao.messaging import connect, upsert_subject
 from trolyao.telemetry.span_files import RecordedSpan
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -206,6 +208,43 @@ def test_retrieval_and_ingest_serve_their_metrics(observed_stack: ObservedStack,
     assert _samples(ingest, "trolyao_ingest_pending"), "ingest lag gauge"
     latency = _samples(ingest, "trolyao_ingest_event_to_searchable_duration_seconds_count")
     assert any(dict(labels).get("unit") == indexed_unit for labels in latency), latency
+
+
+def _wait_for_sample(url: str, name: str, labels: tuple[tuple[str, str], ...]) -> float:
+    deadline = time.monotonic() + INDEX_TIMEOUT_SECONDS
+    samples: dict[tuple[tuple[str, str], ...], float] = {}
+    while time.monotonic() < deadline:
+        samples = _samples(httpx.get(url, timeout=10.0).text, name)
+        if labels in samples:
+            return samples[labels]
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"{name}{dict(labels)} never appeared at {url}: {samples}")
+
+
+async def _publish_poison(nats_url: str, unit: str) -> None:
+    client = await connect(nats_url, name="observability-test")
+    try:
+        await client.jetstream().publish(upsert_subject(unit), b"{not json")
+    finally:
+        await client.close()
+
+
+def test_lag_dead_letters_and_snapshot_age_are_visible_out_of_the_box(
+    observed_stack: ObservedStack, client: httpx.Client
+) -> None:
+    """No metrics setting at all (issue 16): ingest and ops serve theirs on their default ports."""
+    stack = observed_stack.stack
+    assert "TELEMETRY_METRICS_PORT" not in " ".join(stack.extra_env)
+    urls = stack.ports.metrics_urls()
+    assert set(urls) == {"gateway", "retrieval", "ingest", "ops"}
+    unit = unique_unit("obsdl")
+    assert client.put(f"/v1/units/{unit}", json={"name": "Đơn vị thư chết"}).status_code == 201
+    asyncio.run(_publish_poison(stack.nats_url, unit))
+    assert _wait_for_sample(urls["ingest"], "trolyao_ingest_dead_letters", (("unit", unit),)) >= 1
+    assert _samples(httpx.get(urls["ingest"], timeout=10.0).text, "trolyao_ingest_pending"), "ingest lag"
+    assert client.post("/v1/snapshots", json={"unit": unit}).status_code == 201
+    age = _wait_for_sample(urls["ops"], "trolyao_snapshot_age_seconds", (("scope", unit),))
+    assert 0 <= age < INDEX_TIMEOUT_SECONDS
 
 
 def test_log_records_carry_the_trace_id(observed_stack: ObservedStack, indexed_unit: str) -> None:

@@ -23,12 +23,16 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from pydantic import ValidationError
 
+from services.ingest.settings import IngestSettings
+from services.ops.settings import OpsSettings
 from services.retrieval.adapters.telemetry import SEARCH_METHODS, TracedAnswering
 from services.retrieval.domain.model import Answer
+from services.retrieval.settings import RetrievalSettings
+from stack.launcher import StackPorts
 from trolyao import logs
 from trolyao.messaging import subject_template
 from trolyao.rpc import async_channel, build_async_server, build_sync_server, sync_channel
-from trolyao.settings import CommonSettings
+from trolyao.settings import DEFAULT_METRICS_PORTS, CommonSettings
 from trolyao.telemetry import Telemetry, configure_telemetry, record_ask_outcome, record_snapshot_taken
 from trolyao.telemetry.component_tracing import traced_component
 from trolyao.telemetry.event_tracing import consume_span, uninstrument_jetstream_publish
@@ -345,3 +349,19 @@ def test_settings_take_standard_otel_names_and_reject_unknown_exporters(
     monkeypatch.setenv("TROLYAO_TELEMETRY_TRACES_EXPORTER", "zipkin")
     with pytest.raises(ValidationError, match="telemetry_traces_exporter"):
         CommonSettings()
+
+
+def test_services_without_http_serve_metrics_on_distinct_default_ports() -> None:
+    """Ingest lag, dead letters and snapshot age are visible with no setting (README lists the ports);
+    `make run` and the test stacks move a taken default to a free port."""
+    defaults = {
+        "retrieval": RetrievalSettings.model_fields["telemetry_metrics_port"].default,
+        "ingest": IngestSettings.model_fields["telemetry_metrics_port"].default,
+        "ops": OpsSettings.model_fields["telemetry_metrics_port"].default,
+    }
+    assert defaults == DEFAULT_METRICS_PORTS and len(set(defaults.values())) == len(defaults)
+    assert all(port > 0 for port in defaults.values())
+    ports = StackPorts()
+    assert ports.metrics_urls()["ingest"] == f"http://127.0.0.1:{DEFAULT_METRICS_PORTS['ingest']}/metrics"
+    free = StackPorts.free()
+    assert len({free.retrieval_metrics, free.ingest_metrics, free.ops_metrics, free.gateway}) == 4

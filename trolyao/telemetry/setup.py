@@ -271,9 +271,17 @@ def configure_telemetry(*, service: str, settings: CommonSettings) -> Telemetry:
         if registry is not None and settings.telemetry_metrics_port:
             from prometheus_client import start_http_server
 
-            telemetry.metrics_server, telemetry._metrics_thread = start_http_server(
-                settings.telemetry_metrics_port, addr=settings.telemetry_metrics_host, registry=registry
-            )
+            try:
+                telemetry.metrics_server, telemetry._metrics_thread = start_http_server(
+                    settings.telemetry_metrics_port, addr=settings.telemetry_metrics_host, registry=registry
+                )
+            except OSError as error:  # the port is taken: the service runs on, without its metrics port
+                log.warning(
+                    "metrics_port_unavailable",
+                    port=settings.telemetry_metrics_port,
+                    host=settings.telemetry_metrics_host,
+                    error=str(error),
+                )
         _active = telemetry
     from trolyao.telemetry.event_tracing import instrument_jetstream_publish
 

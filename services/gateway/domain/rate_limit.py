@@ -1,20 +1,35 @@
-"""Per-credential rate limits: one token bucket per credential (no I/O; the clock is injected).
+"""Per-credential rate limits shared by every gateway replica (no I/O; the clock and the shared
+counter are injected).
 
-A bucket holds up to `burst` tokens and refills at `rate_per_second`; each request takes one. An
-empty bucket answers with the seconds until the next token, which becomes `Retry-After`. Buckets
-live in the gateway process, so with N replicas a credential gets N times the rate: the limit
-protects each replica, and a shared limit (NATS KV counters) can replace this behind the same port.
+Two gates, in order:
+
+1. `RateLimiter`, one token bucket per credential in this process: a bucket holds up to `burst`
+   tokens and refills at `rate_per_second`; each request takes one. It costs nothing, and a
+   credential this replica alone has seen past the limit is refused without a round trip.
+2. `SharedRateLimiter`: a fixed-window counter every replica increments (`SharedCounter`, a
+   JetStream counter in production: one round trip per request). A window lasts `burst /
+   rate_per_second` seconds and lets `burst` requests through, so over time a credential gets
+   `rate_per_second` across all replicas together, not N times that; at most `2 × burst` can pass
+   around a window's edge (the token bucket's approximation that stays cheap). When the shared
+   counter cannot be reached, the local gate alone applies (each replica protects itself) rather
+   than refusing every request.
+
+Either gate answers with the seconds to wait, which becomes `Retry-After`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 DEFAULT_MAX_TRACKED_CREDENTIALS = 10_000
+# Credential subjects may hold any character; the counter's key is a digest of one (never the subject).
+CREDENTIAL_DIGEST_CHARS = 24
 
 
 @dataclass(slots=True)
@@ -64,9 +79,93 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / self._rate
 
 
+class CounterUnavailable(Exception):
+    """The shared counter did not answer (NATS away, a timeout)."""
+
+
+class SharedCounter(Protocol):
+    """A counter every replica sees: add one to `key`'s count and return the new count."""
+
+    async def increment(self, key: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """Fixed windows of `seconds`, each letting `allowance` requests through."""
+
+    seconds: float
+    allowance: int
+
+    @classmethod
+    def for_limit(cls, *, rate_per_second: float, burst: int, max_seconds: float) -> RateWindow:
+        """`burst` per `burst / rate` seconds; a window longer than `max_seconds` (what the shared
+        counter keeps) is shortened, with the allowance that keeps the rate."""
+        seconds = burst / rate_per_second
+        if seconds <= max_seconds:
+            return cls(seconds=seconds, allowance=burst)
+        return cls(seconds=max_seconds, allowance=max(1, math.floor(rate_per_second * max_seconds)))
+
+    def index(self, now: float) -> int:
+        return math.floor(now / self.seconds)
+
+    def wait(self, count: int, now: float) -> float:
+        """0.0 when the `count`-th request of the current window may pass, else the seconds until
+        the next window opens."""
+        if count <= self.allowance:
+            return 0.0
+        return (self.index(now) + 1) * self.seconds - now
+
+
+def credential_key(subject: str) -> str:
+    """The counter key of a credential: a digest, so no subject leaks into NATS subjects."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:CREDENTIAL_DIGEST_CHARS]
+
+
+class SharedRateLimiter:
+    """The local token bucket first, then the window counter all replicas share."""
+
+    def __init__(
+        self,
+        *,
+        local: RateLimiter,
+        counter: SharedCounter,
+        window: RateWindow,
+        wall_clock: Callable[[], float] = time.time,
+        on_unavailable: Callable[[CounterUnavailable], None] = lambda _: None,
+    ) -> None:
+        self._local = local
+        self._counter = counter
+        self._window = window
+        self._wall_clock = wall_clock
+        self._on_unavailable = on_unavailable
+
+    async def acquire(self, subject: str) -> float:
+        """Take one request for credential `subject`: 0.0 when allowed, else the seconds to wait."""
+        wait = self._local.acquire(subject)
+        if wait > 0:
+            return wait
+        now = self._wall_clock()
+        key = f"{credential_key(subject)}.{self._window.index(now)}"
+        try:
+            count = await self._counter.increment(key)
+        except CounterUnavailable as error:
+            self._on_unavailable(error)
+            return 0.0
+        return self._window.wait(count, now)
+
+
 def retry_after_header(seconds: float) -> str:
     """`Retry-After` takes whole seconds; never 0, or clients retry at once and fail again."""
     return str(max(1, math.ceil(seconds)))
 
 
-__all__ = ["RateLimiter", "TokenBucket", "retry_after_header"]
+__all__ = [
+    "CounterUnavailable",
+    "RateLimiter",
+    "RateWindow",
+    "SharedCounter",
+    "SharedRateLimiter",
+    "TokenBucket",
+    "credential_key",
+    "retry_after_header",
+]

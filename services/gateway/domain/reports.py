@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 
+from services.gateway.domain.faq import FaqEntry
 from trolyao.vietnamese import fold_diacritics
 
 ANSWER_RATE_TARGET = 0.9
@@ -409,6 +410,58 @@ def group_similar_questions(
     return sorted(groups, key=lambda g: (-g.count, -g.last_asked_at.timestamp(), g.representative))
 
 
+@dataclass(frozen=True, slots=True)
+class KnowledgeGap:
+    """A group of problem questions, and the FAQ entry that closed it (None while open)."""
+
+    group: QuestionGroup
+    closed_by_faq: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_by_faq is not None
+
+
+def close_gaps_answered_by_faq(
+    groups: Iterable[QuestionGroup], entries: Iterable[FaqEntry]
+) -> list[KnowledgeGap]:
+    """Mark each group closed by the FAQ entry that answers one of its wordings (main or alternative
+    question, compared without diacritics, case or extra spaces), when that entry was saved after
+    the group's last problem question: a gap asked again and still unanswered after its entry was
+    written is open again (the entry did not reach it)."""
+    answered: dict[str, list[FaqEntry]] = {}
+    for entry in entries:
+        for question in (entry.question, *entry.alternative_questions):
+            answered.setdefault(_wording(question), []).append(entry)
+    gaps = []
+    for group in groups:
+        wordings = {_wording(group.representative), *(_wording(e.question) for e in group.examples)}
+        closing = [
+            entry
+            for wording in sorted(wordings)
+            for entry in answered.get(wording, [])
+            if _saved_after(entry, group.last_asked_at)
+        ]
+        gaps.append(KnowledgeGap(group=group, closed_by_faq=closing[0].faq_id if closing else None))
+    return gaps
+
+
+def _wording(question: str) -> str:
+    return " ".join(fold_diacritics(question).split()).rstrip(" ?.!")
+
+
+def _saved_after(entry: FaqEntry, moment: datetime) -> bool:
+    """Whether `entry` was last written after `moment` (an entry without a readable time counts)."""
+    stamp = entry.updated_at or entry.created_at
+    try:
+        saved = datetime.fromisoformat(stamp)
+    except ValueError:
+        return True
+    if saved.tzinfo is None:
+        saved = saved.replace(tzinfo=UTC)
+    return saved >= moment
+
+
 def ministry_answer_rates(
     units: Sequence[tuple[str, str]],
     questions: Iterable[QuestionRecord],
@@ -503,6 +556,7 @@ __all__ = [
     "DailyRate",
     "FeedbackRecord",
     "InvalidWindow",
+    "KnowledgeGap",
     "MinistryAnswerRates",
     "ProblemQuestion",
     "QuestionGroup",
@@ -511,6 +565,7 @@ __all__ = [
     "TimeWindow",
     "UnitAnswerRate",
     "answer_rate_report",
+    "close_gaps_answered_by_faq",
     "content_tokens",
     "group_similar_questions",
     "helpful_share",

@@ -2,8 +2,9 @@
 
 Built by `create_app(settings)`: no module-level state, so tests build as many apps as they like.
 Authentication happens in one dependency (`current_principal`, which also applies the
-per-credential rate limit) and authorisation in one check (`require` → `authorize`); every route
-module receives both through `RouteContext` and uses nothing else.
+per-credential rate limit, shared by every replica through NATS) and authorisation in one check
+(`require` → `authorize`); every route module receives both through `RouteContext` and uses nothing
+else.
 """
 
 import hashlib
@@ -19,9 +20,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.adapters.access_tokens import AccessTokenVerifier
 from services.gateway.adapters.backends import Backends
+from services.gateway.adapters.rate_counters import JetStreamRateCounter
 from services.gateway.domain.authorization import Forbidden, Principal, Scope, authorize
 from services.gateway.domain.problems import FORBIDDEN, RATE_LIMITED, UNAUTHENTICATED, ApiProblem
-from services.gateway.domain.rate_limit import RateLimiter, retry_after_header
+from services.gateway.domain.rate_limit import RateLimiter, RateWindow, SharedRateLimiter, retry_after_header
 from services.gateway.entrypoints import (
     routes_accounts,
     routes_answers,
@@ -37,6 +39,7 @@ from services.gateway.entrypoints import (
     routes_snapshots,
     routes_units,
 )
+from services.gateway.entrypoints.api_docs import mount_api_docs
 from services.gateway.entrypoints.change_audit import ChangeAudit, remember_principal
 from services.gateway.entrypoints.console import mount_console
 from services.gateway.entrypoints.document_paths import EncodedSlashes
@@ -49,6 +52,7 @@ from services.gateway.entrypoints.schemas.health import HealthOut, ReadinessOut
 from services.gateway.service import Gateway
 from services.gateway.settings import GatewaySettings
 from trolyao.logs import get_logger
+from trolyao.messaging import RATE_LIMIT_RETENTION_SECONDS
 from trolyao.telemetry.http import instrument_fastapi
 
 log = get_logger("gateway")
@@ -91,7 +95,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     gateway = Gateway(settings=settings, backends=backends)
     quality_workers = QualityWorkers(gateway.quality)
-    limiter = RateLimiter(rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+    limiter = SharedRateLimiter(
+        local=RateLimiter(rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
+        counter=JetStreamRateCounter(lambda: backends.js),
+        window=RateWindow.for_limit(
+            rate_per_second=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst,
+            max_seconds=RATE_LIMIT_RETENTION_SECONDS / 2,
+        ),
+        on_unavailable=lambda error: log.warning("rate_limit_counter_unavailable", error=str(error)),
+    )
     bootstrap_key_digest = (
         hashlib.sha256(settings.bootstrap_api_key.encode()).digest() if settings.bootstrap_api_key else None
     )
@@ -114,6 +127,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by mount_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.backends = backends
     app.state.gateway = gateway
@@ -166,7 +181,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             raise ApiProblem(UNAUTHENTICATED, "Thiếu tiêu đề Authorization: Bearer <khóa API hoặc token>.")
         principal = await authenticate(credential.strip())
         remember_principal(request.scope, principal)
-        wait = limiter.acquire(principal.subject)
+        wait = await limiter.acquire(principal.subject)
         if wait > 0:
             log.info("rate_limited", subject=principal.subject, retry_after=round(wait, 2))
             raise ApiProblem(
@@ -212,6 +227,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for account_module in (routes_login, routes_accounts, routes_audit):
         app.include_router(account_module.build_router(account_context))
     mount_console(app)  # the web console's static files under /console (docs/console.md)
+    mount_api_docs(app, title=app.title)  # /docs and /redoc with their assets from this origin
 
     # ---------------------------------------------------------------- health
 

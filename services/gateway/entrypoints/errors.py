@@ -230,6 +230,12 @@ class BodySizeLimit:
     Document uploads get `upload_limit`; every other body gets `default_limit`. A declared
     Content-Length over the limit is refused before the app runs; a chunked body is counted as it
     arrives and cut off with 413 the moment it passes the limit.
+
+    Why not Starlette's own `RequestBodyLimitMiddleware` (FastAPI's `max_body_size`, app-wide and per
+    route): as of Starlette 1.10 it answers a declared Content-Length over the limit with its own
+    plain-text "Content Too Large", replacing whatever response the app sent, and it sits outside
+    the user middleware, so the 413 carries neither problem+json nor CORS headers (issue 16: tried,
+    and `tests/gateway/test_limits.py` pins what it would break).
     """
 
     def __init__(self, app: ASGIApp, *, default_limit: int, upload_limit: int, upload_marker: str) -> None:

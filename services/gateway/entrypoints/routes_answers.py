@@ -1,10 +1,10 @@
 """Asking a unit's assistant (whole answer or Server-Sent Events) and feedback on answers."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.chat import answer_pieces
@@ -13,9 +13,8 @@ from services.gateway.entrypoints.routing import (
     UNIT_PATH,
     RouteContext,
     problem_responses,
-    sse_event,
+    sse_json,
     sse_response_doc,
-    sse_stream,
 )
 from services.gateway.entrypoints.schemas.answers import AskIn, AskOut, CitationOut, FeedbackIn, FeedbackOut
 
@@ -71,7 +70,10 @@ def build_router(ctx: RouteContext) -> APIRouter:
     CurrentPrincipal = Annotated[Principal, Depends(ctx.principal)]
     gateway, require_unit = ctx.gateway, ctx.require_unit
 
-    async def answer(principal: Principal, unit: str, body: AskIn) -> AnsweredQuestion:
+    async def answer(
+        principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: AskIn
+    ) -> AnsweredQuestion:
+        """The answer (a dependency of both routes, so errors leave before a stream starts)."""
         await require_unit(principal, unit, Scope.READ)
         return await gateway.ask(
             principal,
@@ -88,17 +90,17 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Hỏi trợ lý ảo của đơn vị",
         responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
     )
-    async def ask(principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: AskIn) -> AskOut:
+    async def ask(result: Annotated[AnsweredQuestion, Depends(answer)]) -> AskOut:
         """Trả lời từ tri thức của đơn vị kèm trích dẫn nguồn, hoặc `answered: false` khi chưa có
         thông tin (không bịa). Gửi lại `conversation_id` của câu trả lời trước để hỏi nối tiếp:
         "Doanh thu năm 2023 là bao nhiêu?" rồi "còn lợi nhuận thì sao?"."""
-        return ask_out(await answer(principal, unit, body))
+        return ask_out(result)
 
     @router.post(
         "/v1/units/{unit}/ask/stream",
         tags=[TAG_ASK],
         summary="Hỏi trợ lý ảo, nhận câu trả lời dạng luồng (SSE)",
-        response_class=StreamingResponse,
+        response_class=EventSourceResponse,
         responses={
             **sse_response_doc(
                 "Luồng Server-Sent Events: `meta` (mã câu hỏi, mã hội thoại), nhiều `delta` (từng đoạn câu "
@@ -109,21 +111,15 @@ def build_router(ctx: RouteContext) -> APIRouter:
         },
     )
     async def ask_stream(
-        principal: CurrentPrincipal, unit: Annotated[str, UNIT_PATH], body: AskIn
-    ) -> StreamingResponse:
+        result: Annotated[AnsweredQuestion, Depends(answer)],
+    ) -> AsyncIterator[ServerSentEvent]:
         """Như `/ask` nhưng trả về `text/event-stream` để giao diện hiện câu trả lời dần dần. Lỗi
         (quyền, đơn vị không tồn tại, dịch vụ tạm ngừng) trả về problem+json trước khi luồng bắt đầu."""
-        result = ask_out(await answer(principal, unit, body))
-
-        def events() -> Iterator[bytes]:
-            yield sse_event(
-                {"question_id": result.question_id, "conversation_id": result.conversation_id}, EVENT_META
-            )
-            for piece in answer_pieces(result.answer):
-                yield sse_event({"text": piece}, EVENT_DELTA)
-            yield sse_event(result.model_dump(), EVENT_DONE)
-
-        return sse_stream(events())
+        out = ask_out(result)
+        yield sse_json({"question_id": out.question_id, "conversation_id": out.conversation_id}, EVENT_META)
+        for piece in answer_pieces(out.answer):
+            yield sse_json({"text": piece}, EVENT_DELTA)
+        yield sse_json(out.model_dump(), EVENT_DONE)
 
     @router.post(
         "/v1/units/{unit}/feedback",

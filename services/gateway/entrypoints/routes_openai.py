@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.sse import ServerSentEvent
 
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.chat import (
@@ -28,7 +29,7 @@ from services.gateway.entrypoints.routes_answers import ask_out
 from services.gateway.entrypoints.routing import (
     RouteContext,
     problem_responses,
-    sse_event,
+    sse_json,
     sse_response_doc,
     sse_stream,
 )
@@ -208,11 +209,11 @@ def _extension(result: AnsweredQuestion) -> TrolyaoExtension:
 
 def _chunks(
     result: AnsweredQuestion, *, completion_id: str, created: int, prompt_tokens: int, include_usage: bool
-) -> Iterator[bytes]:
+) -> Iterator[ServerSentEvent]:
     """The OpenAI chunk sequence: role, content pieces, citations with finish_reason, [usage], [DONE]."""
     answer = ask_out(result)
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> bytes:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> ServerSentEvent:
         body = {
             "id": completion_id,
             "object": CHUNK_OBJECT,
@@ -221,7 +222,7 @@ def _chunks(
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
             **extra,
         }
-        return sse_event(body)
+        return sse_json(body)
 
     yield chunk({"role": "assistant", "content": ""})
     for piece in answer_pieces(answer.answer):
@@ -235,7 +236,7 @@ def _chunks(
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
-        yield sse_event(
+        yield sse_json(
             {
                 "id": completion_id,
                 "object": CHUNK_OBJECT,
@@ -245,7 +246,7 @@ def _chunks(
                 "usage": usage,
             }
         )
-    yield sse_event(DONE_MARKER)
+    yield sse_json(DONE_MARKER)
 
 
 def _epoch(stamp: str) -> int:

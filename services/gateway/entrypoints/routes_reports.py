@@ -169,31 +169,40 @@ def build_router(ctx: RouteContext) -> APIRouter:
             int, Query(ge=1, le=MAX_GROUPS, description="Số nhóm tối đa.", examples=[20])
         ] = DEFAULT_GROUPS,
         cursor: PageCursor = None,
+        include_closed: Annotated[
+            bool,
+            Query(
+                description="Liệt kê cả các nhóm đã được một câu hỏi thường gặp trả lời (`closed_by_faq`)."
+            ),
+        ] = False,
     ) -> QuestionGroupsOut:
         """Những câu trợ lý từ chối trả lời và những câu bị đánh giá chưa hữu ích, gộp các cách hỏi
         giống nhau (so khớp từ không dấu) để đơn vị biết cần bổ sung tri thức gì trước: nhóm đông
-        nhất trước, ví dụ "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?" (12 lượt)."""
+        nhất trước, ví dụ "Lệ phí cấp giấy phép báo điện tử là bao nhiêu?" (12 lượt). Nhóm đã được
+        trả lời bằng một câu hỏi thường gặp là đã xử lý: không còn trong danh sách (hoặc có
+        `closed_by_faq` khi `include_closed=true`)."""
         await require_unit(principal, unit, Scope.READ)
         refuse_unknown_query_parameters(request)
         window = _window(since, until)
-        total, groups = await gateway.question_groups(unit, window)
+        gaps = [gap for gap in await gateway.knowledge_gaps(unit, window) if include_closed or not gap.closed]
         # Groups are ranked (largest first); a page resumes after the rank the cursor names.
-        page = paginate(list(enumerate(groups)), key=lambda ranked: (ranked[0],), limit=limit, cursor=cursor)
+        page = paginate(list(enumerate(gaps)), key=lambda ranked: (ranked[0],), limit=limit, cursor=cursor)
         return QuestionGroupsOut(
             unit=unit,
             since=window.since.isoformat(),
             until=window.until.isoformat(),
-            total=total,
+            total=sum(gap.group.count for gap in gaps),
             groups=[
                 QuestionGroupOut(
-                    representative=g.representative,
-                    count=g.count,
-                    unanswered=g.unanswered,
-                    not_helpful=g.not_helpful,
-                    last_asked_at=g.last_asked_at.isoformat(),
-                    examples=[_problem_out(item) for item in g.examples],
+                    representative=gap.group.representative,
+                    count=gap.group.count,
+                    unanswered=gap.group.unanswered,
+                    not_helpful=gap.group.not_helpful,
+                    last_asked_at=gap.group.last_asked_at.isoformat(),
+                    examples=[_problem_out(item) for item in gap.group.examples],
+                    closed_by_faq=gap.closed_by_faq,
                 )
-                for _, g in page.items
+                for _, gap in page.items
             ],
             next_cursor=page.next_cursor,
         )

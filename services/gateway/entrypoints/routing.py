@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 from starlette.datastructures import FormData, UploadFile
 
 from services.gateway.domain.authorization import Principal, Scope
@@ -33,6 +33,8 @@ from services.gateway.service import Gateway
 from trolyao.messaging import UNIT_ID_PATTERN
 
 SSE_MEDIA_TYPE = "text/event-stream"
+# What FastAPI's SSE routes send too: no caching, and no buffering by nginx-like proxies.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MAX_FORM_FIELDS = 10
 
 UNIT_PATH = Path(
@@ -135,25 +137,23 @@ def sse_response_doc(description: str, example: str) -> dict[int | str, dict[str
     }
 
 
-def sse_event(data: Any, event: str | None = None) -> bytes:
-    """One Server-Sent Event (JSON data on one line)."""
-    head = f"event: {event}\n" if event else ""
+def sse_json(data: Any, event: str | None = None) -> ServerSentEvent:
+    """One Server-Sent Event carrying JSON on one line (compact, Vietnamese letters as they are);
+    a plain string (OpenAI's `[DONE]`) is sent as it is."""
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"{head}data: {payload}\n\n".encode()
+    return ServerSentEvent(raw_data=payload, event=event)
 
 
-def sse_stream(events: Iterable[bytes]) -> StreamingResponse:
-    """A text/event-stream response that proxies do not buffer."""
+def sse_stream(events: Iterable[ServerSentEvent]) -> EventSourceResponse:
+    """FastAPI's `text/event-stream` response for a route that answers JSON or a stream as the
+    request asks (chat completions); events are framed by FastAPI's own SSE encoder. A route that
+    always streams is a generator with `response_class=EventSourceResponse` instead."""
 
     async def body() -> AsyncIterator[bytes]:
         for event in events:
-            yield event
+            yield format_sse_event(data_str=event.raw_data, event=event.event)
 
-    return StreamingResponse(
-        body(),
-        media_type=SSE_MEDIA_TYPE,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(body(), headers=SSE_HEADERS)
 
 
 async def uploaded_file(request: Request) -> tuple[FormData, UploadFile, bytes]:
@@ -204,7 +204,7 @@ __all__ = [
     "paginate",
     "problem_responses",
     "refuse_unknown_query_parameters",
-    "sse_event",
+    "sse_json",
     "sse_response_doc",
     "sse_stream",
     "uploaded_file",

@@ -4,6 +4,7 @@ bootstrap and by the drill command (which needs only the handlers)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 
@@ -32,7 +33,10 @@ from services.ops.recovery.entrypoints.snapshot_grpc import SnapshotServicer, St
 from services.ops.recovery.settings import SnapshotSettings
 from services.ops.recovery.use_cases.context import RecoveryContext, SnapshotConfig
 from services.ops.recovery.use_cases.snapshots import SnapshotHandlers
+from trolyao.logs import get_logger
 from trolyao.v1 import snapshots_pb2, snapshots_pb2_grpc
+
+log = get_logger("ops")
 
 SNAPSHOT_SERVICE_NAME = snapshots_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name
 
@@ -57,6 +61,7 @@ class SnapshotRuntime:
     archives: GrpcUnitArchives
     scheduler: SnapshotScheduler | None = None
     servicer: SnapshotServicer | None = None
+    _observer: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         """Add SnapshotService to the ops gRPC server."""
@@ -66,8 +71,19 @@ class SnapshotRuntime:
     def start(self) -> None:
         if self.scheduler is not None:
             self.scheduler.start()
+        self._observer = asyncio.get_running_loop().create_task(self._observe_existing_snapshots())
+
+    async def _observe_existing_snapshots(self) -> None:
+        try:
+            await self.handlers.observe_existing_snapshots()
+        except Exception as error:  # storage unreadable: the gauge starts with the next snapshot
+            log.warning("snapshot_ages_unread", error=type(error).__name__)
 
     async def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._observer
         if self.scheduler is not None:
             await self.scheduler.stop()
         with contextlib.suppress(Exception):

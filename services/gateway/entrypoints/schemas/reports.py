@@ -73,6 +73,13 @@ class QuestionGroupOut(BaseModel):
     not_helpful: int = Field(examples=[2])
     last_asked_at: str = Field(examples=["2026-11-27T08:00:00+00:00"])
     examples: list[ProblemQuestionOut] = Field(description="Vài câu hỏi mới nhất của nhóm.")
+    closed_by_faq: str | None = Field(
+        default=None,
+        description="Mã câu hỏi thường gặp đã trả lời nhóm này (nhóm đã xử lý); `null` khi nhóm còn mở. "
+        "Nhóm được coi là đã xử lý khi một câu hỏi thường gặp (câu chính hoặc cách hỏi khác) trùng cách "
+        "hỏi của nhóm và được lưu sau lần hỏi cuối; hỏi lại mà vẫn chưa trả lời được thì nhóm mở lại.",
+        examples=[None, "faq-le-phi"],
+    )
 
 
 class QuestionGroupsOut(Paged):
@@ -80,7 +87,9 @@ class QuestionGroupsOut(Paged):
     since: str
     until: str
     total: int = Field(
-        description="Số câu hỏi chưa được trả lời hoặc bị đánh giá chưa hữu ích.", examples=[14]
+        description="Số câu hỏi chưa được trả lời hoặc bị đánh giá chưa hữu ích trong các nhóm được liệt kê "
+        "(chỉ nhóm còn mở, trừ khi `include_closed=true`).",
+        examples=[14],
     )
     groups: list[QuestionGroupOut]
 

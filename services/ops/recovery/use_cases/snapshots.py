@@ -1,19 +1,34 @@
 """The recovery use cases as one object, for the gRPC servicer, the scheduler and the drill.
 
 Each method hands over to the use case module that owns it (take_snapshot, catalogue, restore,
-prune); this class adds no logic of its own.
+prune); this class adds no logic of its own, beyond telling telemetry when a snapshot was taken
+(`trolyao_snapshot_age_seconds`: how much a restore would lose right now).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from services.ops.recovery.domain.snapshots import (
     PointInTime,
     RestoreReport,
     SnapshotManifest,
+    SnapshotScope,
     SnapshotTrigger,
 )
 from services.ops.recovery.use_cases import catalogue, point_in_time, prune, restore, take_snapshot
 from services.ops.recovery.use_cases.context import RecoveryContext
+from trolyao.telemetry.instruments import record_snapshot_taken
+
+
+def observe_snapshot(manifest: SnapshotManifest) -> None:
+    """Count `manifest` in the snapshot-age gauge of its scope (a unit, or all units)."""
+    unit = manifest.units[0].unit if manifest.scope is SnapshotScope.UNIT and manifest.units else None
+    try:
+        taken_at = datetime.fromisoformat(manifest.created_at)
+    except ValueError:
+        return
+    record_snapshot_taken(unit=unit, taken_at=taken_at)
 
 
 class SnapshotHandlers:
@@ -35,9 +50,16 @@ class SnapshotHandlers:
         client_address: str = "",
     ) -> SnapshotManifest:
         """Snapshot one unit (`unit`), or every unit and the ministry-wide buckets (None)."""
-        return await take_snapshot.take_snapshot(
+        manifest = await take_snapshot.take_snapshot(
             self._ctx, unit=unit, trigger=trigger, actor=actor, client_address=client_address
         )
+        observe_snapshot(manifest)
+        return manifest
+
+    async def observe_existing_snapshots(self) -> None:
+        """At start: the newest snapshot of every scope, so its age is known before the next one."""
+        for manifest in await catalogue.list_snapshots(self._ctx):
+            observe_snapshot(manifest)
 
     async def list_snapshots(self, *, unit: str | None = None, limit: int = 0) -> list[SnapshotManifest]:
         """Complete snapshots, newest first; with `unit`, those holding it."""
