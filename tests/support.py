@@ -22,8 +22,8 @@ from services.ingest.adapters.parsers import default_parsers
 from services.ingest.domain.model import IngestLimits
 from services.ingest.domain.preparation import prepare_document
 from services.ingest.service import IngestHandlers
+from services.ops.identity.adapters.nats_users import NatsAuth
 from stack.launcher import Stack
-from stack.natsauth import NatsAuth
 from stack.natsserver import free_port, start_nats_server
 from trolyao.messaging import DOC_STATUS_BUCKET, DOCS_STREAM, ORIGINALS_BUCKET, IngestLane, ingest_durable
 

@@ -62,6 +62,7 @@ class UnitB:
     key_id: str
     test_question_id: str
     run_id: str
+    credential_id: str
 
     def markers(self) -> list[str]:
         return [
@@ -74,6 +75,7 @@ class UnitB:
             self.key_id,
             self.test_question_id,
             self.run_id,
+            self.credential_id,
         ]
 
 
@@ -141,6 +143,7 @@ def fill_path(path: str, unit: str, b: UnitB) -> str:
         "key_id": b.key_id,
         "test_question_id": b.test_question_id,
         "run_id": b.run_id,
+        "credential_id": b.credential_id,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
@@ -151,7 +154,8 @@ def requests_for(path: str, method: str, a: str, b: UnitB) -> list[tuple[str, st
     body = body_for(path, b)
     calls = [(method, fill_path(path, b.unit, b) + query, body)]
     names_b_resource = any(
-        name in path for name in ("{document_id}", "{faq_id}", "{test_question_id}", "{run_id}")
+        name in path
+        for name in ("{document_id}", "{faq_id}", "{test_question_id}", "{run_id}", "{credential_id}")
     )
     if "{unit}" in path and names_b_resource and method in ("GET", "DELETE"):
         # B's document/FAQ ids under A find nothing (PUT would legitimately create A's own).
@@ -183,6 +187,8 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
     ).raise_for_status()
     started = admin.post(f"/v1/units/{unit}/test-runs")
     assert started.status_code == 202, started.text
+    credential = admin.post(f"/v1/units/{unit}/event-credentials")
+    assert credential.status_code == 201, credential.text
     return UnitB(
         key_id=key.json()["key_id"],
         unit=unit,
@@ -193,6 +199,7 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
         secret=secret,
         test_question_id=test_question_id,
         run_id=started.json()["run_id"],
+        credential_id=credential.json()["credential_id"],
     )
 
 

@@ -22,6 +22,7 @@ from tests.support import FAST_STACK_ENV, bootstrap_client, started, unique_unit
 from trolyao.messaging import connect
 
 POLL_SECONDS = 0.1
+REFUSAL_WAIT_SECONDS = 10.0
 SETTLE_TIMEOUT_SECONDS = 60.0
 HTTP_TIMEOUT_SECONDS = 60.0
 
@@ -104,3 +105,21 @@ class EventTap:
 
     def on(self, subject: str) -> list[dict[str, Any]]:
         return [body for received_subject, body in self.received if received_subject == subject]
+
+
+class Errors:
+    """The asynchronous errors a NATS connection receives (the server reports refusals this way)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def callback(self, error: Exception) -> None:
+        self.seen.append(str(error).lower())
+
+    async def wait_for(self, text: str) -> bool:
+        deadline = time.monotonic() + REFUSAL_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if any(text in error for error in self.seen):
+                return True
+            await asyncio.sleep(POLL_SECONDS)
+        return False

@@ -29,6 +29,7 @@ from services.gateway.entrypoints import (
     routes_audit,
     routes_document_index,
     routes_documents,
+    routes_event_credentials,
     routes_ingest_queue,
     routes_login,
     routes_openai,
@@ -197,6 +198,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for module in (
         routes_units,
         routes_api_keys,
+        routes_event_credentials,
         routes_documents,
         routes_document_index,
         routes_ingest_queue,
