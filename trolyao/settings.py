@@ -115,8 +115,8 @@ class CommonSettings(BaseSettings):
     ] = Field(
         default="prometheus",
         validation_alias=AliasChoices("TROLYAO_TELEMETRY_METRICS_EXPORTER", "OTEL_METRICS_EXPORTER"),
-        description="Where metrics go: prometheus (gateway /metrics, TELEMETRY_METRICS_PORT elsewhere) | "
-        "otlp | console | memory | none.",
+        description="Where metrics go: prometheus (each service's TELEMETRY_METRICS_PORT; the gateway's "
+        "/metrics too, with TROLYAO_GATEWAY_METRICS_TOKEN) | otlp | console | memory | none.",
     )
     telemetry_otlp_protocol: Annotated[
         str, _names_from("telemetry_otlp_protocol", OTLP_PROTOCOLS, many=False)
@@ -130,7 +130,8 @@ class CommonSettings(BaseSettings):
         default=0,
         ge=0,
         le=65_535,
-        description="Serve Prometheus metrics on this port (0: not served; the gateway serves /metrics).",
+        description="Serve Prometheus metrics on this port (0: not served; the gateway also serves "
+        "/metrics on its public port to holders of TROLYAO_GATEWAY_METRICS_TOKEN).",
     )
     telemetry_metrics_host: str = Field(
         default="127.0.0.1", description="Address the Prometheus metrics port listens on."

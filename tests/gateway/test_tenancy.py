@@ -38,8 +38,8 @@ NOT_UNIT_SCOPED = {
     "/docs": "interactive docs",
     "/docs/oauth2-redirect": "interactive docs",
     "/redoc": "interactive docs",
-    "/metrics": "Prometheus scrape for the ops network (issue 7); counters may carry unit labels, so it must "
-    "never be published beyond it",
+    "/metrics": "Prometheus scrape, served only with TROLYAO_GATEWAY_METRICS_TOKEN (a scraper's bearer "
+    "token, never an API key: tests/security/test_metrics_labels.py)",
     "/console": "redirect to the web console's static files",
 }
 NOT_UNIT_SCOPED_PREFIXES = {

@@ -24,6 +24,8 @@ from trolyao.messaging import connect
 POLL_SECONDS = 0.1
 REFUSAL_WAIT_SECONDS = 10.0
 SETTLE_TIMEOUT_SECONDS = 60.0
+# Prometheus' scrape token: the public port serves /metrics to its holder only.
+METRICS_TOKEN = "scrape-" + secrets.token_urlsafe(16)
 HTTP_TIMEOUT_SECONDS = 60.0
 
 
@@ -35,7 +37,11 @@ def security_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         api_key="tly_test_" + secrets.token_urlsafe(24),
         # The listing test sends thousands of requests with one key; limits are not its subject.
         extra_env=FAST_STACK_ENV
-        | {"TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000", "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000"},
+        | {
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+            "TROLYAO_GATEWAY_METRICS_TOKEN": METRICS_TOKEN,
+        },
     )
     with started(stack):
         yield stack

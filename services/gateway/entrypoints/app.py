@@ -243,7 +243,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
-    instrument_fastapi(app)  # spans and per-route metrics for every request; GET /metrics
+    # Spans and per-route metrics for every request; GET /metrics only with the scrape token.
+    instrument_fastapi(app, scrape_token=settings.metrics_token.get_secret_value())
     install_problem_openapi(
         app,
         Problem.model_json_schema(ref_template=OPENAPI_REF_TEMPLATE),
