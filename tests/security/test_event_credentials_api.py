@@ -148,3 +148,14 @@ def test_unit_scoped_keys_and_unknown_units_are_refused(
     missing = admin.post(BASE.format(unit=f"khong-co-{secrets.token_hex(3)}"))
     assert missing.status_code == 404 and missing.json()["code"] == "unit_not_found"
     assert admin.delete(f"{BASE.format(unit=other)}/{theirs}").status_code == 200
+
+
+def test_deleting_a_unit_revokes_its_event_credentials(
+    security_stack: Stack, admin: httpx.Client, new_unit: Callable[[], str]
+) -> None:
+    unit = new_unit()
+    issued = admin.post(BASE.format(unit=unit)).json()
+    deleted = admin.delete(f"/v1/units/{unit}", params={"snapshot": "false"})
+    assert deleted.status_code == 200, deleted.text
+    with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
+        asyncio.run(unit_client(security_stack, issued, Errors()))

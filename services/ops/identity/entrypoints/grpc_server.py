@@ -65,6 +65,7 @@ _ERROR_STATUS: list[tuple[type[Exception], grpc.StatusCode]] = [
     (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
 ]
 RETRY_AFTER_METADATA = "retry-after"
+UNIT_DELETION_ACTOR = "ops:unit.deleted"
 
 Reply = TypeVar("Reply")
 
@@ -175,6 +176,8 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
     ) -> ops_pb2.DeleteUnitResponse:
         async def work() -> ops_pb2.DeleteUnitResponse:
             deleted, narrowed = await self._handlers.delete_unit(request.unit_id)
+            if self._event_credentials is not None:  # a deleted unit's systems publish no more
+                await self._event_credentials.revoke_unit(request.unit_id, actor=UNIT_DELETION_ACTOR)
             return ops_pb2.DeleteUnitResponse(api_keys_deleted=deleted, api_keys_narrowed=narrowed)
 
         return await self._call(context, "DeleteUnit", work)

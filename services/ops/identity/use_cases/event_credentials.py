@@ -115,6 +115,13 @@ class EventCredentialAdmin:
             await self._audit(AUDIT_REVOKED, credential, actor=actor, client_address=client_address)
         return credential, reloaded
 
+    async def revoke_unit(self, unit: str, *, actor: str) -> int:
+        """Revoke every active credential of `unit` (it is being deleted); how many were."""
+        active = [credential for credential in await self.list(unit) if credential.active]
+        for credential in active:
+            await self.revoke(credential.credential_id, actor=actor, unit=unit)
+        return len(active)
+
     async def _audit(
         self, action: str, credential: EventCredential, *, actor: str, client_address: str
     ) -> None:
