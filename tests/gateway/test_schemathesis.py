@@ -12,7 +12,6 @@ generated failed logins from one address would lock the address out (people's ro
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 
@@ -30,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from stack.launcher import Stack, StackPorts
+from stack.launcher import Stack
 from tests.gateway.conftest import bearer
-from tests.support import FAST_STACK_ENV, started, unique_unit
+from tests.support import fast_stack, started, unique_unit
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 
@@ -62,13 +61,7 @@ MUST_FUZZ = {
 
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("fuzz-stack"),
-        ports=StackPorts.free(),
-        api_key="tly_test_" + secrets.token_urlsafe(24),
-        extra_env=FAST_STACK_ENV
-        | {"TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000", "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000"},
-    )
+    stack = fast_stack(tmp_path_factory.mktemp("fuzz-stack"))
     with started(stack):
         yield stack
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from stack.launcher import Stack, StackPorts
+from stack.launcher import Stack
 from tests.gateway.conftest import wait_until_settled
-from tests.support import FAST_STACK_ENV, bootstrap_client, started, unique_unit
+from tests.support import bootstrap_client, fast_stack, started, unique_unit
 from trolyao.messaging import connect
 
 POLL_SECONDS = 0.1
@@ -31,17 +31,8 @@ HTTP_TIMEOUT_SECONDS = 60.0
 
 @pytest.fixture(scope="package")
 def security_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("security-stack"),
-        ports=StackPorts.free(),
-        api_key="tly_test_" + secrets.token_urlsafe(24),
-        # The listing test sends thousands of requests with one key; limits are not its subject.
-        extra_env=FAST_STACK_ENV
-        | {
-            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
-            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
-            "TROLYAO_GATEWAY_METRICS_TOKEN": METRICS_TOKEN,
-        },
+    stack = fast_stack(
+        tmp_path_factory.mktemp("security-stack"), {"TROLYAO_GATEWAY_METRICS_TOKEN": METRICS_TOKEN}
     )
     with started(stack):
         yield stack
