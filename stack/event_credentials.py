@@ -1,9 +1,9 @@
 """Units' event credentials, for ministry admins: issue, list and revoke (`trolyao event-credentials`).
 
-A credential is a NATS user that can publish only `docs.<unit>.>` and put originals only into the
-unit's own object-store bucket (trolyao/natsaccess.py). Issuing creates that bucket, records the
-credential (its secret's hash only), rewrites the server's users file and makes the running
-nats-server reload it; revoking removes the user the same way. Both are written to the audit trail.
+The work is ops' use case (services/ops/identity/use_cases/event_credentials.py), the same one the
+gateway's `/v1/units/{unit}/event-credentials` routes reach over gRPC; this module only connects
+to the stack as the operator and prints. A credential is a NATS user that can publish only
+`docs.<unit>.>` and put originals only into the unit's own object-store bucket.
 """
 
 from __future__ import annotations
@@ -13,25 +13,29 @@ import asyncio
 import getpass
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nats.js.api import ObjectStoreConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
-
-from stack.launcher import nats_auth, nats_config_dir
-from stack.natsauth import (
+from services.ops.identity.adapters.audit_stream import AuditTrail
+from services.ops.identity.adapters.kv_repositories import UnitRepository
+from services.ops.identity.adapters.nats_login import NatsLoginProbe
+from services.ops.identity.adapters.nats_users import (
     AUTH_CONFIG_NAME,
     EventCredential,
     NatsAuth,
     UnknownCredential,
-    reload_nats_server,
 )
-from trolyao.messaging import UNIT_ID_PATTERN, UNITS_BUCKET, connect
+from services.ops.identity.adapters.unit_originals import UnitOriginalsBuckets
+from services.ops.identity.use_cases.event_credentials import (
+    EventCredentialAdmin,
+    Issued,
+    UnknownUnit,
+)
+from stack.launcher import nats_auth, nats_config_dir
+from trolyao.messaging import UNITS_BUCKET, connect
 from trolyao.natsaccess import unit_originals_bucket
-
-AUDIT_ISSUED = "event_credential.issued"
-AUDIT_REVOKED = "event_credential.revoked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,7 @@ class CredentialPlace:
     auth: NatsAuth
     config_dir: Path
     operator_url: str
+    server_url: str
     replicas: int = 1
 
     @classmethod
@@ -50,55 +55,26 @@ class CredentialPlace:
             auth=auth,
             config_dir=nats_config_dir(data_dir.resolve()),
             operator_url=auth.operator_url(server_url),
+            server_url=server_url,
         )
 
 
-class UnknownUnit(LookupError):
-    """No such unit: create it first (PUT /v1/units/{unit})."""
-
-
-async def _prepare_unit(place: CredentialPlace, unit: str) -> None:
-    """Check the unit exists, and make its originals bucket (before its users' grants name it)."""
+@asynccontextmanager
+async def credential_admin(place: CredentialPlace) -> AsyncIterator[EventCredentialAdmin]:
+    """Ops' event-credential use case, wired to the stack through the operator's connection."""
     client = await connect(place.operator_url, name="event-credentials")
     try:
         js = client.jetstream()
-        try:
-            await (await js.key_value(UNITS_BUCKET)).get(unit)
-        except (KeyNotFoundError, BucketNotFoundError) as missing:
-            raise UnknownUnit(unit) from missing
-        bucket = unit_originals_bucket(unit)
-        try:
-            await js.object_store(bucket)
-        except (BucketNotFoundError, NotFoundError):
-            await js.create_object_store(bucket, ObjectStoreConfig(bucket=bucket, replicas=place.replicas))
-    finally:
-        await client.close()
-
-
-async def _audit(place: CredentialPlace, *, action: str, actor: str, credential: EventCredential) -> None:
-    from services.ops.identity.adapters.audit_stream import AuditTrail
-    from services.ops.identity.domain.audit import Outcome, new_audit_event
-
-    client = await connect(place.operator_url, name="event-credentials-audit")
-    try:
-        event = new_audit_event(
-            now=time.time(),
-            actor=actor,
-            action=action,
-            outcome=Outcome.SUCCESS,
-            target=credential.credential_id,
-            unit=credential.unit,
-            details={"nats_user": credential.user},
+        yield EventCredentialAdmin(
+            users=place.auth,
+            config_dir=place.config_dir,
+            units=UnitRepository(await js.key_value(UNITS_BUCKET)),
+            buckets=UnitOriginalsBuckets(client, replicas=place.replicas),
+            audit=AuditTrail(js),
+            login=NatsLoginProbe(place.server_url),
         )
-        await AuditTrail(client.jetstream()).append(event)
     finally:
         await client.close()
-
-
-def _apply(place: CredentialPlace) -> bool:
-    """Write the users file; True when the running (embedded) server was told to reload it."""
-    place.auth.write_config(place.config_dir)
-    return reload_nats_server(place.config_dir)
 
 
 RELOAD_HINT = (
@@ -109,32 +85,18 @@ RELOAD_HINT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Issued:
-    credential: EventCredential
-    password: str
-    reloaded: bool
-
-
 async def issue_credential(place: CredentialPlace, unit: str, *, actor: str) -> Issued:
     """Issue a credential for `unit`, with its password (shown once, kept nowhere)."""
-    if not UNIT_ID_PATTERN.match(unit):
-        raise ValueError(f"invalid unit id {unit!r}")
-    await _prepare_unit(place, unit)
-    credential, password = place.auth.issue(unit, issued_by=actor)
-    reloaded = _apply(place)
-    await _audit(place, action=AUDIT_ISSUED, actor=actor, credential=credential)
-    return Issued(credential, password, reloaded)
+    async with credential_admin(place) as admin:
+        return await admin.issue(unit, actor=actor)
 
 
 async def revoke_credential(
     place: CredentialPlace, credential_id: str, *, actor: str
 ) -> tuple[EventCredential, bool]:
     """Revoke a credential; also says whether the running server reloaded its users."""
-    credential = place.auth.revoke(credential_id)
-    reloaded = _apply(place)
-    await _audit(place, action=AUDIT_REVOKED, actor=actor, credential=credential)
-    return credential, reloaded
+    async with credential_admin(place) as admin:
+        return await admin.revoke(credential_id, actor=actor)
 
 
 def _place(args: argparse.Namespace) -> CredentialPlace:
@@ -146,7 +108,11 @@ def _place(args: argparse.Namespace) -> CredentialPlace:
         deploy_dir = Path(args.deploy_dir)
         auth = NatsAuth(deploy_dir, passwords_from_environment=True)
         return CredentialPlace(
-            auth=auth, config_dir=deploy_dir, operator_url=first_server, replicas=args.replicas
+            auth=auth,
+            config_dir=deploy_dir,
+            operator_url=first_server,
+            server_url=first_server,  # not probed: the deployed server reloads when the operator says
+            replicas=args.replicas,
         )
     data_dir = Path(args.data_dir or os.environ.get("TROLYAO_DATA_DIR", "data"))
     return CredentialPlace.of_data_dir(data_dir, first_server)

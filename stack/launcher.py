@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from stack.natsauth import NatsAuth
+from services.ops.identity.adapters.nats_users import NatsAuth
 from stack.natsserver import free_port, nats_server_command, port_open
-from trolyao.natsaccess import OPERATOR, SERVICE_IDENTITIES
+from trolyao.natsaccess import OPERATOR, OPS, SERVICE_IDENTITIES
 from trolyao.settings import DEFAULT_METRICS_PORTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +149,13 @@ class Stack:
             env |= {"TROLYAO_NATS_USER": name, "TROLYAO_NATS_PASSWORD": self.nats_auth.password(name)}
         else:  # retrieval (and nats-server itself) need no NATS identity
             env |= {"TROLYAO_NATS_USER": "", "TROLYAO_NATS_PASSWORD": ""}
+        if name == OPS:
+            # Ops issues and revokes units' event credentials for the API: it rewrites the server's
+            # users file and signals the server to reload it, as the admin CLI does.
+            env |= {
+                "TROLYAO_OPS_NATS_AUTH_DIR": str(self.nats_auth.directory),
+                "TROLYAO_OPS_NATS_CONFIG_DIR": str(nats_config_dir(self.data_dir)),
+            }
         return env
 
     def environment(self) -> dict[str, str]:

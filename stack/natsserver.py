@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from stack.natsauth import AUTH_CONFIG_NAME, PID_FILE_NAME, NatsAuth
+from services.ops.identity.adapters.nats_users import AUTH_CONFIG_NAME, PID_FILE_NAME, NatsAuth
 
 READY_TIMEOUT_SECONDS = 20.0
 

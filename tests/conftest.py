@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from services.ops.identity.adapters.nats_users import NatsAuth
 from stack.launcher import Stack, StackPorts
-from stack.natsauth import NatsAuth
 from stack.natsserver import free_port, start_nats_server
 
 

@@ -22,8 +22,8 @@ from services.ingest.adapters.parsers import default_parsers
 from services.ingest.domain.model import IngestLimits
 from services.ingest.domain.preparation import prepare_document
 from services.ingest.service import IngestHandlers
-from stack.launcher import Stack
-from stack.natsauth import NatsAuth
+from services.ops.identity.adapters.nats_users import NatsAuth
+from stack.launcher import Stack, StackPorts
 from stack.natsserver import free_port, start_nats_server
 from trolyao.messaging import DOC_STATUS_BUCKET, DOCS_STREAM, ORIGINALS_BUCKET, IngestLane, ingest_durable
 
@@ -46,6 +46,24 @@ FAST_STACK_ENV = {
     "TROLYAO_OPS_ARGON2_MEMORY_KIB": "8192",
     "TROLYAO_OPS_ARGON2_TIME_COST": "1",
 }
+
+
+# Tests that send thousands of requests with one key: rate limits are not their subject.
+NO_RATE_LIMIT_ENV = {
+    "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+    "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+}
+
+
+def fast_stack(data_dir: Path, extra_env: dict[str, str] | None = None) -> Stack:
+    """A stack of the test's own (FAST_STACK_ENV, no rate limit) on free ports with a fresh
+    bootstrap key, plus the test's settings."""
+    return Stack(
+        data_dir=data_dir,
+        ports=StackPorts.free(),
+        api_key="tly_test_" + secrets.token_urlsafe(24),
+        extra_env=FAST_STACK_ENV | NO_RATE_LIMIT_ENV | (extra_env or {}),
+    )
 
 
 @contextmanager

@@ -97,6 +97,8 @@ class ServiceAccess:
     extra_streams: tuple[str, ...] = ()
     # Reads the originals units upload into their own buckets (granted bucket by bucket).
     reads_unit_originals: bool = False
+    # Creates (and snapshots) the units' own originals buckets (ops, when a credential is issued).
+    manages_unit_originals: bool = False
     allow_responses: bool = False
     may_delete_streams: bool = False
 
@@ -120,6 +122,10 @@ class ServiceAccess:
             publish.append("$JS.API.STREAM.INFO.*")
             for bucket in sorted(unit_buckets):
                 publish += _read_only_stream_api(object_stream(bucket))
+        if self.manages_unit_originals:
+            for bucket in sorted(unit_buckets):
+                publish += _stream_api(object_stream(bucket), may_delete=self.may_delete_streams)
+                publish.append(f"$O.{bucket}.>")
         publish += [f"$KV.{bucket}.>" for bucket in self.key_value_buckets]
         publish += [f"$O.{bucket}.>" for bucket in self.object_buckets]
         deny = () if self.may_delete_streams else ("$JS.API.STREAM.DELETE.>",)
@@ -234,6 +240,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
         ),
         object_buckets=(ORIGINALS_BUCKET,),
         extra_streams=(OPS_AUDIT_STREAM,),
+        manages_unit_originals=True,
         publish=(OPS_AUDIT_SUBJECTS, f"{REPLAY_SUBJECT_PREFIX}.>"),
         may_delete_streams=True,
     ),

@@ -27,7 +27,8 @@ DEFAULT_TELEMETRY_POLL_SECONDS = 15.0
 # `make run` moves one that is taken to a free port and prints it (stack/cli.py).
 DEFAULT_METRICS_PORTS = {"retrieval": 9464, "ingest": 9465, "ops": 9466}
 METRICS_PORT_DESCRIPTION = (
-    "Serve Prometheus metrics on this port (0: not served; the gateway serves /metrics)."
+    "Serve Prometheus metrics on this port (0: not served; the gateway also serves /metrics on its "
+    "public port to holders of TROLYAO_GATEWAY_METRICS_TOKEN)."
 )
 
 
@@ -128,8 +129,8 @@ class CommonSettings(BaseSettings):
     ] = Field(
         default="prometheus",
         validation_alias=AliasChoices("TROLYAO_TELEMETRY_METRICS_EXPORTER", "OTEL_METRICS_EXPORTER"),
-        description="Where metrics go: prometheus (gateway /metrics, TELEMETRY_METRICS_PORT elsewhere) | "
-        "otlp | console | memory | none.",
+        description="Where metrics go: prometheus (each service's TELEMETRY_METRICS_PORT; the gateway's "
+        "/metrics too, with TROLYAO_GATEWAY_METRICS_TOKEN) | otlp | console | memory | none.",
     )
     telemetry_otlp_protocol: Annotated[
         str, _names_from("telemetry_otlp_protocol", OTLP_PROTOCOLS, many=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from trolyao.settings import CommonSettings
@@ -24,6 +24,12 @@ class GatewaySettings(CommonSettings):
         description="Addresses (or CIDR ranges) of the reverse proxies whose `X-Forwarded-For` / "
         "`X-Forwarded-Proto` are believed, as a JSON list. Empty (the default): the TCP peer is the "
         "client, whatever the headers say (lockouts and the audit trail use it).",
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token Prometheus must send to scrape `GET /metrics` on the public port. "
+        "Empty (the default): the public port serves no `/metrics` (404); scrape the gateway's own "
+        "listener instead (`TROLYAO_GATEWAY_TELEMETRY_METRICS_PORT`, loopback by default).",
     )
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, description="Largest document upload accepted.")
     rpc_timeout_seconds: float = Field(default=15.0, description="Deadline of calls to retrieval and ops.")

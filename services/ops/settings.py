@@ -21,6 +21,21 @@ class OpsSettings(CommonSettings):
     units_file: Path = Field(
         default=Path("config/units.yaml"), description="The ministry's units, seeded at start."
     )
+    nats_auth_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder of the NATS identities' secrets and the units' event-credential registry (the "
+            "embedded stack: <data dir>/nats-auth). Unset: units' event credentials are issued only "
+            "with the admin CLI (`trolyao event-credentials`), and the API answers 503."
+        ),
+    )
+    nats_config_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder of the running nats-server's `auth.conf` (rewritten on every issue or revocation) "
+            "and `nats-server.pid` (signalled to reload it); the embedded stack: <data dir>/nats."
+        ),
+    )
 
     # ---- accounts, OTP, tokens, lockout (issue 5) ----
     secret_key: SecretStr = Field(

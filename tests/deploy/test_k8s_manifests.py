@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.natsauth import NatsAuth, password_variable
+from services.ops.identity.adapters.nats_users import NatsAuth, password_variable
 from tests.deploy.conftest import (
     APP_ENV_PREFIXES,
     BIND_ALL,

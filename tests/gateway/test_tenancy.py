@@ -38,8 +38,8 @@ NOT_UNIT_SCOPED = {
     "/docs": "interactive docs",
     "/docs/oauth2-redirect": "interactive docs",
     "/redoc": "interactive docs",
-    "/metrics": "Prometheus scrape for the ops network (issue 7); counters may carry unit labels, so it must "
-    "never be published beyond it",
+    "/metrics": "Prometheus scrape, served only with TROLYAO_GATEWAY_METRICS_TOKEN (a scraper's bearer "
+    "token, never an API key: tests/security/test_metrics_labels.py)",
     "/console": "redirect to the web console's static files",
 }
 NOT_UNIT_SCOPED_PREFIXES = {
@@ -63,6 +63,7 @@ class UnitB:
     key_id: str
     test_question_id: str
     run_id: str
+    credential_id: str
 
     def markers(self) -> list[str]:
         return [
@@ -75,6 +76,7 @@ class UnitB:
             self.key_id,
             self.test_question_id,
             self.run_id,
+            self.credential_id,
         ]
 
 
@@ -142,6 +144,7 @@ def fill_path(path: str, unit: str, b: UnitB) -> str:
         "key_id": b.key_id,
         "test_question_id": b.test_question_id,
         "run_id": b.run_id,
+        "credential_id": b.credential_id,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
@@ -152,7 +155,8 @@ def requests_for(path: str, method: str, a: str, b: UnitB) -> list[tuple[str, st
     body = body_for(path, b)
     calls = [(method, fill_path(path, b.unit, b) + query, body)]
     names_b_resource = any(
-        name in path for name in ("{document_id}", "{faq_id}", "{test_question_id}", "{run_id}")
+        name in path
+        for name in ("{document_id}", "{faq_id}", "{test_question_id}", "{run_id}", "{credential_id}")
     )
     if "{unit}" in path and names_b_resource and method in ("GET", "DELETE"):
         # B's document/FAQ ids under A find nothing (PUT would legitimately create A's own).
@@ -184,6 +188,8 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
     ).raise_for_status()
     started = admin.post(f"/v1/units/{unit}/test-runs")
     assert started.status_code == 202, started.text
+    credential = admin.post(f"/v1/units/{unit}/event-credentials")
+    assert credential.status_code == 201, credential.text
     return UnitB(
         key_id=key.json()["key_id"],
         unit=unit,
@@ -194,6 +200,7 @@ def unit_b(admin: httpx.Client, new_unit: Callable[[str], str]) -> UnitB:
         secret=secret,
         test_question_id=test_question_id,
         run_id=started.json()["run_id"],
+        credential_id=credential.json()["credential_id"],
     )
 
 

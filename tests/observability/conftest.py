@@ -26,6 +26,9 @@ from trolyao.telemetry.span_files import RecordedSpan, read_span_files
 POLL_SECONDS = 0.2
 SPANS_TIMEOUT_SECONDS = 20.0
 GAUGE_POLL_SECONDS = "1"
+# The gateway serves /metrics on its public port only to a scraper holding this token.
+METRICS_TOKEN = "scrape-" + secrets.token_urlsafe(16)
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @dataclass
@@ -79,6 +82,7 @@ def observed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observe
             "TROLYAO_TELEMETRY_METRICS_EXPORTER": "prometheus",
             "TROLYAO_TELEMETRY_POLL_SECONDS": GAUGE_POLL_SECONDS,
             "TROLYAO_TRACE_CONTENT": "false",
+            "TROLYAO_GATEWAY_METRICS_TOKEN": METRICS_TOKEN,
         },
     )
     try:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.observability.conftest import ObservedStack
+from tests.observability.conftest import METRICS_HEADERS, ObservedStack
 from tests.support import unique_unit
 from trolyao.messaging import connect, upsert_subject
 from trolyao.telemetry.span_files import RecordedSpan
@@ -167,12 +167,12 @@ def _ask_outcomes(metrics_text: str, unit: str) -> dict[str, float]:
 
 
 def test_answer_rate_counters_change_after_asks(client: httpx.Client, indexed_unit: str) -> None:
-    before = _ask_outcomes(client.get("/metrics").text, indexed_unit)
+    before = _ask_outcomes(client.get("/metrics", headers=METRICS_HEADERS).text, indexed_unit)
     outcomes = [
         client.post(f"/v1/units/{indexed_unit}/ask", json={"question": question}).json()["answered"]
         for question in (QUESTION, OFF_TOPIC_QUESTION, OFF_TOPIC_QUESTION)
     ]
-    scrape = client.get("/metrics")
+    scrape = client.get("/metrics", headers=METRICS_HEADERS)
     assert scrape.status_code == 200
     assert scrape.headers["content-type"].startswith("text/plain")
     after = _ask_outcomes(scrape.text, indexed_unit)

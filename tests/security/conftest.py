@@ -16,25 +16,23 @@ from typing import Any
 import httpx
 import pytest
 
-from stack.launcher import Stack, StackPorts
+from stack.launcher import Stack
 from tests.gateway.conftest import wait_until_settled
-from tests.support import FAST_STACK_ENV, bootstrap_client, started, unique_unit
+from tests.support import bootstrap_client, fast_stack, started, unique_unit
 from trolyao.messaging import connect
 
 POLL_SECONDS = 0.1
+REFUSAL_WAIT_SECONDS = 10.0
 SETTLE_TIMEOUT_SECONDS = 60.0
+# Prometheus' scrape token: the public port serves /metrics to its holder only.
+METRICS_TOKEN = "scrape-" + secrets.token_urlsafe(16)
 HTTP_TIMEOUT_SECONDS = 60.0
 
 
 @pytest.fixture(scope="package")
 def security_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(
-        data_dir=tmp_path_factory.mktemp("security-stack"),
-        ports=StackPorts.free(),
-        api_key="tly_test_" + secrets.token_urlsafe(24),
-        # The listing test sends thousands of requests with one key; limits are not its subject.
-        extra_env=FAST_STACK_ENV
-        | {"TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000", "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000"},
+    stack = fast_stack(
+        tmp_path_factory.mktemp("security-stack"), {"TROLYAO_GATEWAY_METRICS_TOKEN": METRICS_TOKEN}
     )
     with started(stack):
         yield stack
@@ -104,3 +102,21 @@ class EventTap:
 
     def on(self, subject: str) -> list[dict[str, Any]]:
         return [body for received_subject, body in self.received if received_subject == subject]
+
+
+class Errors:
+    """The asynchronous errors a NATS connection receives (the server reports refusals this way)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def callback(self, error: Exception) -> None:
+        self.seen.append(str(error).lower())
+
+    async def wait_for(self, text: str) -> bool:
+        deadline = time.monotonic() + REFUSAL_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if any(text in error for error in self.seen):
+                return True
+            await asyncio.sleep(POLL_SECONDS)
+        return False

@@ -23,6 +23,7 @@ from nats.js.errors import NotFoundError
 from stack import cli
 from stack.event_credentials import CredentialPlace, UnknownUnit, issue_credential, revoke_credential
 from stack.launcher import Stack
+from tests.security.conftest import Errors
 from tests.support import unique_unit
 from trolyao.document_ids import original_object_name
 from trolyao.messaging import API_KEYS_BUCKET, DOCS_STREAM, NatsCredential, connect
@@ -31,7 +32,6 @@ from trolyao.natsaccess import OPS_AUDIT_STREAM, unit_originals_bucket
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(240)]
 
 INDEX_WAIT_SECONDS = 120.0
-REFUSAL_WAIT_SECONDS = 10.0
 PUBLISH_TIMEOUT_SECONDS = 3.0
 POLL_SECONDS = 0.2
 PERMISSIONS_VIOLATION = "permissions violation"
@@ -62,24 +62,6 @@ def issue(place: CredentialPlace, admin: httpx.Client, unit: str) -> IssuedCrede
     assert issued.reloaded
     credential = issued.credential
     return IssuedCredential(unit, credential.credential_id, NatsCredential(credential.user, issued.password))
-
-
-class Errors:
-    """The asynchronous errors a connection receives (the server reports refusals this way)."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    async def callback(self, error: Exception) -> None:
-        self.seen.append(str(error).lower())
-
-    async def wait_for(self, text: str) -> bool:
-        deadline = time.monotonic() + REFUSAL_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if any(text in error for error in self.seen):
-                return True
-            await asyncio.sleep(POLL_SECONDS)
-        return False
 
 
 @asynccontextmanager

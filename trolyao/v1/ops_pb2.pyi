@@ -1431,3 +1431,170 @@ class DeleteUnitResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteUnitResponse: _TypeAlias = DeleteUnitResponse  # noqa: Y015
+
+@_typing.final
+class EventCredentialInfo(_message.Message):
+    """---- Units' NATS event credentials ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    ISSUED_BY_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    ORIGINALS_BUCKET_FIELD_NUMBER: _builtins.int
+    credential_id: _builtins.str
+    unit: _builtins.str
+    user: _builtins.str
+    """The NATS user name; replies reach it on _INBOX.<user>."""
+    issued_at: _builtins.str
+    issued_by: _builtins.str
+    revoked_at: _builtins.str
+    """Empty while the credential is active."""
+    active: _builtins.bool
+    originals_bucket: _builtins.str
+    """The object-store bucket the unit uploads its originals into."""
+    def __init__(
+        self,
+        *,
+        credential_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        user: _builtins.str = ...,
+        issued_at: _builtins.str = ...,
+        issued_by: _builtins.str = ...,
+        revoked_at: _builtins.str = ...,
+        active: _builtins.bool = ...,
+        originals_bucket: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "credential_id", b"credential_id", "issued_at", b"issued_at", "issued_by", b"issued_by", "originals_bucket", b"originals_bucket", "revoked_at", b"revoked_at", "unit", b"unit", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventCredentialInfo: _TypeAlias = EventCredentialInfo  # noqa: Y015
+
+@_typing.final
+class IssueEventCredentialRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CLIENT_ADDRESS_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    actor: _builtins.str
+    """Who issues it (the gateway's principal subject) and from where, for the audit trail."""
+    client_address: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        client_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "client_address", b"client_address", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueEventCredentialRequest: _TypeAlias = IssueEventCredentialRequest  # noqa: Y015
+
+@_typing.final
+class IssuedEventCredential(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    RELOADED_FIELD_NUMBER: _builtins.int
+    password: _builtins.str
+    reloaded: _builtins.bool
+    """False when the running server has not reloaded its users yet (the file must be deployed)."""
+    @_builtins.property
+    def credential(self) -> Global___EventCredentialInfo: ...
+    def __init__(
+        self,
+        *,
+        credential: Global___EventCredentialInfo | None = ...,
+        password: _builtins.str = ...,
+        reloaded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "password", b"password", "reloaded", b"reloaded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuedEventCredential: _TypeAlias = IssuedEventCredential  # noqa: Y015
+
+@_typing.final
+class ListEventCredentialsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    """Empty: every unit's."""
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventCredentialsRequest: _TypeAlias = ListEventCredentialsRequest  # noqa: Y015
+
+@_typing.final
+class ListEventCredentialsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credentials(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventCredentialInfo]: ...
+    def __init__(
+        self,
+        *,
+        credentials: _abc.Iterable[Global___EventCredentialInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventCredentialsResponse: _TypeAlias = ListEventCredentialsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeEventCredentialRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CLIENT_ADDRESS_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    credential_id: _builtins.str
+    actor: _builtins.str
+    client_address: _builtins.str
+    unit: _builtins.str
+    """When set, a credential of another unit is NOT_FOUND."""
+    def __init__(
+        self,
+        *,
+        credential_id: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        client_address: _builtins.str = ...,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "client_address", b"client_address", "credential_id", b"credential_id", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeEventCredentialRequest: _TypeAlias = RevokeEventCredentialRequest  # noqa: Y015

@@ -190,6 +190,21 @@ class OpsServiceStub:
                 request_serializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitRequest.SerializeToString,
                 response_deserializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitResponse.FromString,
                 _registered_method=True)
+        self.IssueEventCredential = channel.unary_unary(
+                '/trolyao.v1.OpsService/IssueEventCredential',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.IssueEventCredentialRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.IssuedEventCredential.FromString,
+                _registered_method=True)
+        self.ListEventCredentials = channel.unary_unary(
+                '/trolyao.v1.OpsService/ListEventCredentials',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.ListEventCredentialsRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.ListEventCredentialsResponse.FromString,
+                _registered_method=True)
+        self.RevokeEventCredential = channel.unary_unary(
+                '/trolyao.v1.OpsService/RevokeEventCredential',
+                request_serializer=trolyao_dot_v1_dot_ops__pb2.RevokeEventCredentialRequest.SerializeToString,
+                response_deserializer=trolyao_dot_v1_dot_ops__pb2.EventCredentialInfo.FromString,
+                _registered_method=True)
 
 
 class OpsServiceServicer:
@@ -412,6 +427,31 @@ class OpsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueEventCredential(self, request, context):
+        """---- Units' NATS event credentials (the same use case as `trolyao event-credentials`) ----
+        Issue a credential for a unit (NOT_FOUND for an unknown unit): the password is returned once
+        and kept nowhere; the running nats-server reloads its users. FAILED_PRECONDITION when this ops
+        has no users file to rewrite (compose/Kubernetes: the operator's CLI issues credentials).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEventCredentials(self, request, context):
+        """Credentials, active and revoked, oldest first; never a secret nor its hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeEventCredential(self, request, context):
+        """Revoke one (NOT_FOUND when unknown, or when it belongs to another unit than the one named);
+        the server drops its connections. Revoking twice keeps the first revocation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -569,6 +609,21 @@ def add_OpsServiceServicer_to_server(servicer, server):
                     servicer.DeleteUnit,
                     request_deserializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitRequest.FromString,
                     response_serializer=trolyao_dot_v1_dot_ops__pb2.DeleteUnitResponse.SerializeToString,
+            ),
+            'IssueEventCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueEventCredential,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.IssueEventCredentialRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.IssuedEventCredential.SerializeToString,
+            ),
+            'ListEventCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEventCredentials,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.ListEventCredentialsRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.ListEventCredentialsResponse.SerializeToString,
+            ),
+            'RevokeEventCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeEventCredential,
+                    request_deserializer=trolyao_dot_v1_dot_ops__pb2.RevokeEventCredentialRequest.FromString,
+                    response_serializer=trolyao_dot_v1_dot_ops__pb2.EventCredentialInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1409,6 +1464,87 @@ class OpsService:
             '/trolyao.v1.OpsService/DeleteUnit',
             trolyao_dot_v1_dot_ops__pb2.DeleteUnitRequest.SerializeToString,
             trolyao_dot_v1_dot_ops__pb2.DeleteUnitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueEventCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/IssueEventCredential',
+            trolyao_dot_v1_dot_ops__pb2.IssueEventCredentialRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.IssuedEventCredential.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEventCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/ListEventCredentials',
+            trolyao_dot_v1_dot_ops__pb2.ListEventCredentialsRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.ListEventCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeEventCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trolyao.v1.OpsService/RevokeEventCredential',
+            trolyao_dot_v1_dot_ops__pb2.RevokeEventCredentialRequest.SerializeToString,
+            trolyao_dot_v1_dot_ops__pb2.EventCredentialInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -97,6 +97,18 @@ class OpsServiceStub:
     """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
     those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
     """
+    IssueEventCredential: _grpc.UnaryUnaryMultiCallable[_ops_pb2.IssueEventCredentialRequest, _ops_pb2.IssuedEventCredential]
+    """---- Units' NATS event credentials (the same use case as `trolyao event-credentials`) ----
+    Issue a credential for a unit (NOT_FOUND for an unknown unit): the password is returned once
+    and kept nowhere; the running nats-server reloads its users. FAILED_PRECONDITION when this ops
+    has no users file to rewrite (compose/Kubernetes: the operator's CLI issues credentials).
+    """
+    ListEventCredentials: _grpc.UnaryUnaryMultiCallable[_ops_pb2.ListEventCredentialsRequest, _ops_pb2.ListEventCredentialsResponse]
+    """Credentials, active and revoked, oldest first; never a secret nor its hash."""
+    RevokeEventCredential: _grpc.UnaryUnaryMultiCallable[_ops_pb2.RevokeEventCredentialRequest, _ops_pb2.EventCredentialInfo]
+    """Revoke one (NOT_FOUND when unknown, or when it belongs to another unit than the one named);
+    the server drops its connections. Revoking twice keeps the first revocation.
+    """
 
 @_typing.type_check_only
 class OpsServiceAsyncStub(OpsServiceStub):
@@ -166,6 +178,18 @@ class OpsServiceAsyncStub(OpsServiceStub):
     DeleteUnit: _aio.UnaryUnaryMultiCallable[_ops_pb2.DeleteUnitRequest, _ops_pb2.DeleteUnitResponse]  # type: ignore[assignment]
     """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
     those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
+    """
+    IssueEventCredential: _aio.UnaryUnaryMultiCallable[_ops_pb2.IssueEventCredentialRequest, _ops_pb2.IssuedEventCredential]  # type: ignore[assignment]
+    """---- Units' NATS event credentials (the same use case as `trolyao event-credentials`) ----
+    Issue a credential for a unit (NOT_FOUND for an unknown unit): the password is returned once
+    and kept nowhere; the running nats-server reloads its users. FAILED_PRECONDITION when this ops
+    has no users file to rewrite (compose/Kubernetes: the operator's CLI issues credentials).
+    """
+    ListEventCredentials: _aio.UnaryUnaryMultiCallable[_ops_pb2.ListEventCredentialsRequest, _ops_pb2.ListEventCredentialsResponse]  # type: ignore[assignment]
+    """Credentials, active and revoked, oldest first; never a secret nor its hash."""
+    RevokeEventCredential: _aio.UnaryUnaryMultiCallable[_ops_pb2.RevokeEventCredentialRequest, _ops_pb2.EventCredentialInfo]  # type: ignore[assignment]
+    """Revoke one (NOT_FOUND when unknown, or when it belongs to another unit than the one named);
+    the server drops its connections. Revoking twice keeps the first revocation.
     """
 
 class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -419,6 +443,36 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ops_pb2.DeleteUnitResponse, _abc.Awaitable[_ops_pb2.DeleteUnitResponse]]:
         """Forget a unit's record and the API keys scoped to it (a key that also names other units keeps
         those). A deleted unit is not seeded again from the units file. NOT_FOUND for an unknown unit.
+        """
+
+    @_abc_1.abstractmethod
+    def IssueEventCredential(
+        self,
+        request: _ops_pb2.IssueEventCredentialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.IssuedEventCredential, _abc.Awaitable[_ops_pb2.IssuedEventCredential]]:
+        """---- Units' NATS event credentials (the same use case as `trolyao event-credentials`) ----
+        Issue a credential for a unit (NOT_FOUND for an unknown unit): the password is returned once
+        and kept nowhere; the running nats-server reloads its users. FAILED_PRECONDITION when this ops
+        has no users file to rewrite (compose/Kubernetes: the operator's CLI issues credentials).
+        """
+
+    @_abc_1.abstractmethod
+    def ListEventCredentials(
+        self,
+        request: _ops_pb2.ListEventCredentialsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.ListEventCredentialsResponse, _abc.Awaitable[_ops_pb2.ListEventCredentialsResponse]]:
+        """Credentials, active and revoked, oldest first; never a secret nor its hash."""
+
+    @_abc_1.abstractmethod
+    def RevokeEventCredential(
+        self,
+        request: _ops_pb2.RevokeEventCredentialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ops_pb2.EventCredentialInfo, _abc.Awaitable[_ops_pb2.EventCredentialInfo]]:
+        """Revoke one (NOT_FOUND when unknown, or when it belongs to another unit than the one named);
+        the server drops its connections. Revoking twice keeps the first revocation.
         """
 
 def add_OpsServiceServicer_to_server(servicer: OpsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -22,6 +22,9 @@ UNIT_NOT_FOUND = ProblemKind("unit_not_found", 404, "Không tìm thấy đơn v�
 DOCUMENT_NOT_FOUND = ProblemKind("document_not_found", 404, "Không tìm thấy văn bản.")
 NOT_FOUND = ProblemKind("not_found", 404, "Không tìm thấy tài nguyên.")
 API_KEY_NOT_FOUND = ProblemKind("api_key_not_found", 404, "Không tìm thấy khóa API.")
+EVENT_CREDENTIAL_NOT_FOUND = ProblemKind(
+    "event_credential_not_found", 404, "Không tìm thấy thông tin xác thực sự kiện."
+)
 FAQ_NOT_FOUND = ProblemKind("faq_not_found", 404, "Không tìm thấy câu hỏi thường gặp.")
 QUESTION_NOT_FOUND = ProblemKind(
     "question_not_found", 404, "Không tìm thấy câu hỏi trong lịch sử của đơn vị."

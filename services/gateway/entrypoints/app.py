@@ -31,6 +31,7 @@ from services.gateway.entrypoints import (
     routes_audit,
     routes_document_index,
     routes_documents,
+    routes_event_credentials,
     routes_ingest_queue,
     routes_login,
     routes_openai,
@@ -212,6 +213,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for module in (
         routes_units,
         routes_api_keys,
+        routes_event_credentials,
         routes_documents,
         routes_document_index,
         routes_ingest_queue,
@@ -257,7 +259,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
-    instrument_fastapi(app)  # spans and per-route metrics for every request; GET /metrics
+    # Spans and per-route metrics for every request; GET /metrics only with the scrape token.
+    instrument_fastapi(app, scrape_token=settings.metrics_token.get_secret_value())
     install_problem_openapi(
         app,
         Problem.model_json_schema(ref_template=OPENAPI_REF_TEMPLATE),

@@ -69,6 +69,8 @@ AUDITED_BY_OPS_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/snapshots"): "snapshot.taken",
     ("POST", "/v1/snapshots/{snapshot_id}/restore"): "snapshot.restored",
     ("DELETE", "/v1/snapshots/{snapshot_id}"): "snapshot.deleted",
+    ("POST", "/v1/units/{unit}/event-credentials"): "event_credential.issued",
+    ("DELETE", "/v1/units/{unit}/event-credentials/{credential_id}"): "event_credential.revoked",
 }
 # POST routes that change no knowledge, setting or credential (questions and ratings go to the
 # activity log behind the reports; verifying a snapshot reads it).

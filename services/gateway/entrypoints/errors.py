@@ -33,6 +33,7 @@ from services.gateway.domain.problems import (
 )
 from services.gateway.entrypoints.document_paths import SLASH_STAND_IN
 from services.gateway.entrypoints.validation_messages import vietnamese_message
+from trolyao.keyvalue import TooManyKeys
 from trolyao.logs import get_logger
 
 log = get_logger("gateway")
@@ -127,6 +128,23 @@ def install_error_handlers(app: FastAPI) -> None:
         # later, so 503 with a reason, never a 500.
         log.warning("nats_request_failed", path=request.url.path, error=type(error).__name__)
         detail = "Kho dữ liệu sự kiện (NATS JetStream) tạm thời từ chối yêu cầu; vui lòng thử lại sau."
+        return problem_response(DEPENDENCY_UNAVAILABLE, detail, request.url.path, {"Retry-After": "5"})
+
+    @app.exception_handler(TooManyKeys)
+    async def _listing_too_large(request: Request, error: TooManyKeys) -> JSONResponse:
+        # The bucket's subject index answers at most so many keys in one reply: refuse the listing
+        # rather than answer part of it.
+        log.warning("listing_too_large", path=request.url.path)
+        detail = (
+            "Danh sách quá lớn để kho dữ liệu sự kiện (NATS JetStream) trả về một lần; vui lòng báo quản trị."
+        )
+        return problem_response(DEPENDENCY_UNAVAILABLE, detail, request.url.path, {"Retry-After": "60"})
+
+    @app.exception_handler(TimeoutError)
+    async def _timed_out(request: Request, error: TimeoutError) -> JSONResponse:
+        # A wait on a dependency that ran out (nats-py's own timeouts are NatsErrors, above).
+        log.warning("dependency_timed_out", path=request.url.path, error=type(error).__name__)
+        detail = "Dịch vụ phụ thuộc phản hồi quá chậm; vui lòng thử lại sau."
         return problem_response(DEPENDENCY_UNAVAILABLE, detail, request.url.path, {"Retry-After": "5"})
 
     @app.exception_handler(Exception)

@@ -271,7 +271,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=DocumentList,
         tags=[TAG_DOCUMENTS],
         summary="Danh sách văn bản",
-        responses=problem_responses(401, 403, 422, 429, 503),
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
     )
     async def list_documents(
         principal: CurrentPrincipal,
@@ -305,7 +305,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=FaqList,
         tags=[TAG_FAQ],
         summary="Danh sách câu hỏi thường gặp",
-        responses=problem_responses(401, 403, 422, 429, 503),
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
     )
     async def list_faq(
         principal: CurrentPrincipal,

@@ -106,7 +106,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=AnswerRateOut,
         tags=[TAG_REPORTS],
         summary="Tỉ lệ trả lời của đơn vị và xu hướng theo ngày",
-        responses=problem_responses(401, 403, 422, 429, 503),
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
     )
     async def answer_rate(
         principal: CurrentPrincipal,
@@ -157,7 +157,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         response_model=QuestionGroupsOut,
         tags=[TAG_REPORTS],
         summary="Câu hỏi chưa trả lời được hoặc bị đánh giá chưa hữu ích, gộp theo nhóm tương tự",
-        responses=problem_responses(401, 403, 422, 429, 503),
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
     )
     async def unanswered_questions(
         principal: CurrentPrincipal,

@@ -127,12 +127,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "Loại sự kiện, ví dụ `meta`, `delta`, `done`."},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "JSON một dòng."},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+
+
 def sse_response_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI entry of a Server-Sent Events response."""
     return {
         200: {
             "description": description,
-            "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}},
+            # Before OpenAPI 3.2's `itemSchema`, an event stream's `schema` describes one event.
+            "content": {SSE_MEDIA_TYPE: {"schema": SSE_EVENT_SCHEMA, "example": example}},
         }
     }
 

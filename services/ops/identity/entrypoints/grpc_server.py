@@ -8,11 +8,12 @@ from typing import TypeVar
 import grpc
 
 from services.ops.identity.adapters.kv_repositories import ConcurrentUpdate
+from services.ops.identity.adapters.nats_users import EventCredential, UnknownCredential
 from services.ops.identity.adapters.security_repositories import AlreadyExists
 from services.ops.identity.domain.accounts import InvalidAccountRequest, PermissionDenied
 from services.ops.identity.domain.api_keys import ApiKeyRecord, InvalidApiKeyRequest, Principal
 from services.ops.identity.domain.audit import AuditEvent as AuditRecord
-from services.ops.identity.domain.audit import InvalidAuditEvent, InvalidAuditQuery
+from services.ops.identity.domain.audit import InvalidAuditEvent, InvalidAuditQuery, iso_time
 from services.ops.identity.domain.errors import LoginFailed, NotFound, StepUpRequired, Unauthenticated
 from services.ops.identity.domain.login import ChallengeFailed
 from services.ops.identity.domain.throttling import LockedOut
@@ -31,9 +32,14 @@ from services.ops.identity.entrypoints.security_conversions import (
     session_state_to_proto,
     tokens_to_proto,
 )
+from services.ops.identity.use_cases.event_credentials import (
+    EventCredentialAdmin,
+    EventCredentialsUnavailable,
+)
 from services.ops.identity.use_cases.security import SecurityHandlers
 from services.ops.service import OpsHandlers
 from trolyao.logs import get_logger
+from trolyao.natsaccess import unit_originals_bucket
 from trolyao.v1 import ops_pb2, ops_pb2_grpc
 
 log = get_logger("ops")
@@ -42,6 +48,8 @@ _ERROR_STATUS: list[tuple[type[Exception], grpc.StatusCode]] = [
     (InvalidUnit, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidApiKeyRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
+    (UnknownCredential, grpc.StatusCode.NOT_FOUND),
+    (EventCredentialsUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (ConcurrentUpdate, grpc.StatusCode.ABORTED),
     # accounts, OTP, tokens, audit (issue 5)
@@ -57,6 +65,7 @@ _ERROR_STATUS: list[tuple[type[Exception], grpc.StatusCode]] = [
     (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
 ]
 RETRY_AFTER_METADATA = "retry-after"
+UNIT_DELETION_ACTOR = "ops:unit.deleted"
 
 Reply = TypeVar("Reply")
 
@@ -95,10 +104,31 @@ def api_key_to_proto(record: ApiKeyRecord) -> ops_pb2.ApiKeyInfo:
     )
 
 
+def event_credential_to_proto(credential: EventCredential) -> ops_pb2.EventCredentialInfo:
+    """A credential as listed: never its secret nor the secret's hash."""
+    return ops_pb2.EventCredentialInfo(
+        credential_id=credential.credential_id,
+        unit=credential.unit,
+        user=credential.user,
+        issued_at=iso_time(credential.issued_at),
+        issued_by=credential.issued_by,
+        revoked_at="" if credential.revoked_at is None else iso_time(credential.revoked_at),
+        active=credential.active,
+        originals_bucket=unit_originals_bucket(credential.unit),
+    )
+
+
 class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
-    def __init__(self, handlers: OpsHandlers, *, security: SecurityHandlers | None = None) -> None:
+    def __init__(
+        self,
+        handlers: OpsHandlers,
+        *,
+        security: SecurityHandlers | None = None,
+        event_credentials: EventCredentialAdmin | None = None,
+    ) -> None:
         self._handlers = handlers
         self._security = security
+        self._event_credentials = event_credentials
 
     async def _call(
         self, context: grpc.aio.ServicerContext, rpc: str, work: Callable[[], Awaitable[Reply]]
@@ -146,6 +176,8 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
     ) -> ops_pb2.DeleteUnitResponse:
         async def work() -> ops_pb2.DeleteUnitResponse:
             deleted, narrowed = await self._handlers.delete_unit(request.unit_id)
+            if self._event_credentials is not None:  # a deleted unit's systems publish no more
+                await self._event_credentials.revoke_unit(request.unit_id, actor=UNIT_DELETION_ACTOR)
             return ops_pb2.DeleteUnitResponse(api_keys_deleted=deleted, api_keys_narrowed=narrowed)
 
         return await self._call(context, "DeleteUnit", work)
@@ -194,6 +226,53 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
             return api_key_to_proto(await self._handlers.revoke_api_key(request.key_id))
 
         return await self._call(context, "RevokeApiKey", work)
+
+    # ---------------------------------------------------------------- units' event credentials
+
+    def _credential_admin(self) -> EventCredentialAdmin:
+        if self._event_credentials is None:
+            raise EventCredentialsUnavailable("event credentials are issued with the admin CLI here")
+        return self._event_credentials
+
+    async def IssueEventCredential(
+        self, request: ops_pb2.IssueEventCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.IssuedEventCredential:
+        async def work() -> ops_pb2.IssuedEventCredential:
+            issued = await self._credential_admin().issue(
+                request.unit, actor=request.actor, client_address=request.client_address
+            )
+            return ops_pb2.IssuedEventCredential(
+                credential=event_credential_to_proto(issued.credential),
+                password=issued.password,
+                reloaded=issued.reloaded,
+            )
+
+        return await self._call(context, "IssueEventCredential", work)
+
+    async def ListEventCredentials(
+        self, request: ops_pb2.ListEventCredentialsRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.ListEventCredentialsResponse:
+        async def work() -> ops_pb2.ListEventCredentialsResponse:
+            credentials = await self._credential_admin().list(request.unit)
+            return ops_pb2.ListEventCredentialsResponse(
+                credentials=[event_credential_to_proto(credential) for credential in credentials]
+            )
+
+        return await self._call(context, "ListEventCredentials", work)
+
+    async def RevokeEventCredential(
+        self, request: ops_pb2.RevokeEventCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> ops_pb2.EventCredentialInfo:
+        async def work() -> ops_pb2.EventCredentialInfo:
+            credential, _reloaded = await self._credential_admin().revoke(
+                request.credential_id,
+                actor=request.actor,
+                client_address=request.client_address,
+                unit=request.unit,
+            )
+            return event_credential_to_proto(credential)
+
+        return await self._call(context, "RevokeEventCredential", work)
 
     # ---------------------------------------------------------------- accounts, OTP, tokens, audit
 

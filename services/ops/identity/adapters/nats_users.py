@@ -1,5 +1,10 @@
 """NATS identities of the embedded stack: their secrets under the data dir and the server's users.
 
+Ops owns identities, so this adapter lives here; the operator's tools (stack/launcher.py,
+stack/event_credentials.py) use it too, and ops' event-credential use case
+(identity/use_cases/event_credentials.py) rewrites the users through it when an admin issues or
+revokes a unit's credential over the API.
+
 At first start each service identity (trolyao/natsaccess.py) gets a random password, kept in a
 file of mode 0600; the server's config holds only bcrypt hashes. Units' event credentials are kept
 in a registry beside them (hashes only: the secret is shown once, when issued). The users part of
@@ -9,11 +14,14 @@ issue or revocation; a SIGHUP makes the running nats-server reload it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +41,7 @@ from trolyao.natsaccess import (
 AUTH_CONFIG_NAME = "auth.conf"
 PID_FILE_NAME = "nats-server.pid"
 REGISTRY_NAME = "event-credentials.json"
+REGISTRY_LOCK_NAME = "event-credentials.lock"
 SECRET_FILE_MODE = 0o600
 # Secrets are 256 random bits: the hash cost guards nothing a brute force could reach, and every
 # connection pays it on the server.
@@ -120,6 +129,18 @@ class NatsAuth:
         records = [asdict(credential) for credential in credentials]
         _write_secret_file(self.directory / REGISTRY_NAME, json.dumps(records, indent=1) + "\n")
 
+    @contextmanager
+    def _registry_lock(self) -> Iterator[None]:
+        """One writer at a time: the admin CLI and ops (the API) may change the registry together."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.directory / REGISTRY_LOCK_NAME, os.O_RDWR | os.O_CREAT, SECRET_FILE_MODE)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            os.close(descriptor)
+
     def issue(self, unit: str, *, issued_by: str) -> tuple[EventCredential, str]:
         """A new credential for `unit`, and its password (kept nowhere: show it once)."""
         if not UNIT_ID_PATTERN.match(unit):
@@ -134,17 +155,20 @@ class NatsAuth:
             issued_at=time.time(),
             issued_by=issued_by,
         )
-        self._save([*self.credentials(), credential])
+        with self._registry_lock():
+            self._save([*self.credentials(), credential])
         return credential, password
 
     def revoke(self, credential_id: str) -> EventCredential:
-        credentials = self.credentials()
-        for index, credential in enumerate(credentials):
-            if credential.credential_id == credential_id:
-                if credential.active:
-                    credentials[index] = EventCredential(**{**asdict(credential), "revoked_at": time.time()})
-                    self._save(credentials)
-                return credentials[index]
+        with self._registry_lock():
+            credentials = self.credentials()
+            for index, credential in enumerate(credentials):
+                if credential.credential_id == credential_id:
+                    if credential.active:
+                        revoked = EventCredential(**{**asdict(credential), "revoked_at": time.time()})
+                        credentials[index] = revoked
+                        self._save(credentials)
+                    return credentials[index]
         raise UnknownCredential(credential_id)
 
     def unit_buckets(self) -> set[str]:
@@ -183,6 +207,12 @@ class NatsAuth:
         path = config_dir / AUTH_CONFIG_NAME
         _write_secret_file(path, self.authorization_config())
         return path
+
+    def apply(self, config_dir: Path) -> bool:
+        """Write the users file; True when the running (embedded) server was told to reload it."""
+        with self._registry_lock():  # the last writer writes the latest registry
+            self.write_config(config_dir)
+        return reload_nats_server(config_dir)
 
 
 def _user_entry(user: str, password: str, grant: Grant) -> str:
