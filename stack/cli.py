@@ -85,6 +85,7 @@ def command_run(args: argparse.Namespace) -> int:
         retrieval_metrics=_chosen_port(f"TROLYAO_RETRIEVAL_{METRICS_PORT}", defaults.retrieval_metrics),
         ingest_metrics=_chosen_port(f"TROLYAO_INGEST_{METRICS_PORT}", defaults.ingest_metrics),
         ops_metrics=_chosen_port(f"TROLYAO_OPS_{METRICS_PORT}", defaults.ops_metrics),
+        gateway_metrics=_chosen_port(f"TROLYAO_GATEWAY_{METRICS_PORT}", defaults.gateway_metrics),
     )
     stack = Stack(data_dir=data_dir, ports=ports)
     stopping = False

@@ -40,10 +40,11 @@ class StackPorts:
     retrieval: int = 50051
     ops: int = 50052
     gateway: int = 8080
-    # Prometheus ports of the services without HTTP (the gateway serves /metrics on its own port).
+    # Each service's own Prometheus listener (loopback); the gateway's public /metrics needs a token.
     retrieval_metrics: int = DEFAULT_METRICS_PORTS["retrieval"]
     ingest_metrics: int = DEFAULT_METRICS_PORTS["ingest"]
     ops_metrics: int = DEFAULT_METRICS_PORTS["ops"]
+    gateway_metrics: int = DEFAULT_METRICS_PORTS["gateway"]
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -55,12 +56,13 @@ class StackPorts:
             retrieval_metrics=free_port(),
             ingest_metrics=free_port(),
             ops_metrics=free_port(),
+            gateway_metrics=free_port(),
         )
 
     def metrics_urls(self) -> dict[str, str]:
-        """Where each service's Prometheus metrics are read (the gateway's need its scrape access)."""
+        """Where each service's Prometheus metrics are read (each on its own loopback listener)."""
         ports = {
-            "gateway": self.gateway,
+            "gateway": self.gateway_metrics,
             "retrieval": self.retrieval_metrics,
             "ingest": self.ingest_metrics,
             "ops": self.ops_metrics,
@@ -175,6 +177,7 @@ class Stack:
                 "TROLYAO_RETRIEVAL_TELEMETRY_METRICS_PORT": str(self.ports.retrieval_metrics),
                 "TROLYAO_INGEST_TELEMETRY_METRICS_PORT": str(self.ports.ingest_metrics),
                 "TROLYAO_OPS_TELEMETRY_METRICS_PORT": str(self.ports.ops_metrics),
+                "TROLYAO_GATEWAY_TELEMETRY_METRICS_PORT": str(self.ports.gateway_metrics),
                 "TROLYAO_BOOTSTRAP_API_KEY": self.api_key,
                 # Tools run in this environment (admin CLI, drills) act as the operator; each
                 # service process gets its own identity instead (service_environment).

@@ -25,7 +25,7 @@ DEFAULT_TELEMETRY_POLL_SECONDS = 15.0
 # Prometheus ports of the services without an HTTP API, on by default so ingest lag, dead letters
 # and snapshot age are visible out of the box (the gateway serves `/metrics` on its own port).
 # `make run` moves one that is taken to a free port and prints it (stack/cli.py).
-DEFAULT_METRICS_PORTS = {"retrieval": 9464, "ingest": 9465, "ops": 9466}
+DEFAULT_METRICS_PORTS = {"retrieval": 9464, "ingest": 9465, "ops": 9466, "gateway": 9467}
 METRICS_PORT_DESCRIPTION = (
     "Serve Prometheus metrics on this port (0: not served; the gateway also serves /metrics on its "
     "public port to holders of TROLYAO_GATEWAY_METRICS_TOKEN)."

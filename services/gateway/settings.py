@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from trolyao.settings import CommonSettings
+from trolyao.settings import CommonSettings, metrics_port_field
 
 
 class GatewaySettings(CommonSettings):
@@ -25,6 +25,7 @@ class GatewaySettings(CommonSettings):
         "`X-Forwarded-Proto` are believed, as a JSON list. Empty (the default): the TCP peer is the "
         "client, whatever the headers say (lockouts and the audit trail use it).",
     )
+    telemetry_metrics_port: int = metrics_port_field("gateway")  # HTTP requests, asks per unit
     metrics_token: SecretStr = Field(
         default=SecretStr(""),
         description="Bearer token Prometheus must send to scrape `GET /metrics` on the public port. "

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from pydantic import ValidationError
 
 from services.ingest.settings import IngestSettings
+from services.gateway.settings import GatewaySettings
 from services.ops.settings import OpsSettings
 from services.retrieval.adapters.telemetry import SEARCH_METHODS, TracedAnswering
 from services.retrieval.domain.model import Answer
@@ -358,10 +359,11 @@ def test_services_without_http_serve_metrics_on_distinct_default_ports() -> None
         "retrieval": RetrievalSettings.model_fields["telemetry_metrics_port"].default,
         "ingest": IngestSettings.model_fields["telemetry_metrics_port"].default,
         "ops": OpsSettings.model_fields["telemetry_metrics_port"].default,
+        "gateway": GatewaySettings.model_fields["telemetry_metrics_port"].default,
     }
     assert defaults == DEFAULT_METRICS_PORTS and len(set(defaults.values())) == len(defaults)
     assert all(port > 0 for port in defaults.values())
     ports = StackPorts()
     assert ports.metrics_urls()["ingest"] == f"http://127.0.0.1:{DEFAULT_METRICS_PORTS['ingest']}/metrics"
     free = StackPorts.free()
-    assert len({free.retrieval_metrics, free.ingest_metrics, free.ops_metrics, free.gateway}) == 4
+    assert len({free.retrieval_metrics, free.ingest_metrics, free.ops_metrics, free.gateway_metrics, free.gateway}) == 5
