@@ -15,7 +15,14 @@ from services.retrieval.domain.verifier import (
 )
 from services.retrieval.fitted import verifier_hybrid, verifier_lexical
 from services.retrieval.settings import RetrievalSettings
-from stack.evaluation import HELD_OUT, IN_SAMPLE, SetReport, held_out_environment, is_held_out_run, render_table
+from stack.evaluation import (
+    HELD_OUT,
+    IN_SAMPLE,
+    SetReport,
+    held_out_environment,
+    is_held_out_run,
+    render_table,
+)
 
 
 def test_production_runs_the_fit_on_all_sets() -> None:
