@@ -343,6 +343,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = AnswerSettings(rerank=not args.no_rerank)
     if args.abstain_below is not None:
         settings = replace(settings, abstain_below=args.abstain_below)
+    if args.held_out:
+        settings = replace(settings, verifier_variant=f"without-{args.set}")
     engine = AnswerEngine(store, embedder, settings=settings)
     for chunks in documents.values():
         store.upsert_chunks(UNIT, chunks)
@@ -445,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faq-bank", choices=("none", "split"), default="none")
     parser.add_argument("--abstain-below", type=float, default=None)
     parser.add_argument("--no-rerank", action="store_true", help="fused order (no HYBRID_RERANKER)")
+    parser.add_argument(
+        "--held-out", action="store_true", help="verifier fitted without this set (as make eval runs it)"
+    )
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-gold-removal", action="store_true")
     parser.add_argument("--dump", help="write per-question rows (JSONL) here")

@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "from __future__ import annotations",
             "",
+            "FITTED_SETS: tuple[str, ...] = ("
+            + ", ".join(json.dumps(name) for name in sorted(args.sets))
+            + ")",
             "FITTED_RERANKER_WEIGHTS: dict[str, float] = {",
             *[f'    "{n}": {float(w):.6f},' for n, w in zip(RERANK_FEATURES, weights, strict=True)],
             "}",

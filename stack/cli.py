@@ -174,7 +174,15 @@ def command_reindex(args: argparse.Namespace) -> int:
 
 def command_eval(args: argparse.Namespace) -> int:
     """Start a private embedded stack, evaluate every set, print the table, write the JSON."""
-    from stack.evaluation import GatewayClient, SetReport, evaluate_set, render_table, write_results
+    from stack.evaluation import (
+        WEIGHTS_LEGEND,
+        GatewayClient,
+        SetReport,
+        evaluate_set,
+        held_out_environment,
+        render_table,
+        write_results,
+    )
 
     eval_dir = Path(args.eval_dir).resolve()
     folders = sorted(
@@ -189,45 +197,48 @@ def command_eval(args: argparse.Namespace) -> int:
         print(f"no evaluation sets (corpus.jsonl + questions.jsonl) under {eval_dir}", file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir).resolve()
-    stack = Stack(
-        data_dir=data_dir,
-        ports=StackPorts.free(),
-        extra_env={
-            "TROLYAO_RETRIEVAL_EMBEDDER": args.embedder,
-            # One embedding cache for every eval run (and the dev harness): re-runs are fast.
-            "TROLYAO_RETRIEVAL_EMBED_CACHE_DIR": str(REPO_ROOT / "data" / "embed-cache"),
-            "TROLYAO_LOG_LEVEL": "WARNING",
-            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
-            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
-        },
-    )
     run_id = time.strftime("%m%d%H%M%S")
     reports: list[SetReport] = []
 
-    async def run_sets() -> None:
+    async def run_set(stack: Stack, folder: Path) -> SetReport:
         gateway = GatewayClient(stack.gateway_url, stack.api_key)
         try:
-            for folder in folders:
-                print(f"== {folder.name}", flush=True)
-                report = await evaluate_set(
-                    folder,
-                    gateway=gateway,
-                    nats_url=stack.nats_url,
-                    run_id=run_id,
-                    question_limit=args.limit,
-                    show_progress=not args.quiet,
-                )
-                reports.append(report)
-                print(render_table([report]), flush=True)
+            return await evaluate_set(
+                folder,
+                gateway=gateway,
+                nats_url=stack.nats_url,
+                run_id=run_id,
+                question_limit=args.limit,
+                show_progress=not args.quiet,
+                embedder=args.embedder,
+            )
         finally:
             await gateway.close()
 
-    try:
-        stack.start()
-        asyncio.run(run_sets())
-    finally:
-        stack.stop()
-    print("\n" + render_table(reports))
+    for folder in folders:
+        print(f"== {folder.name}", flush=True)
+        # One private stack per set: its retrieval answers with the weights fitted without this
+        # set's questions, so the figures are held out (see stack/evaluation.py).
+        stack = Stack(
+            data_dir=data_dir / folder.name,
+            ports=StackPorts.free(),
+            extra_env={
+                "TROLYAO_RETRIEVAL_EMBEDDER": args.embedder,
+                **held_out_environment(folder.name, args.embedder),
+                # One embedding cache for every eval run (and the dev harness): re-runs are fast.
+                "TROLYAO_RETRIEVAL_EMBED_CACHE_DIR": str(REPO_ROOT / "data" / "embed-cache"),
+                "TROLYAO_LOG_LEVEL": "WARNING",
+                "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+                "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+            },
+        )
+        try:
+            stack.start()
+            reports.append(asyncio.run(run_set(stack, folder)))
+        finally:
+            stack.stop()
+        print(render_table(reports[-1:]), flush=True)
+    print("\n" + render_table(reports) + "\n" + WEIGHTS_LEGEND)
     path = write_results(
         reports, Path(args.output), settings={"embedder": args.embedder, "eval_dir": str(eval_dir)}
     )

@@ -10,9 +10,13 @@ diacritics removed and the same metrics are reported under `unaccented`. For the
 derived "abstention under gold removal" is measured on a fixed sample of questions, in a second
 unit that holds the corpus without those questions' gold documents.
 
-The engine's fitted weights ship fitted on the dev questions of several of these sets, so for
-those sets this run is not held out; the held-out (leave-one-set-out) figures are produced by
-`scripts/fit_verifier.py` (docs/retrieval-quality.md).
+Figures are held out: the engine's fitted weights (the answer verifier; with an embedder also the
+reranker) are fitted on the dev questions of several of these sets, so each set is asked in its own
+private stack whose retrieval runs the weights fitted *without* that set's questions
+(`TROLYAO_RETRIEVAL_VERIFIER_VARIANT=without-<set>`, leave-one-set-out fits shipped by
+`scripts/fit_verifier.py` in `services/retrieval/fitted/`). A set for which no such fit exists is
+labelled "in-sample" in the table (today: the hybrid engine, whose reranker and verifier were not
+refitted leave-one-set-out).
 
 Only the dev questions are read; `heldout.enc` is never touched.
 """
@@ -34,6 +38,8 @@ from typing import Any
 import httpx
 
 from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
+from services.retrieval.domain.verifier import HELD_OUT_PREFIX, is_held_out
+from services.retrieval.fitted import reranker as reranker_weights
 from trolyao.vietnamese import fold_diacritics
 
 MAX_ANSWER_CHARS = 1000
@@ -66,12 +72,37 @@ class Asked:
     refused: bool = False
 
 
+HELD_OUT = "ngoài mẫu"
+IN_SAMPLE = "trong mẫu"
+WEIGHTS_LEGEND = (
+    f"trọng số: {HELD_OUT} = held out (every fitted weight the engine ran was fitted without this "
+    f"set's questions, leave-one-set-out); {IN_SAMPLE} = in-sample (some were fitted on them)"
+)
+
+
+def is_held_out_run(set_name: str, embedder: str) -> bool:
+    """Whether every fitted weight the engine runs for `set_name` was fitted without its questions."""
+    hybrid = embedder != "none"
+    verifier_held_out = is_held_out(hybrid=hybrid, set_name=set_name)
+    reranker_held_out = not hybrid or set_name not in reranker_weights.FITTED_SETS
+    return verifier_held_out and reranker_held_out
+
+
+def held_out_environment(set_name: str, embedder: str) -> dict[str, str]:
+    """The retrieval setting that answers `set_name` with weights fitted without its questions."""
+    if not is_held_out(hybrid=embedder != "none", set_name=set_name):
+        return {}  # no leave-one-set-out fit for this engine: the run is labelled in-sample
+    return {"TROLYAO_RETRIEVAL_VERIFIER_VARIANT": HELD_OUT_PREFIX + set_name}
+
+
 @dataclass
 class SetReport:
     name: str
     documents: int
     questions: int
     ingest_seconds: float
+    # HELD_OUT when no weight the engine ran was fitted on this set's questions, else IN_SAMPLE.
+    weights: str = HELD_OUT
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     # The same questions typed without diacritics.
     unaccented: dict[str, float | int | None] = field(default_factory=dict)
@@ -247,6 +278,7 @@ async def evaluate_set(
     run_id: str,
     question_limit: int | None = None,
     show_progress: bool = True,
+    embedder: str = "none",
 ) -> SetReport:
     """Ingest one set into a fresh unit through the events, ask every question, compute metrics."""
     name = folder.name
@@ -258,7 +290,11 @@ async def evaluate_set(
         nats_url, unit, corpus_import_items(corpus), source="eval", show_progress=show_progress
     )
     report = SetReport(
-        name=name, documents=len(corpus), questions=len(questions), ingest_seconds=round(imported.seconds, 1)
+        name=name,
+        documents=len(corpus),
+        questions=len(questions),
+        ingest_seconds=round(imported.seconds, 1),
+        weights=HELD_OUT if is_held_out_run(name, embedder) else IN_SAMPLE,
     )
     asked = await gateway.ask_all(unit, questions)
     report.metrics = metrics(asked)
@@ -334,10 +370,10 @@ COLUMNS = (
 
 
 def render_table(reports: Sequence[SetReport]) -> str:
-    header = ["set", "docs", "questions", *(label for _, label in COLUMNS)]
+    header = ["set", "trọng số", "docs", "questions", *(label for _, label in COLUMNS)]
     rows = [header]
     for report in reports:
-        cells = [report.name, str(report.documents), str(report.questions)]
+        cells = [report.name, report.weights, str(report.documents), str(report.questions)]
         for key, _ in COLUMNS:
             source, _, name = key.rpartition(":")
             value = (report.unaccented if source else report.metrics).get(name)

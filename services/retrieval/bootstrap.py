@@ -136,7 +136,7 @@ def build_generator(settings: RetrievalSettings) -> Generator | None:
 
 def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
     from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
-    from services.retrieval.domain.answering import AnswerEngine
+    from services.retrieval.domain.answering import AnswerEngine, AnswerSettings
     from services.retrieval.domain.lexical import document_sparse_vector
 
     embedder = build_embedder(settings)
@@ -145,6 +145,7 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
     engine = AnswerEngine(
         traced_search_store(store),
         traced_embedder(embedder),
+        settings=AnswerSettings(verifier_variant=settings.verifier_variant),
         unit_models=FileUnitModelRepository(settings.root / "unit-models"),
         generator=build_generator(settings),
     )

@@ -48,6 +48,13 @@ class RetrievalSettings(CommonSettings):
         description="When set, a Qdrant server is used instead of the embedded Qdrant Edge.",
     )
     qdrant_api_key: str = Field(default="", validation_alias=AliasChoices("QDRANT_API_KEY"))
+    verifier_variant: str = Field(
+        default="",
+        pattern="^(|without-[a-z0-9-]+)$",
+        description="Evaluation only: 'without-<set>' answers with the verifier weights fitted without "
+        "that evaluation set's questions (make eval sets it per set, so its figures are held out); empty "
+        "in production.",
+    )
     max_workers: int = Field(default=8, description="gRPC worker threads.")
     embed_cache_dir: Path | None = Field(
         default=None,

@@ -56,7 +56,7 @@ from services.retrieval.domain.unit_model import (
     UnitLanguageModel,
     UnitModelRepository,
 )
-from services.retrieval.domain.verifier import HYBRID_WEIGHTS, LEXICAL_WEIGHTS, AnswerVerifier
+from services.retrieval.domain.verifier import AnswerVerifier, weights_for
 from trolyao.vietnamese import has_diacritics, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class AnswerSettings:
     restore_diacritics: bool = True
     # With an embedder and no reranker of its own, rerank with `HYBRID_RERANKER`.
     rerank: bool = True
+    # "" (production) or "without-<set>": the verifier fitted without that evaluation set (make eval).
+    verifier_variant: str = ""
 
 
 ChunkLike = StoredChunk | ScoredChunk
@@ -115,7 +117,7 @@ class AnswerEngine:
         self._settings = settings or AnswerSettings()
         self._unit_models: UnitModelRepository = unit_models or InMemoryUnitModelRepository()
         self._verifier = verifier or AnswerVerifier(
-            HYBRID_WEIGHTS if embedder is not None else LEXICAL_WEIGHTS
+            weights_for(hybrid=embedder is not None, variant=self._settings.verifier_variant)
         )
         search = self._settings.search
         if self._settings.rerank and search.reranker is None and embedder is not None:

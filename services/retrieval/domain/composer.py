@@ -11,13 +11,14 @@ with its lead-in as context, so "lợi nhuận 6 tháng đầu năm" picks the i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from services.retrieval.domain.lexical import folded_syllables
+from services.retrieval.domain.lexical import BIGRAM_JOINER, folded_syllables
 from services.retrieval.domain.matching import QuestionTerms, coverage, sentence_coverage, text_terms
 from services.retrieval.domain.model import Citation
 from services.retrieval.domain.search import Candidate
@@ -75,7 +76,20 @@ _TYPE_CUES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
 _NUMBER_WORDS = re.compile(
     r"\d|\b(mot|hai|ba|bon|nam|sau|bay|tam|chin|muoi|tram|nghin|ngan|trieu|ty|ti|nua)\b"
 )
-_TIME_WORDS = re.compile(r"\d{3,4}|\b(nam|thang|ngay|the ky|thap nien|gio)\b")
+_TIME_WORDS = re.compile(
+    r"\d{3,4}|\d{1,2}/\d{1,2}|\b(nam|thang|ngay|the ky|thap nien|gio|khi|ke tu|thoi han|thoi diem)\b"
+)
+# The law a question names as its frame ("Theo Điều 16, Bộ luật Dân sự 2015, …", "Luật Lao động
+# năm 2019 quy định …"): every article of that law matches it, so it must not pick the sentence.
+_LAW_FRAME = re.compile(
+    r"\b(?:theo |can cu )?(?:(?:dieu|khoan|diem) [\w.]+,? )*(?:bo luat|luat|nghi dinh|thong tu)\b[^,?]*?"
+    r"(?:nam )?\d{4}(?: quy dinh)?"
+)
+# Questions that ask for a whole list ("… bao gồm những loại nào?", "… gồm những gì?").
+_ASKS_LIST = re.compile(
+    r"\b(bao gom|gom nhung|gom co|cac (?:loai|truong hop)"
+    r"|nhung (?:loai|truong hop|hinh thuc|dieu kien|hanh vi|quyen|nghia vu|gi))\b"
+)
 _PROPER_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ỸĐ][a-zà-ỹđ]+")
 
 
@@ -98,6 +112,29 @@ def holds_answer_type(sentence: str, kind: AnswerType) -> bool:
     if kind is AnswerType.TIME:
         return bool(_TIME_WORDS.search(folded))
     return bool(_PROPER_NAME.search(sentence))
+
+
+def without_law_frame(terms: QuestionTerms, question: str) -> QuestionTerms:
+    """The question's terms without those only its law frame holds (`_LAW_FRAME`)."""
+    folded = fold_diacritics(question).lower()
+    frame = _LAW_FRAME.search(folded)
+    if frame is None:
+        return terms
+    drop = set(folded_syllables(frame.group())) - set(
+        folded_syllables(folded[: frame.start()] + " " + folded[frame.end() :])
+    )
+    unigrams = {term: idf for term, idf in terms.unigrams.items() if term not in drop}
+    if not unigrams:
+        return terms
+    bigrams = {
+        term: idf for term, idf in terms.bigrams.items() if not set(term.split(BIGRAM_JOINER)) & drop
+    }
+    return dataclasses.replace(terms, unigrams=unigrams, bigrams=bigrams)
+
+
+def asks_list(question: str) -> bool:
+    """Whether a question asks for a whole list (`_ASKS_LIST`)."""
+    return bool(_ASKS_LIST.search(fold_diacritics(question).lower()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +209,7 @@ def score_sentences(
     if passage_rank_weight is not None:
         weights = {**weights, "passage_rank": passage_rank_weight}
     kind = answer_type(question)
+    terms = without_law_frame(terms, question)
     asked = set(folded_syllables(question))
     ceiling = terms.max_idf or 1.0
     empty: tuple[set[str], set[str], set[str]] = (set(), set(), set())
@@ -301,9 +339,21 @@ def clause_window(text: str, terms: QuestionTerms, *, limit: int) -> str:
     return (ELLIPSIS if start > 0 else "") + piece + (ELLIPSIS if end < len(text) else "")
 
 
-def quote(candidates: Sequence[Candidate], best: ScoredSentence, terms: QuestionTerms, *, budget: int) -> str:
-    """The answer text when `best` is the answering sentence (see the module's docstring)."""
+def quote(
+    candidates: Sequence[Candidate],
+    best: ScoredSentence,
+    terms: QuestionTerms,
+    *,
+    budget: int,
+    whole_list: bool = False,
+) -> str:
+    """The answer text when `best` is the answering sentence (see the module's docstring);
+    `whole_list`: a list item is answered with its whole list when that fits the concise size."""
     text = candidates[best.candidate_index].hit.chunk.text
+    if whole_list and best.lead_in is not None:
+        listed = _BULLET.sub("", concise_quote(text, split_sentences(text), best.lead_in, budget=budget))
+        if len(listed) <= CONCISE_ANSWER_CHARS and best.sentence.text in listed:
+            return listed
     quoted = _BULLET.sub("", concise_quote(text, split_sentences(text), best.sentence, budget=budget))
     lead = ""
     if best.lead_in is not None:
@@ -332,7 +382,7 @@ def compose(
         return None
     best = ranked[0]
     return ComposedAnswer(
-        text=quote(candidates, best, terms, budget=budget),
+        text=quote(candidates, best, terms, budget=budget, whole_list=asks_list(question)),
         candidate=candidates[best.candidate_index],
         best=best,
         ranked=tuple(ranked),

@@ -101,6 +101,38 @@ LEXICAL_WEIGHTS = VerifierWeights(
     neutral=verifier_weights_lexical.FITTED_NEUTRAL,
 )
 DEFAULT_WEIGHTS = HYBRID_WEIGHTS
+# A weights variant named "without-<set>": the same fit without that evaluation set's questions
+# (leave-one-set-out), so that `make eval` reports the set held out. "" is the production fit.
+HELD_OUT_PREFIX = "without-"
+
+
+def held_out_set(variant: str) -> str:
+    """The evaluation set a variant leaves out ("" for the production fit)."""
+    if variant and not variant.startswith(HELD_OUT_PREFIX):
+        raise ValueError(f"unknown verifier variant {variant!r} (expected '' or 'without-<set>')")
+    return variant.removeprefix(HELD_OUT_PREFIX)
+
+
+def weights_for(*, hybrid: bool, variant: str = "") -> VerifierWeights:
+    """The verifier weights of an engine with (`hybrid`) or without an embedder.
+
+    `variant` "without-<set>" selects the weights fitted without <set>'s questions; a set that was
+    never in the fit gets the production weights, which are already held out for it.
+    """
+    module = verifier_weights if hybrid else verifier_weights_lexical
+    left_out = held_out_set(variant)
+    if left_out in module.FITTED_WITHOUT:
+        bias, weights, neutral = module.FITTED_WITHOUT[left_out]
+        return VerifierWeights(bias=bias, weights=weights, neutral=neutral)
+    if left_out in module.FITTED_SETS:
+        raise ValueError(f"no verifier weights fitted without {left_out!r}: re-run scripts/fit_verifier.py")
+    return HYBRID_WEIGHTS if hybrid else LEXICAL_WEIGHTS
+
+
+def is_held_out(*, hybrid: bool, set_name: str) -> bool:
+    """Whether `weights_for(variant="without-<set_name>")` was fitted without that set's questions."""
+    module = verifier_weights if hybrid else verifier_weights_lexical
+    return set_name in module.FITTED_WITHOUT or set_name not in module.FITTED_SETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +298,7 @@ def confidence_of(weights: VerifierWeights, features: Mapping[str, float]) -> fl
 __all__ = [
     "DEFAULT_WEIGHTS",
     "FEATURE_NAMES",
+    "HELD_OUT_PREFIX",
     "HYBRID_WEIGHTS",
     "LEXICAL_WEIGHTS",
     "AnswerVerifier",
@@ -273,6 +306,9 @@ __all__ = [
     "VerifierWeights",
     "answer_features",
     "confidence_of",
+    "held_out_set",
+    "is_held_out",
     "out_of_scope",
+    "weights_for",
     "with_neutral_values",
 ]

@@ -4,6 +4,7 @@ used by the engine only with an embedder; re-run the script, do not edit."""
 
 from __future__ import annotations
 
+FITTED_SETS: tuple[str, ...] = ("alqac-2022", "uit-regulation-qa", "vicov19qa", "viquad2-1000")
 FITTED_RERANKER_WEIGHTS: dict[str, float] = {
     "rrf_sparse": 2.038951,
     "rrf_dense": 2.549843,
