@@ -141,7 +141,7 @@ def test_a_unit_without_test_questions_says_so_instead_of_a_green_figure(
     assert staff.ask(unit, DATE_QUESTION)["answered"] is True  # answered rate 100%
     account = staff.create("ministry_admin", [])
     log_in(page, console_url, account)
-    page.get_by_label("Đơn vị").select_option(unit)
+    page.get_by_label("Đơn vị", exact=True).select_option(unit)
     page.get_by_role("link", name="Tỉ lệ trả lời").click()
     expect(page.get_by_test_id("answer-rate")).to_contain_text("100%")
     expect(page.get_by_test_id("tested-rate")).to_contain_text("Chưa có câu hỏi kiểm tra")
