@@ -118,6 +118,24 @@ def build_documents(eval_dir: Path) -> list[WorkDocument]:
     return documents
 
 
+def fresh_stack(data_dir: Path, extra_env: dict[str, str] | None = None, *, embedder: str = "none") -> Stack:
+    """A stack over an emptied `data_dir` (not started), quiet, with no rate limit on asks."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    return Stack(
+        data_dir=data_dir,
+        ports=StackPorts.free(),
+        extra_env={
+            "TROLYAO_RETRIEVAL_EMBEDDER": embedder,
+            "TROLYAO_LOG_LEVEL": "WARNING",
+            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+            **(extra_env or {}),
+        },
+    )
+
+
 def process_rss_mb(stack: Stack) -> dict[str, float]:
     usage: dict[str, float] = {}
     for name, process in stack.processes.items():
@@ -268,23 +286,10 @@ def run(
     snapshot_probe: SnapshotProbe | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
     documents = build_documents(eval_dir)
     rng = random.Random(SEED)
     units = [f"bench-{index:02d}" for index in range(UNITS)]
-    stack = Stack(
-        data_dir=data_dir,
-        ports=StackPorts.free(),
-        extra_env={
-            "TROLYAO_RETRIEVAL_EMBEDDER": "none",
-            "TROLYAO_LOG_LEVEL": "WARNING",
-            "TROLYAO_INGEST_BATCH_SIZE": "32",
-            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
-            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
-            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
-        },
-    )
+    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"})
     reports: list[StageReport] = []
     ingest_seconds: list[float] = []
     embedding: dict[str, float] = {}
