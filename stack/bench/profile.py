@@ -28,7 +28,8 @@ import httpx
 import psutil
 
 from services.ingest.entrypoints.operator_commands import bulk_import, corpus_items
-from stack.bench.stack import fresh_stack
+from stack.bench.peer import measure_haystack, ratio
+from stack.bench.stack import fresh_stack, process_memory_mb
 from stack.launcher import REPO_ROOT, Stack
 
 UNIT = "profile"
@@ -163,6 +164,7 @@ def profile(
         before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
         latencies = asyncio.run(_ask_all(stack, questions))
         after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        memory = process_memory_mb(stack)
         for recorder in recorders.values():
             recorder.send_signal(2)  # SIGINT: py-spy writes its output and exits
             recorder.wait(timeout=30)
@@ -181,6 +183,12 @@ def profile(
             }
     finally:
         stack.stop()
+    corpus = [
+        (item.document_id, item.text or "")
+        for name in sets
+        for item in corpus_items(eval_dir / name / "corpus.jsonl")
+    ]
+    peer = measure_haystack({UNIT: corpus}, [(UNIT, question) for question in questions])
     return {
         "sets": list(sets),
         "documents": documents,
@@ -191,6 +199,9 @@ def profile(
             name: round((after[name] - before[name]) * MILLISECONDS / len(questions), 2) for name in pids
         },
         "retrieval_stages": breakdown,
+        "memory_mb": memory,
+        "peer": peer,
+        "ask_p50_over_peer_p50": ratio(_percentile(latencies, 0.5), peer),
     }
 
 
@@ -199,6 +210,9 @@ def render(report: dict[str, Any]) -> str:
         f"{report['asks']} asks, one at a time, unit of {report['documents']:,} documents "
         f"({', '.join(report['sets'])}): p50 {report['ask_p50_ms']} ms, p95 {report['ask_p95_ms']} ms",
         "CPU ms per ask: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_ask"].items()),
+        "memory MB (anonymous / PSS / RSS): "
+        + ", ".join(f"{k} {v['anonymous']}/{v['pss']}/{v['rss']}" for k, v in report["memory_mb"].items()),
+        f"peer: {report['peer']}; our ask p50 ÷ peer p50: {report['ask_p50_over_peer_p50']}",
     ]
     if report["retrieval_stages"]:
         lines += ["", "| retrieval stage | CPU ms per ask | share |", "|---|---|---|"]
