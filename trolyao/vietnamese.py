@@ -9,9 +9,7 @@ hyphens, folded white space.
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
-from functools import cache
 
 _SOFT_HYPHEN_AND_INVISIBLES = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -87,7 +85,7 @@ def normalize_tone_placement(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Canonical form for indexing and display; keeps line breaks between paragraphs."""
     if _is_canonical(text):
-        return text  # stored chunks are: the steps below would not change it
+        return text  # stored chunks normally are: the steps below would not change it
     text = unicodedata.normalize("NFC", text).translate(_LOOKALIKE_LETTERS)
     text = _SOFT_HYPHEN_AND_INVISIBLES.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -102,13 +100,7 @@ def fold_diacritics(text: str) -> str:
     if text.isascii():  # no diacritic, no đ: the common case for folded terms and numbers
         return text.lower()
     decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d").replace("Đ", "d"))
-    return decomposed.translate(_combining_marks())
-
-
-@cache
-def _combining_marks() -> dict[int, None]:
-    """Every code point with a non-zero combining class, mapped to nothing (`str.translate`)."""
-    return {code: None for code in range(sys.maxunicode + 1) if unicodedata.combining(chr(code))}
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def has_diacritics(text: str) -> bool:
