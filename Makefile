@@ -47,7 +47,13 @@ test: setup
 eval: setup
 	$(PY) -m stack.cli eval --eval-dir $(EVAL_DIR) --embedder $(EVAL_EMBEDDER)
 
-bench: setup
+# The bench extra: the Haystack peer measured in the same run, and py-spy for stack.bench.profile.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
 	$(PY) -m stack.cli bench
 
 proto: $(STAMP)

@@ -25,6 +25,40 @@ _OPEN_GLIDE_SYLLABLE = re.compile(
 )
 
 
+# Cheap pre-check on the undecomposed text, a superset of what `_OPEN_GLIDE_SYLLABLE` can match
+# after NFD: o/u followed by a/e/y that carries exactly one tone mark, precomposed or combining
+# (U+0340/U+0341 are the tone-mark singletons that decompose to U+0300/U+0301), ending the word
+# ("khoản" has nothing to move; a letter decomposes to a letter first, so NFD keeps it closed).
+_TONE_ON_SECOND_VOWEL = re.compile(
+    r"[oOuU](?:[aAeEyY][\u0300\u0301\u0303\u0309\u0323\u0340\u0341]"
+    r"|[áàãảạÁÀÃẢẠéèẽẻẹÉÈẼẺẸýỳỹỷỵÝỲỸỶỴ])(?!\w)"
+)
+
+
+# A character `normalize_text` would change or drop, bar the NFC composition and tone placement
+# (checked on their own): look-alike letters, invisibles, carriage returns, controls, and every
+# white space but the plain space and the line break (U+1680, U+2028 and U+2029 are the ones the
+# inline-space and control classes leave out).
+_NOT_CANONICAL_CHARACTER = re.compile(
+    r"[\u00d0\u00f0\u0189\u00ad\u200b\u200c\u200d\u2060\ufeff\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    r"\t\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+# Space runs, space at either end of a line, runs of blank lines: what the line pass changes.
+_NOT_CANONICAL_SPACING = ("  ", " \n", "\n ", "\n\n\n")
+
+
+def _is_canonical(text: str) -> bool:
+    """True when `normalize_text` would return `text` unchanged (checked without changing it)."""
+    return (
+        unicodedata.is_normalized("NFC", text)
+        and not text[:1].isspace()
+        and not text[-1:].isspace()
+        and not any(spacing in text for spacing in _NOT_CANONICAL_SPACING)
+        and not _NOT_CANONICAL_CHARACTER.search(text)
+        and not _TONE_ON_SECOND_VOWEL.search(text)
+    )
+
+
 def _move_tone(match: re.Match[str]) -> str:
     onset, first, second, tone = match.groups()
     if first in "uU" and onset[-1:] in ("q", "Q"):
@@ -38,6 +72,9 @@ def _move_tone(match: re.Match[str]) -> str:
 
 def normalize_tone_placement(text: str) -> str:
     """Put tone marks of open oa/oe/uy syllables on the first vowel: hoà → hòa, thuý → thúy."""
+    if not _TONE_ON_SECOND_VOWEL.search(text):
+        # Nothing to move: NFC(NFD(text)) is NFC(text), without the round trip and the pattern.
+        return unicodedata.normalize("NFC", text)
     decomposed = unicodedata.normalize("NFD", text)
     # In NFD, a vowel's shape marks (circumflex, breve, horn) come before the tone mark; oa/oe/uy
     # carry none, so the pattern can see the tone directly after the second vowel.
@@ -47,6 +84,8 @@ def normalize_tone_placement(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """Canonical form for indexing and display; keeps line breaks between paragraphs."""
+    if _is_canonical(text):
+        return text  # stored chunks normally are: the steps below would not change it
     text = unicodedata.normalize("NFC", text).translate(_LOOKALIKE_LETTERS)
     text = _SOFT_HYPHEN_AND_INVISIBLES.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -58,6 +97,8 @@ def normalize_text(text: str) -> str:
 
 def fold_diacritics(text: str) -> str:
     """Lower-case, strip every diacritic and map đ → d: `Tắt sóng 2G` → `tat song 2g`."""
+    if text.isascii():  # no diacritic, no đ: the common case for folded terms and numbers
+        return text.lower()
     decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d").replace("Đ", "d"))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

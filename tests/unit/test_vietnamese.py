@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 import pytest
 
-from trolyao.vietnamese import fold_diacritics, has_diacritics, normalize_text, normalize_tone_placement
+from trolyao.vietnamese import (
+    _NOT_CANONICAL_CHARACTER,
+    fold_diacritics,
+    has_diacritics,
+    normalize_text,
+    normalize_tone_placement,
+)
 
 
 @pytest.mark.parametrize(
@@ -71,3 +78,18 @@ def test_eth_lookalikes_become_d_with_stroke() -> None:
 def test_fold_diacritics() -> None:
     assert fold_diacritics("Tắt sóng 2G ở Đà Nẵng") == "tat song 2g o da nang"
     assert has_diacritics("hòa") and not has_diacritics("hoa")
+
+
+def test_canonical_text_is_returned_as_is_and_every_other_space_takes_the_full_path() -> None:
+    """`normalize_text` skips its steps for text already canonical; any white space but the plain
+    space and the line break must send a text through them (str.strip and the inline-space class
+    would change it)."""
+    canonical = normalize_text("Điều 5. Hòa giải\n\nKhoản 1: thời hạn là 30 ngày.")
+    assert normalize_text(canonical) is canonical
+    unflagged = [
+        hex(code)
+        for code in range(sys.maxunicode + 1)
+        if chr(code).isspace() and chr(code) not in " \n" and not _NOT_CANONICAL_CHARACTER.search(chr(code))
+    ]
+    assert unflagged == []
+    assert normalize_text("Hoà  giải \n") == "Hòa giải"

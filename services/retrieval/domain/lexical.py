@@ -21,8 +21,9 @@ import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.retrieval.domain.model import SparseVector
 from trolyao.documents import Chunk, ChunkKind, DocumentMetadata
@@ -62,6 +63,13 @@ def term_id(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "big")
 
 
+# A unit's vocabulary of syllables is small (tens of thousands): fold each once per process.
+SYLLABLE_FOLD_CACHE_SIZE = 1 << 16
+# Texts the composer and verifier fold again and again (questions, sentences, passages).
+FOLDED_TEXT_CACHE_SIZE = 8192
+_fold_syllable = lru_cache(maxsize=SYLLABLE_FOLD_CACHE_SIZE)(fold_diacritics)
+
+
 def syllables(text: str) -> list[str]:
     """Lower-cased syllables of `text`, diacritics kept (`Tắt sóng 2G` → `tắt sóng 2g`)."""
     return _SYLLABLE.findall(normalize_text(text).lower())
@@ -69,7 +77,12 @@ def syllables(text: str) -> list[str]:
 
 def folded_syllables(text: str) -> list[str]:
     """Diacritic-folded syllables (`Tắt sóng 2G` → `tat song 2g`)."""
-    return _SYLLABLE.findall(fold_diacritics(normalize_text(text)))
+    return list(_folded_syllables(text))
+
+
+@lru_cache(maxsize=FOLDED_TEXT_CACHE_SIZE)
+def _folded_syllables(text: str) -> tuple[str, ...]:
+    return tuple(_SYLLABLE.findall(fold_diacritics(normalize_text(text))))
 
 
 def _phrases(text: str) -> list[str]:
@@ -78,7 +91,11 @@ def _phrases(text: str) -> list[str]:
 
 def special_terms(text: str) -> list[str]:
     """Document numbers and article references as single tokens (`#13/2023/nd-cp`, `@dieu:5`)."""
-    terms = [NUMBER_PREFIX + fold_diacritics(m.group(0)) for m in _DOCUMENT_NUMBER.finditer(text)]
+    terms = (
+        [NUMBER_PREFIX + fold_diacritics(m.group(0)) for m in _DOCUMENT_NUMBER.finditer(text)]
+        if "/" in text  # every document number has one: most texts need no scan
+        else []
+    )
     for match in _ARTICLE_REFERENCE.finditer(text):
         kind = fold_diacritics(match.group(1))
         terms.append(f"{ARTICLE_PREFIX}{kind}:{match.group(2).lower()}")
@@ -111,15 +128,20 @@ class TermBag:
         return bag
 
 
+def _phrase_syllables(text: str) -> Iterator[tuple[list[str], list[str]]]:
+    """Each phrase of a normalised text as its lower-cased syllables, marked and folded."""
+    for phrase in _phrases(text):
+        marked = _SYLLABLE.findall(phrase.lower())
+        yield marked, [_fold_syllable(s) for s in marked]
+
+
 def term_bag(text: str) -> TermBag:
     """Terms of one text: folded syllables, in-phrase bigrams, accented syllables, special tokens."""
     text = normalize_text(text)
     unigrams: Counter[str] = Counter()
     bigrams: Counter[str] = Counter()
     accented: Counter[str] = Counter()
-    for phrase in _phrases(text):
-        marked = _SYLLABLE.findall(phrase.lower())
-        folded = [fold_diacritics(s) for s in marked]
+    for marked, folded in _phrase_syllables(text):
         unigrams.update(folded)
         bigrams.update(f"{a}{BIGRAM_JOINER}{b}" for a, b in itertools.pairwise(folded))
         accented.update(m for m, f in zip(marked, folded, strict=True) if m != f)
@@ -130,6 +152,18 @@ def term_bag(text: str) -> TermBag:
         special=Counter(special_terms(text)),
         length=sum(unigrams.values()),
     )
+
+
+def term_sets(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The distinct terms of `term_bag(text)` (unigrams, bigrams, special), without counting them:
+    what coverage features read, for a fraction of the cost."""
+    text = normalize_text(text)
+    unigrams: set[str] = set()
+    bigrams: set[str] = set()
+    for _, folded in _phrase_syllables(text):
+        unigrams.update(folded)
+        bigrams.update(f"{a}{BIGRAM_JOINER}{b}" for a, b in itertools.pairwise(folded))
+    return frozenset(unigrams), frozenset(bigrams), frozenset(special_terms(text))
 
 
 def _to_sparse(weights: Mapping[str, float]) -> SparseVector:
@@ -224,5 +258,6 @@ __all__ = [
     "syllables",
     "term_bag",
     "term_id",
+    "term_sets",
     "weighted_query_sparse_vector",
 ]

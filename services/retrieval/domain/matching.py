@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.retrieval.domain.lexical import BIGRAM_JOINER, term_bag
+from services.retrieval.domain.lexical import BIGRAM_JOINER, term_bag, term_sets
 from services.retrieval.domain.unit_model import UnitLanguageModel
 
 # Folded syllables that shape a question rather than say what it is about.
@@ -74,8 +74,7 @@ TERM_CACHE_SIZE = 4096
 
 @lru_cache(maxsize=TERM_CACHE_SIZE)
 def _terms_of(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    bag = term_bag(text)
-    return frozenset(bag.unigrams), frozenset(bag.bigrams), frozenset(bag.special)
+    return term_sets(text)
 
 
 def text_terms(texts: Iterable[str]) -> tuple[set[str], set[str], set[str]]:

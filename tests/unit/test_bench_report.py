@@ -1,0 +1,65 @@
+"""The bench's report: memory columns, the Haystack peer beside our asks, the profile's stages.
+
+Correctness of the report only: no test here runs a benchmark or asserts a time."""
+
+from __future__ import annotations
+
+import os
+
+from stack.bench.peer import MISSING, ratio
+from stack.bench.profile import OTHER_STAGE, stage_breakdown
+from stack.bench.stack import anonymous_bytes, anonymous_total_mb, render_table
+
+
+def _stage(peer: dict[str, object]) -> dict[str, object]:
+    ask = {"p50_ms": 20.0, "p95_ms": 30.0, "p99_ms": 40.0, "requests_per_second": 50.0}
+    return {
+        "chunks": 1000,
+        "documents": 90,
+        "ingest_documents_per_second": 10.0,
+        "ingest_chunks_per_second": 200.0,
+        "freshness_p50_ms": 8.0,
+        "freshness_p95_ms": 20.0,
+        "ask": {"1": ask, "4": ask, "16": ask},
+        "memory_mb": {
+            "retrieval": {"anonymous": 120.0, "pss": 150.0, "uss": 140.0, "rss": 900.0},
+            "gateway": {"anonymous": 60.0, "pss": 70.0, "uss": 65.0, "rss": 110.0},
+        },
+        "disk_mb_per_1k_chunks": 11.0,
+        "peer": peer,
+    }
+
+
+def test_table_shows_anonymous_memory_and_the_peer_ratio() -> None:
+    table = render_table({"stages": [_stage({"p50_ms": 80.0, "p95_ms": 120.0})]})
+    row = table.splitlines()[2]
+    assert "| 120.0 (150.0; 900.0) | 60.0 | 180.0 |" in row
+    assert "| 80.0/120.0 | 0.25 |" in row
+
+
+def test_a_missing_peer_is_said_once_and_leaves_its_cells_empty() -> None:
+    table = render_table({"stages": [_stage({"skipped": MISSING}), _stage({"skipped": MISSING})]})
+    assert table.count(MISSING) == 1
+    assert "| – | None |" in table.splitlines()[2]
+    assert ratio(20.0, {"skipped": MISSING}) is None
+
+
+def test_anonymous_memory_of_this_process_is_read_from_the_kernel() -> None:
+    assert anonymous_bytes(os.getpid()) > 0
+    assert anonymous_total_mb({"a": {"anonymous": 1.5}, "b": {"anonymous": 2.0}}) == 3.5
+
+
+def test_profile_samples_are_split_by_the_innermost_known_stage() -> None:
+    collapsed = "\n".join(
+        [
+            "main (x.py:1);AnswerEngine.ask (answering.py:2);compose (composer.py:3);"
+            "term_sets (lexical.py:4) 7",
+            "main (x.py:1);HybridSearcher.candidates (search.py:2);EdgeVectorStore._search "
+            "(services/retrieval/adapters/vectorstore_edge.py:3) 5",
+            "main (x.py:1);idle (x.py:2) 2",
+        ]
+    )
+    samples = stage_breakdown(collapsed)
+    assert samples["composer (sentence choice)"] == 7
+    assert samples["vector store (Qdrant Edge search + payload → chunk)"] == 5
+    assert samples[OTHER_STAGE] == 2
