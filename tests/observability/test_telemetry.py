@@ -23,8 +23,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from pydantic import ValidationError
 
-from services.ingest.settings import IngestSettings
 from services.gateway.settings import GatewaySettings
+from services.ingest.settings import IngestSettings
 from services.ops.settings import OpsSettings
 from services.retrieval.adapters.telemetry import SEARCH_METHODS, TracedAnswering
 from services.retrieval.domain.model import Answer
