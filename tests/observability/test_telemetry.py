@@ -366,4 +366,5 @@ def test_services_without_http_serve_metrics_on_distinct_default_ports() -> None
     ports = StackPorts()
     assert ports.metrics_urls()["ingest"] == f"http://127.0.0.1:{DEFAULT_METRICS_PORTS['ingest']}/metrics"
     free = StackPorts.free()
-    assert len({free.retrieval_metrics, free.ingest_metrics, free.ops_metrics, free.gateway_metrics, free.gateway}) == 5
+    chosen = {free.retrieval_metrics, free.ingest_metrics, free.ops_metrics, free.gateway_metrics, free.gateway}
+    assert len(chosen) == 5
