@@ -50,7 +50,8 @@ class GatewaySettings(CommonSettings):
     rate_limit_burst: int = Field(
         default=100,
         ge=1,
-        description="Requests a credential may send at once (per window of burst / rate seconds, in NATS).",
+        description="Requests a credential may send at once; all replicas together pass at most burst + "
+        "rate × window in each window of burst / rate seconds (counted in NATS).",
     )
     bulk_backlog_limit: int = Field(
         default=1000,

@@ -16,7 +16,7 @@ import pytest
 
 from stack.launcher import Stack, StackPorts
 from stack.natsserver import free_port
-from tests.support import unique_unit
+from tests.support import NO_RATE_LIMIT_ENV, unique_unit
 from trolyao.messaging import connect
 from trolyao.rpc import sync_channel
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
@@ -32,7 +32,9 @@ def replicated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         data_dir=tmp_path_factory.mktemp("replicas"),
         ports=StackPorts.free(),
         api_key="tly_replicas_" + secrets.token_urlsafe(16),
-        extra_env={"TROLYAO_RETRIEVAL_EMBEDDER": "none"},
+        # 200 concurrent uploads through two gateways: the replicas share one rate limit, which is
+        # tests/gateway/test_limits.py's subject, not this file's.
+        extra_env={"TROLYAO_RETRIEVAL_EMBEDDER": "none"} | NO_RATE_LIMIT_ENV,
     )
     stack.start()
     second_gateway_port = free_port()

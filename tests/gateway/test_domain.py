@@ -216,8 +216,9 @@ class InProcessCounter:
 
 
 def test_rate_windows_keep_the_rate_and_fit_the_counter_retention() -> None:
-    assert RateWindow.for_limit(rate_per_second=50, burst=100, max_seconds=300) == RateWindow(2.0, 100)
-    assert RateWindow.for_limit(rate_per_second=0.01, burst=10, max_seconds=300) == RateWindow(300, 3)
+    # A window allows what one token bucket passes in it: the burst plus the refill.
+    assert RateWindow.for_limit(rate_per_second=50, burst=100, max_seconds=300) == RateWindow(2.0, 200)
+    assert RateWindow.for_limit(rate_per_second=0.01, burst=10, max_seconds=300) == RateWindow(300, 13)
     window = RateWindow(seconds=10, allowance=2)
     assert window.index(1234.5) == 123
     assert window.wait(2, 1234.5) == 0.0 and window.wait(3, 1234.5) == pytest.approx(5.5)

@@ -8,9 +8,11 @@ Two gates, in order:
    credential this replica alone has seen past the limit is refused without a round trip.
 2. `SharedRateLimiter`: a fixed-window counter every replica increments (`SharedCounter`, a
    JetStream counter in production: one round trip per request). A window lasts `burst /
-   rate_per_second` seconds and lets `burst` requests through, so over time a credential gets
-   `rate_per_second` across all replicas together, not N times that; at most `2 × burst` can pass
-   around a window's edge (the token bucket's approximation that stays cheap). When the shared
+   rate_per_second` seconds and lets `2 × burst` requests through: what one token bucket can pass
+   in that time (`burst` at once plus the refill), so the shared gate never refuses a request a
+   single replica's bucket allows — a client on one replica sees exactly the documented limit —
+   while a credential spread over N replicas gets at most twice its rate, not N times it (up to
+   `4 × burst` around a window's edge). A cheap approximation of one bucket shared by all. When the shared
    counter cannot be reached, the local gate alone applies (each replica protects itself) rather
    than refusing every request.
 
@@ -98,12 +100,11 @@ class RateWindow:
 
     @classmethod
     def for_limit(cls, *, rate_per_second: float, burst: int, max_seconds: float) -> RateWindow:
-        """`burst` per `burst / rate` seconds; a window longer than `max_seconds` (what the shared
-        counter keeps) is shortened, with the allowance that keeps the rate."""
-        seconds = burst / rate_per_second
-        if seconds <= max_seconds:
-            return cls(seconds=seconds, allowance=burst)
-        return cls(seconds=max_seconds, allowance=max(1, math.floor(rate_per_second * max_seconds)))
+        """Windows of `burst / rate` seconds, each allowing what a token bucket passes in that time
+        (`burst` + the refill); a window longer than `max_seconds` (what the shared counter keeps)
+        is shortened, with the allowance of that shorter time."""
+        seconds = min(burst / rate_per_second, max_seconds)
+        return cls(seconds=seconds, allowance=burst + math.floor(rate_per_second * seconds + 1e-9))
 
     def index(self, now: float) -> int:
         return math.floor(now / self.seconds)
