@@ -59,33 +59,41 @@ async def call_backend(
     try:
         return await call
     except grpc.aio.AioRpcError as error:
-        code = error.code()
-        if code in (
-            grpc.StatusCode.UNAVAILABLE,
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            grpc.StatusCode.CANCELLED,
-        ):
-            raise ApiProblem(
-                DEPENDENCY_UNAVAILABLE,
-                f"Không kết nối được {_DEPENDENCY_NAMES[dependency]}; vui lòng thử lại sau ít phút.",
-                headers={"Retry-After": "5"},
-            ) from error
-        if code == grpc.StatusCode.NOT_FOUND:
-            raise ApiProblem(not_found) from error
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            raise ApiProblem(INVALID_REQUEST, error.details() or "") from error
-        if code == grpc.StatusCode.UNAUTHENTICATED:
-            raise ApiProblem(UNAUTHENTICATED) from error
-        if code == grpc.StatusCode.PERMISSION_DENIED:
-            raise ApiProblem(FORBIDDEN) from error
-        if code == grpc.StatusCode.ABORTED:
-            raise ApiProblem(CONFLICT) from error
-        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            raise ApiProblem(RATE_LIMITED, headers={"Retry-After": _retry_after(error)}) from error
-        log.error("backend_error", dependency=dependency, code=code.name)
-        raise ApiProblem(
-            DEPENDENCY_UNAVAILABLE, f"{_DEPENDENCY_NAMES[dependency]} gặp lỗi; vui lòng thử lại sau."
-        ) from error
+        raise backend_problem(dependency, error, not_found=not_found) from error
+
+
+def backend_problem(
+    dependency: str, error: grpc.aio.AioRpcError, *, not_found: ProblemKind = NOT_FOUND
+) -> ApiProblem:
+    """The problem a failed gRPC call answers with; routes that read some refusals their own way
+    hand every other one to this."""
+    code = error.code()
+    if code in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+    ):
+        return ApiProblem(
+            DEPENDENCY_UNAVAILABLE,
+            f"Không kết nối được {_DEPENDENCY_NAMES[dependency]}; vui lòng thử lại sau ít phút.",
+            headers={"Retry-After": "5"},
+        )
+    if code == grpc.StatusCode.NOT_FOUND:
+        return ApiProblem(not_found)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return ApiProblem(INVALID_REQUEST, error.details() or "")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return ApiProblem(UNAUTHENTICATED)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return ApiProblem(FORBIDDEN)
+    if code == grpc.StatusCode.ABORTED:
+        return ApiProblem(CONFLICT)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ApiProblem(RATE_LIMITED, headers={"Retry-After": _retry_after(error)})
+    log.error("backend_error", dependency=dependency, code=code.name)
+    return ApiProblem(
+        DEPENDENCY_UNAVAILABLE, f"{_DEPENDENCY_NAMES[dependency]} gặp lỗi; vui lòng thử lại sau."
+    )
 
 
 def _retry_after(error: grpc.aio.AioRpcError) -> str:

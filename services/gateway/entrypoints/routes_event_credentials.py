@@ -3,13 +3,13 @@ ministry admins. Ops does the work (the same use case as the admin CLI `trolyao 
 and writes the audit records (`event_credential.issued` / `.revoked`)."""
 
 from collections.abc import Awaitable
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import grpc
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from services.gateway.adapters.access_tokens import require_fresh_otp
-from services.gateway.adapters.backends import call_backend
+from services.gateway.adapters.backends import backend_problem
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.pagination import DEFAULT_PAGE_SIZE
 from services.gateway.domain.problems import (
@@ -58,11 +58,7 @@ async def _call_ops(call: Awaitable[Reply], *, not_found: ProblemKind) -> Reply:
     except grpc.aio.AioRpcError as error:
         if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
             raise ApiProblem(DEPENDENCY_UNAVAILABLE, NOT_ENABLED_DETAIL) from error
-        return await call_backend("ops", _raise(error), not_found=not_found)
-
-
-async def _raise(error: grpc.aio.AioRpcError) -> NoReturn:
-    raise error
+        raise backend_problem("ops", error, not_found=not_found) from error
 
 
 def _credential_out(info: ops_pb2.EventCredentialInfo) -> EventCredentialOut:

@@ -26,7 +26,7 @@ from services.gateway.adapters.access_tokens import (
     require_fresh_otp,
     step_up_problem,
 )
-from services.gateway.adapters.backends import call_backend
+from services.gateway.adapters.backends import backend_problem
 from services.gateway.domain.authorization import Principal, Scope
 from services.gateway.domain.problems import ApiProblem, ProblemKind
 from services.gateway.entrypoints.routing import PageCursor, RouteContext, paginate, problem_responses
@@ -150,13 +150,7 @@ async def _call_snapshots(call: Awaitable[Reply]) -> Reply:
             raise ApiProblem(RESTORE_IN_PROGRESS, error.details() or RESTORE_IN_PROGRESS.title) from error
         if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
             raise ApiProblem(SNAPSHOT_REFUSED, error.details() or SNAPSHOT_REFUSED.title) from error
-
-        caught = error
-
-        async def reraise() -> Reply:
-            raise caught
-
-        return await call_backend("ops", reraise())
+        raise backend_problem("ops", error) from error
 
 
 def _stub(ctx: RouteContext) -> snapshots_pb2_grpc.SnapshotServiceStub:
