@@ -1329,6 +1329,7 @@ class QueryAuditRequest(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    NEWEST_FIRST_FIELD_NUMBER: _builtins.int
     since: _builtins.str
     """ISO 8601 bounds (inclusive since, exclusive until); empty for none."""
     until: _builtins.str
@@ -1340,7 +1341,11 @@ class QueryAuditRequest(_message.Message):
     limit: _builtins.int
     """Page size (QueryAudit only); 0 means the default."""
     after_sequence: _builtins.int
-    """Resume after this sequence (the previous page's next_after_sequence)."""
+    """Resume after this sequence (the previous page's next_after_sequence) in the order asked: later
+    sequences oldest first, earlier ones newest first.
+    """
+    newest_first: _builtins.bool
+    """QueryAudit only: newest first (descending stream sequence). ExportAudit is always oldest first."""
     @_builtins.property
     def caller(self) -> Global___Caller: ...
     def __init__(
@@ -1355,10 +1360,11 @@ class QueryAuditRequest(_message.Message):
         outcome: _builtins.str = ...,
         limit: _builtins.int = ...,
         after_sequence: _builtins.int = ...,
+        newest_first: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "after_sequence", b"after_sequence", "caller", b"caller", "limit", b"limit", "outcome", b"outcome", "since", b"since", "unit", b"unit", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "after_sequence", b"after_sequence", "caller", b"caller", "limit", b"limit", "newest_first", b"newest_first", "outcome", b"outcome", "since", b"since", "unit", b"unit", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1372,6 +1378,7 @@ class QueryAuditResponse(_message.Message):
     NEXT_AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     MORE_FIELD_NUMBER: _builtins.int
     next_after_sequence: _builtins.int
+    """The last sequence this page looked at (in the order asked); pass it back as after_sequence."""
     more: _builtins.bool
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]: ...

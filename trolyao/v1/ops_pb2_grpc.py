@@ -406,7 +406,8 @@ class OpsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def QueryAudit(self, request, context):
-        """Ministry admins only: one page of the append-only audit trail, oldest first.
+        """Ministry admins only: one page of the append-only audit trail, oldest first (newest first when
+        the request asks for it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -90,7 +90,9 @@ class OpsServiceStub:
     RecordAuditEvent: _grpc.UnaryUnaryMultiCallable[_ops_pb2.RecordAuditEventRequest, _ops_pb2.AuditEvent]
     """Append an event from another service (documents, snapshots); ops' own categories are refused."""
     QueryAudit: _grpc.UnaryUnaryMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.QueryAuditResponse]
-    """Ministry admins only: one page of the append-only audit trail, oldest first."""
+    """Ministry admins only: one page of the append-only audit trail, oldest first (newest first when
+    the request asks for it).
+    """
     ExportAudit: _grpc.UnaryStreamMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.AuditEvent]
     """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
     DeleteUnit: _grpc.UnaryUnaryMultiCallable[_ops_pb2.DeleteUnitRequest, _ops_pb2.DeleteUnitResponse]
@@ -172,7 +174,9 @@ class OpsServiceAsyncStub(OpsServiceStub):
     RecordAuditEvent: _aio.UnaryUnaryMultiCallable[_ops_pb2.RecordAuditEventRequest, _ops_pb2.AuditEvent]  # type: ignore[assignment]
     """Append an event from another service (documents, snapshots); ops' own categories are refused."""
     QueryAudit: _aio.UnaryUnaryMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.QueryAuditResponse]  # type: ignore[assignment]
-    """Ministry admins only: one page of the append-only audit trail, oldest first."""
+    """Ministry admins only: one page of the append-only audit trail, oldest first (newest first when
+    the request asks for it).
+    """
     ExportAudit: _aio.UnaryStreamMultiCallable[_ops_pb2.QueryAuditRequest, _ops_pb2.AuditEvent]  # type: ignore[assignment]
     """Ministry admins only: every matching event, streamed (the gateway writes JSON lines)."""
     DeleteUnit: _aio.UnaryUnaryMultiCallable[_ops_pb2.DeleteUnitRequest, _ops_pb2.DeleteUnitResponse]  # type: ignore[assignment]
@@ -425,7 +429,9 @@ class OpsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ops_pb2.QueryAuditRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ops_pb2.QueryAuditResponse, _abc.Awaitable[_ops_pb2.QueryAuditResponse]]:
-        """Ministry admins only: one page of the append-only audit trail, oldest first."""
+        """Ministry admins only: one page of the append-only audit trail, oldest first (newest first when
+        the request asks for it).
+        """
 
     @_abc_1.abstractmethod
     def ExportAudit(

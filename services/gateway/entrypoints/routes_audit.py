@@ -4,7 +4,7 @@ ministry admins' access tokens only, see `routing_accounts`)."""
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import grpc
 from fastapi import APIRouter, Depends, Query
@@ -30,6 +30,13 @@ MAX_AUDIT_PAGE = 1000
 DEFAULT_AUDIT_PAGE = 100
 EXPORT_TIMEOUT_SECONDS = 300.0
 NDJSON = "application/x-ndjson"
+NEWEST = "newest"
+
+
+def _order_mark(order: str) -> tuple[str, ...]:
+    """What a cursor carries after its sequence: nothing oldest first (the cursors made before the
+    order existed stay valid), the order's name newest first."""
+    return (NEWEST,) if order == NEWEST else ()
 
 
 def _audit_event_out(event: ops_pb2.AuditEvent) -> AuditEventOut:
@@ -52,12 +59,14 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
     """Routes under `/v1/audit`."""
     router = APIRouter(dependencies=[Depends(no_store)])
 
-    def audit_sequence_of(cursor: str) -> int:
-        """The audit sequence a cursor made by this route resumes after (422 otherwise)."""
+    def audit_sequence_of(cursor: str, order: str) -> int:
+        """The audit sequence a cursor made by this route for `order` resumes after (422 otherwise,
+        also for a cursor made for the other order)."""
         position = cursor_position(cursor)
-        if len(position) != 1 or not isinstance(position[0], int) or position[0] < 0:
+        sequence = position[0] if position else None
+        if not isinstance(sequence, int) or sequence < 0 or position[1:] != _order_mark(order):
             raise ApiProblem(INVALID_REQUEST, INVALID_CURSOR_DETAIL)
-        return position[0]
+        return sequence
 
     backends, timeout = ctx.backends, ctx.timeout
     CurrentUser = Annotated[AuthenticatedUser, Depends(ctx.current_user)]
@@ -73,6 +82,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         outcome: str,
         limit: int = 0,
         after: int = 0,
+        newest_first: bool = False,
     ) -> ops_pb2.QueryAuditRequest:
         def iso(moment: datetime | None) -> str:
             if moment is None:
@@ -89,6 +99,7 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
             outcome=outcome,
             limit=limit,
             after_sequence=after,
+            newest_first=newest_first,
         )
 
     @router.get(
@@ -105,12 +116,22 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = DEFAULT_AUDIT_PAGE,
         after: Annotated[int, Query(ge=0, description="`next_after` của trang trước.")] = 0,
         cursor: PageCursor = None,
+        order: Annotated[
+            Literal["oldest", "newest"],
+            Query(
+                description=(
+                    "Thứ tự: `oldest` (mặc định) — cũ trước mới sau; `newest` — mới nhất trước. "
+                    "Con trỏ (`next_cursor`, `next_after`) đi tiếp theo đúng thứ tự đã chọn."
+                )
+            ),
+        ] = "oldest",
     ) -> AuditPageOut:
         """Ai đã làm gì, khi nào, từ đâu, kết quả ra sao (đăng nhập, khóa tài khoản, đổi vai trò, văn bản,
-        sao lưu và khôi phục), cũ trước mới sau. Chỉ quản trị cấp Bộ."""
+        sao lưu và khôi phục), mặc định cũ trước mới sau (`order=newest`: mới nhất trước). Chỉ quản trị
+        cấp Bộ."""
         ctx.require_ministry_admin(user)
         if cursor:
-            after = audit_sequence_of(cursor)
+            after = audit_sequence_of(cursor, order)
         request = audit_request(
             user,
             since=since,
@@ -121,13 +142,15 @@ def build_router(ctx: AccountRouteContext) -> APIRouter:
             outcome=outcome,
             limit=limit,
             after=after,
+            newest_first=order == NEWEST,
         )
         reply = await call_ops_security(backends.ops.QueryAudit(request, timeout=timeout))
+        position: tuple[int | str, ...] = (int(reply.next_after_sequence), *_order_mark(order))
         return AuditPageOut(
             events=[_audit_event_out(event) for event in reply.events],
             next_after=reply.next_after_sequence,
             more=reply.more,
-            next_cursor=encode_cursor((int(reply.next_after_sequence),)) if reply.more else None,
+            next_cursor=encode_cursor(position) if reply.more else None,
         )
 
     @router.get(

@@ -23,5 +23,7 @@ class AuditEventOut(BaseModel):
 
 class AuditPageOut(Paged):
     events: list[AuditEventOut]
-    next_after: int = Field(description="Truyền vào `after` để lấy trang tiếp theo.")
+    next_after: int = Field(
+        description="Truyền vào `after` (cùng `order`) để lấy trang tiếp theo theo đúng thứ tự đã chọn."
+    )
     more: bool

@@ -564,6 +564,7 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
                 audit_filter=audit_filter_from_proto(request),
                 limit=request.limit,
                 after_sequence=request.after_sequence,
+                newest_first=request.newest_first,
             )
             return audit_page_to_proto(page)
 

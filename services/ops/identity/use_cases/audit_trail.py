@@ -54,18 +54,25 @@ async def query_audit(
     audit_filter: AuditFilter,
     limit: int,
     after_sequence: int,
+    newest_first: bool = False,
 ) -> AuditPage:
-    """One page of matching events, oldest first (ministry admins)."""
+    """One page of matching events, oldest first or newest first (ministry admins). The page ends at
+    `next_after_sequence`, the last sequence it looked at: the next page resumes past it in the same
+    order (later sequences oldest first, earlier ones newest first), so a walk sees each event once."""
     client_address = client_address_of(client_address)
     actor = await authorised_admin(ctx, access_token, client_address, step_up=False)
     page_size = min(limit or DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE)
     events: list[AuditEvent] = []
     last_seen, scanned, more = after_sequence, 0, False
-    async with aclosing(
-        ctx.audit_trail.scan(
+    if newest_first:
+        scan = ctx.audit_trail.scan_backward(
+            category=audit_filter.category, before_sequence=after_sequence, since=audit_filter.since
+        )
+    else:
+        scan = ctx.audit_trail.scan(
             category=audit_filter.category, after_sequence=after_sequence, since=audit_filter.since
         )
-    ) as stream:
+    async with aclosing(scan) as stream:
         async for event in stream:
             if len(events) >= page_size or scanned >= MAX_AUDIT_SCANNED_PER_PAGE:
                 more = True

@@ -259,8 +259,9 @@ class SecurityHandlers:
         audit_filter: AuditFilter,
         limit: int,
         after_sequence: int,
+        newest_first: bool = False,
     ) -> AuditPage:
-        """One page of matching events, oldest first (ministry admins)."""
+        """One page of matching events, oldest first or newest first (ministry admins)."""
         return await audit_trail.query_audit(
             self._ctx,
             access_token=access_token,
@@ -268,6 +269,7 @@ class SecurityHandlers:
             audit_filter=audit_filter,
             limit=limit,
             after_sequence=after_sequence,
+            newest_first=newest_first,
         )
 
     async def export_audit(
