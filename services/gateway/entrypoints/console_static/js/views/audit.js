@@ -1,16 +1,13 @@
 // The audit trail (ministry admins): who did what, when, from where, with what outcome; newest
 // first, every action in Vietnamese, times as dd/mm/yyyy HH:mm in Vietnam time; filters, "show
-// more", and export as JSON lines.
+// older" (the next page), and export as JSON lines.
 
 import { api } from "../api.js";
 import { download, formatDateTime, h, replace, toast } from "../dom.js";
 
-// The API reads the trail oldest first: the page loads the filtered window whole (up to
-// MAX_PAGES pages of the API's largest size) and shows it newest first, SHOWN_STEP rows at a time.
-const API_PAGE_SIZE = 1000;
-const MAX_PAGES = 20;
-const SHOWN_STEP = 100;
-const DEFAULT_DAYS = 1;
+// The API reads the trail newest first (`order=newest`): the page asks for one page of PAGE_SIZE
+// events, and the next (older) one only when "Xem cũ hơn" is pressed, by the API's cursor.
+const PAGE_SIZE = 100;
 export const ACTION_LABELS = {
   "login.password": "Đăng nhập (mật khẩu)",
   "login.otp": "Đăng nhập (OTP)",
@@ -88,16 +85,9 @@ function isoFromLocal(value) {
   return value ? new Date(value).toISOString() : "";
 }
 
-/** A moment as a datetime-local value (local time, minutes). */
-function localValue(date) {
-  const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
-  return shifted.toISOString().slice(0, 16);
-}
-
 export async function render(container) {
   const inputs = {
-    // The trail reads oldest first: start from the last day so the first page is recent.
-    since: h("input", { type: "datetime-local", id: "audit-since", value: localValue(new Date(Date.now() - DEFAULT_DAYS * 86_400_000)) }),
+    since: h("input", { type: "datetime-local", id: "audit-since" }),
     until: h("input", { type: "datetime-local", id: "audit-until" }),
     actor: h("input", { id: "audit-actor", placeholder: "user:nguyen.van.a" }),
     action: h("input", { id: "audit-action", list: "audit-actions", placeholder: "login.otp" }),
@@ -112,10 +102,11 @@ export async function render(container) {
   const actions = h("datalist", { id: "audit-actions" }, Object.entries(ACTION_LABELS).map(([value, label]) => h("option", { value }, label)));
   const body = h("tbody");
   const status = h("p", { class: "small muted", role: "status" });
-  const more = h("button", { class: "btn secondary hidden", type: "button" }, "Xem thêm sự kiện cũ hơn");
-  let events = [];
+  const more = h("button", { class: "btn secondary hidden", type: "button" }, "Xem cũ hơn");
   let shown = 0;
-  let truncated = false;
+  let cursor = null;
+  let query = {};
+  let generation = 0;
 
   const filters = () => ({
     since: isoFromLocal(inputs.since.value),
@@ -126,41 +117,40 @@ export async function render(container) {
     outcome: inputs.outcome.value,
   });
 
+  // A new search (the filters as they are now), or the next older page of the current one.
   async function load() {
+    generation += 1;
+    query = filters();
+    cursor = null;
+    shown = 0;
     replace(body);
-    more.classList.add("hidden");
-    status.textContent = "Đang tải…";
-    try {
-      const loaded = [];
-      let cursor = null;
-      truncated = false;
-      for (let pages = 0; ; pages += 1) {
-        if (pages === MAX_PAGES) {
-          truncated = true;
-          break;
-        }
-        const page = await api("/v1/audit", { query: { ...filters(), limit: API_PAGE_SIZE, cursor: cursor || "" } });
-        loaded.push(...page.events);
-        cursor = page.next_cursor;
-        if (!cursor) break;
-      }
-      events = loaded.sort((a, b) => b.sequence - a.sequence);
-      shown = 0;
-      showMore();
-    } catch (error) {
-      status.textContent = error.message;
-    }
+    await fetchPage(generation);
   }
 
-  function showMore() {
-    const next = events.slice(shown, shown + SHOWN_STEP);
-    for (const event of next) body.append(row(event));
-    shown += next.length;
-    more.classList.toggle("hidden", shown >= events.length);
-    status.textContent = events.length
-      ? `${events.length.toLocaleString("vi-VN")} sự kiện, mới nhất trước; đang hiện ${shown.toLocaleString("vi-VN")}.` +
-        (truncated ? " Khoảng thời gian có quá nhiều sự kiện: hãy chọn “Từ thời điểm” gần hơn để thấy những sự kiện mới nhất." : "")
-      : "Không có sự kiện nào khớp bộ lọc.";
+  async function fetchPage(asked) {
+    more.classList.add("hidden");
+    more.disabled = true;
+    status.textContent = "Đang tải…";
+    try {
+      const page = await api("/v1/audit", { query: { ...query, order: "newest", limit: PAGE_SIZE, cursor: cursor || "" } });
+      if (asked !== generation) return; // a newer search replaced this one
+      for (const event of page.events) body.append(row(event));
+      shown += page.events.length;
+      cursor = page.next_cursor;
+      more.classList.toggle("hidden", !cursor);
+      status.textContent = shown
+        ? `Đang hiện ${shown.toLocaleString("vi-VN")} sự kiện, mới nhất trước` + (cursor ? "; bấm “Xem cũ hơn” để xem tiếp." : ".")
+        : cursor
+          ? "Chưa thấy sự kiện khớp bộ lọc trong phần đã đọc; bấm “Xem cũ hơn” để đọc tiếp."
+          : "Không có sự kiện nào khớp bộ lọc.";
+    } catch (error) {
+      if (asked === generation) {
+        status.textContent = error.message;
+        more.classList.toggle("hidden", !cursor);
+      }
+    } finally {
+      more.disabled = false;
+    }
   }
 
   function row(event) {
@@ -189,7 +179,7 @@ export async function render(container) {
   }
 
   const field = (input, label) => h("div", { class: "field" }, h("label", { for: input.id }, label), input);
-  more.addEventListener("click", showMore);
+  more.addEventListener("click", () => fetchPage(generation));
   replace(
     container,
     h("h1", {}, "Nhật ký kiểm toán"),
