@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 
-from stack.bench.peer import MISSING, ratio
+import pytest
+
+from stack.bench.peer import MISSING, measure_haystack, ratio
 from stack.bench.profile import OTHER_STAGE, stage_breakdown
 from stack.bench.stack import anonymous_bytes, anonymous_total_mb, render_table
 
@@ -63,3 +65,14 @@ def test_profile_samples_are_split_by_the_innermost_known_stage() -> None:
     assert samples["composer (sentence choice)"] == 7
     assert samples["vector store (Qdrant Edge search + payload → chunk)"] == 5
     assert samples[OTHER_STAGE] == 2
+
+
+def test_the_peer_indexes_a_document_placed_twice_in_a_unit_once() -> None:
+    """A stage may place the same document again in a unit (our index upserts it by id); the peer's
+    indexing must not refuse the batch (Haystack's default policy raised DuplicateDocumentError)."""
+    pytest.importorskip("haystack", reason="the bench extra (haystack-ai) is not installed")
+    text = "Điều 1. Phạm vi điều chỉnh.\n\nNghị định này quy định về tắt sóng 2G."
+    documents = {"unit-a": [("13/2023/NĐ-CP", text), ("13/2023/NĐ-CP", text)]}
+    peer = measure_haystack(documents, [("unit-a", "tắt sóng 2G")])
+    assert peer["passages"] == 2  # the document's two passages, once
+    assert peer["questions"] == 1
