@@ -11,6 +11,7 @@ framework. Without Haystack installed the peer is skipped and the report says so
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -44,6 +45,8 @@ def measure_haystack(
     if not haystack_installed():
         return {"skipped": MISSING}
     os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no usage reports from a benchmark
+    # The store logs a warning per skipped duplicate (below): one line per document, not news.
+    logging.getLogger("haystack.document_stores.in_memory.document_store").setLevel(logging.ERROR)
     from importlib.metadata import version
 
     from haystack import Document, Pipeline
