@@ -9,6 +9,7 @@ from grpc_health.v1 import health
 
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.telemetry import TracedAnswering, traced_embedder, traced_search_store
+from services.retrieval.adapters.unit_model_files import FileUnitModelRepository, read_model_file
 from services.retrieval.adapters.unit_transfer import build_unit_transfer
 from services.retrieval.domain.indexing import Indexer
 from services.retrieval.domain.ports import Embedder, Generator, VectorStore
@@ -29,6 +30,7 @@ class RetrievalApp:
     embedder: Embedder | None
     indexer: Indexer
     engine: Answering
+    unit_model_files: FileUnitModelRepository | None = None
     server: grpc.Server | None = None
     health: health.HealthServicer | None = None
     port: int = 0
@@ -44,6 +46,8 @@ class RetrievalApp:
             embedding_model=embedding_model,
             dense_dimension=self.embedder.dimension if self.embedder else self.settings.embeddings_dimension,
             data_root=self.settings.root,
+            model_files=self.unit_model_files,
+            read_model=read_model_file,
         )
         servicer = RetrievalServicer(
             indexer=self.indexer,
@@ -135,18 +139,18 @@ def build_generator(settings: RetrievalSettings) -> Generator | None:
 
 
 def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
-    from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
     from services.retrieval.domain.answering import AnswerEngine, AnswerSettings
     from services.retrieval.domain.lexical import document_sparse_vector
 
     embedder = build_embedder(settings)
     store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
     registry = SqliteDocumentRegistry(settings.root / "registry")
+    unit_model_files = FileUnitModelRepository(settings.root / "unit-models")
     engine = AnswerEngine(
         traced_search_store(store),
         traced_embedder(embedder),
         settings=AnswerSettings(verifier_variant=settings.verifier_variant),
-        unit_models=FileUnitModelRepository(settings.root / "unit-models"),
+        unit_models=unit_model_files,
         generator=build_generator(settings),
     )
     indexer = Indexer(
@@ -163,4 +167,5 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
         embedder=embedder,
         indexer=indexer,
         engine=TracedAnswering(engine),
+        unit_model_files=unit_model_files,
     )

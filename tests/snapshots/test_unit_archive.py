@@ -19,7 +19,7 @@ from qdrant_client import QdrantClient
 
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.unit_archive import ArchiveRejected, copy_sparse, data_extents
-from services.retrieval.adapters.unit_model_files import FileUnitModelRepository
+from services.retrieval.adapters.unit_model_files import FileUnitModelRepository, read_model_file
 from services.retrieval.adapters.unit_transfer import ExportedArchive, UnitTransfer, build_unit_transfer
 from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
 from services.retrieval.adapters.vectorstore_qdrant import QdrantServerVectorStore
@@ -89,9 +89,12 @@ class Retrieval:
             )
 
 
-def build(root: Path, store: VectorStore, *, model: str = MODEL) -> Retrieval:
+def build(root: Path, store: VectorStore, *, model: str = MODEL, carry_models: bool = False) -> Retrieval:
+    """Retrieval's snapshot half over `store`; `carry_models`: as bootstrap wires it, archives carry
+    the unit model files (tests/snapshots/test_restore_swap.py), otherwise restores recount them."""
     registry = SqliteDocumentRegistry(root / "registry")
-    engine = AnswerEngine(store, None, unit_models=FileUnitModelRepository(root / "unit-models"))
+    model_files = FileUnitModelRepository(root / "unit-models")
+    engine = AnswerEngine(store, None, unit_models=model_files)
     indexer = Indexer(
         store=store,
         registry=registry,
@@ -107,6 +110,8 @@ def build(root: Path, store: VectorStore, *, model: str = MODEL) -> Retrieval:
         embedding_model=model,
         dense_dimension=DIMENSION,
         data_root=root,
+        model_files=model_files if carry_models else None,
+        read_model=read_model_file if carry_models else None,
     )
     return Retrieval(root, store, registry, indexer, engine, transfer)
 

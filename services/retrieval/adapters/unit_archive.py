@@ -1,11 +1,14 @@
 """Unit archives: one unit's index as a single file that can be stored, verified and loaded back.
 
-An archive is a gzip'd tar (POSIX pax; `tar tzf` lists it) holding
+An archive is a gzip'd tar (POSIX pax; `tar tzf` lists it) holding, `archive.json` first,
 
 - `archive.json`: what the archive is (`ArchiveInfo`: unit, format, stream sequence, embedding
   model, dense dimension, counts, creation time);
 - `registry.sqlite`: the unit's document registry (versions, tombstones, the applied stream
   sequence);
+- `unit-model.json.gz` (archive version 2 on): the unit's language model as counted at the cut
+  (`FileUnitModelRepository`'s file), so a restore moves it into place instead of recounting every
+  chunk. Version 1 archives (before 2026-12) have none; their restore recounts the model;
 - format "edge-files/1": `shard/<path>` for every file of the unit's Qdrant Edge shard. The shard
   preallocates its files (about 165 MB per unit, mostly holes), so a member stores only the file's
   data extents; its pax headers `TROLYAO.size` and `TROLYAO.extents` ("offset:length,...") say how
@@ -36,6 +39,11 @@ from typing import IO, Any
 
 ARCHIVE_INFO_MEMBER = "archive.json"
 REGISTRY_MEMBER = "registry.sqlite"
+UNIT_MODEL_MEMBER = "unit-model.json.gz"
+# 1: archive.json, registry.sqlite, shard/… or points.jsonl; 2: and unit-model.json.gz (optional:
+# a retrieval without model files writes none).
+ARCHIVE_VERSION = 2
+FIRST_ARCHIVE_VERSION = 1
 SHARD_PREFIX = "shard"
 POINTS_MEMBER = "points.jsonl"
 EDGE_FILES_FORMAT = "edge-files/1"
@@ -65,6 +73,7 @@ class ArchiveInfo:
     documents: int
     chunks: int
     created_at: str
+    version: int = ARCHIVE_VERSION
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -81,6 +90,7 @@ class ArchiveInfo:
             documents=int(raw["documents"]),
             chunks=int(raw["chunks"]),
             created_at=str(raw["created_at"]),
+            version=int(raw.get("version", FIRST_ARCHIVE_VERSION)),
         )
 
 
@@ -228,8 +238,9 @@ def write_archive(
     registry: Path,
     shard_dir: Path | None = None,
     points: Path | None = None,
+    unit_model: Path | None = None,
 ) -> None:
-    """Write the archive file: info, registry, then the shard files or the points."""
+    """Write the archive file: info, registry, the unit model, then the shard files or the points."""
     with (
         archive.open("wb") as raw,
         gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as compressed,
@@ -237,6 +248,8 @@ def write_archive(
     ):
         _add_bytes(tar, ARCHIVE_INFO_MEMBER, info.to_json())
         tar.add(str(registry), arcname=REGISTRY_MEMBER, recursive=False)
+        if unit_model is not None:
+            tar.add(str(unit_model), arcname=UNIT_MODEL_MEMBER, recursive=False)
         if shard_dir is not None and shard_dir.is_dir():
             for path in sorted(shard_dir.rglob("*")):
                 name = str(PurePosixPath(SHARD_PREFIX, *path.relative_to(shard_dir).parts))
@@ -303,8 +316,9 @@ def _read_to_end(tar: tarfile.TarFile) -> None:
 
 
 def read_archive(archive: Path, destination: Path) -> ArchiveInfo:
-    """Unpack into `destination` (`archive.json`, `registry.sqlite`, `shard/...` or `points.jsonl`)
-    and return its info. Raises ArchiveRejected for anything damaged, truncated or unexpected."""
+    """Unpack into `destination` (`archive.json`, `registry.sqlite`, `unit-model.json.gz`,
+    `shard/...` or `points.jsonl`) and return its info. Raises ArchiveRejected for anything damaged,
+    truncated or unexpected (a member its version does not have, a version newer than this code)."""
     destination.mkdir(parents=True, exist_ok=True)
     info: ArchiveInfo | None = None
     seen_registry = False
@@ -320,8 +334,10 @@ def read_archive(archive: Path, destination: Path) -> ArchiveInfo:
                 if member.name == ARCHIVE_INFO_MEMBER:
                     source = tar.extractfile(member)
                     info = ArchiveInfo.from_json(source.read() if source else b"")
+                    if not FIRST_ARCHIVE_VERSION <= info.version <= ARCHIVE_VERSION:
+                        raise ArchiveRejected(f"phiên bản kho lưu trữ không hỗ trợ: {info.version}")
                     continue
-                if member.name not in (REGISTRY_MEMBER, POINTS_MEMBER) and relative.parts[0] != SHARD_PREFIX:
+                if not _expected_member(member.name, relative, info):
                     raise ArchiveRejected(f"mục lạ trong kho lưu trữ: {member.name}")
                 seen_registry = seen_registry or member.name == REGISTRY_MEMBER
                 _extract_member(tar, member, destination / relative)
@@ -337,3 +353,10 @@ def read_archive(archive: Path, destination: Path) -> ArchiveInfo:
     if info.format not in ARCHIVE_FORMATS:
         raise ArchiveRejected(f"định dạng kho lưu trữ không hỗ trợ: {info.format}")
     return info
+
+
+def _expected_member(name: str, relative: PurePosixPath, info: ArchiveInfo | None) -> bool:
+    """Whether an archive of `info`'s version may hold this member (archive.json comes first)."""
+    if name == UNIT_MODEL_MEMBER:
+        return info is not None and info.version >= ARCHIVE_VERSION
+    return name in (REGISTRY_MEMBER, POINTS_MEMBER) or relative.parts[0] == SHARD_PREFIX

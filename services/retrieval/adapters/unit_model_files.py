@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -50,8 +52,7 @@ class FileUnitModelRepository:
         if not path.exists():
             return UnitLanguageModel()
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                return UnitLanguageModel.from_json(json.load(handle))
+            return read_model_file(path)
         except (OSError, ValueError, KeyError) as error:
             logger.warning("unit_model.unreadable", extra={"path": str(path), "error": str(error)})
             return UnitLanguageModel()
@@ -76,10 +77,52 @@ class FileUnitModelRepository:
             for unit, model in dirty:
                 path = self._path(unit)
                 temporary = path.with_suffix(".tmp")
-                with gzip.open(temporary, "wt", encoding="utf-8") as handle:
-                    json.dump(model.to_json(), handle, ensure_ascii=False)
+                _write_model(model, temporary)
                 os.replace(temporary, path)
                 logger.info("unit_model.flushed", extra={"chunks": model.chunk_count})
 
+    # --- snapshots: the model travels as its file ---------------------------------------------
 
-__all__ = ["FileUnitModelRepository"]
+    def export(self, unit: str, destination: Path) -> int:
+        """Write the unit's model as it is now into `destination` (the caller holds the unit's
+        indexing lock, so it matches the index cut); returns its chunk count. A model unchanged
+        since its last flush is copied as its file, a changed one is written from memory."""
+        with self._lock:
+            model = self._models.get(unit)
+            path = self._path(unit)
+            if unit not in self._dirty and path.exists():
+                shutil.copyfile(path, destination)
+                return model.chunk_count if model is not None else read_model_file(destination).chunk_count
+            model = model if model is not None else self._load(unit)
+            _write_model(model, destination)
+            return model.chunk_count
+
+    def install(self, unit: str, source: Path, model: UnitLanguageModel) -> None:
+        """Make `source` (a file read with `read_model_file` into `model`, on the same file system)
+        the unit's model file, by rename, and `model` its model in memory: nothing is recounted."""
+        path = self._path(unit)
+        with self._lock:
+            try:
+                os.replace(source, path)
+            except OSError as error:
+                if error.errno != errno.EXDEV:
+                    raise
+                temporary = path.with_suffix(".tmp")  # another file system: copy, then rename
+                shutil.copyfile(source, temporary)
+                os.replace(temporary, path)
+            self._models[unit] = model
+            self._dirty.discard(unit)
+
+
+def read_model_file(path: Path) -> UnitLanguageModel:
+    """A model file's model; ValueError (or OSError) when it is damaged or of another format."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return UnitLanguageModel.from_json(json.load(handle))
+
+
+def _write_model(model: UnitLanguageModel, path: Path) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump(model.to_json(), handle, ensure_ascii=False)
+
+
+__all__ = ["FileUnitModelRepository", "read_model_file"]

@@ -6,11 +6,19 @@ sparsely, while the store holds the unit's writes (searches go on); with a Qdran
 and vectors. The registry is copied with SQLite's backup API in the same cut, so the archive knows
 the highest DOCS stream sequence it reflects. The lock is released before the slower compression.
 
+The unit's language model is part of the cut too (`unit-model.json.gz`, written by the model
+repository under the same lock), so it matches the shard and the registry exactly.
+
 Import unpacks and checks the archive apart from the live index (size and sha256 of the bytes,
-readable tar, right unit, same embedding model and dimension, a sound registry). Only then, under
-the unit's lock, are the registry and the index swapped: Edge shards with `reload_unit`, which puts
-the previous files back if the new ones cannot be opened. The unit's language model is then
-recounted from the restored chunks. Other units are never locked, so they keep answering.
+readable tar, right unit, same embedding model and dimension, a sound registry, a readable model
+counting as many chunks as the archive holds). It unpacks under the store's root (Edge) or the
+service's data root, on the same file system as the live files, so that installing is renames, not
+copies. Only then, under the unit's lock, are the registry, the index and the model swapped: Edge
+shards with `reload_unit`, which puts the previous files back if the new ones cannot be opened;
+the model file by rename. Nothing is recounted — except for an archive that carries no model (made
+before archive version 2, or by a retrieval without model files) or a damaged one: then the model
+is recounted from the restored chunks, as before. Other units are never locked, so they keep
+answering.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +44,7 @@ from services.retrieval.adapters.unit_archive import (
     POINTS_MEMBER,
     REGISTRY_MEMBER,
     SHARD_PREFIX,
+    UNIT_MODEL_MEMBER,
     ArchiveInfo,
     ArchiveRejected,
     copy_tree_sparse,
@@ -53,6 +62,7 @@ from services.retrieval.domain.model import (
     StoredChunk,
 )
 from services.retrieval.domain.ports import VectorStore
+from services.retrieval.domain.unit_model import UnitLanguageModel
 from trolyao.logs import get_logger
 
 log = get_logger("retrieval")
@@ -70,6 +80,17 @@ class UnitModels(Protocol):
     def rebuild_unit_model(self, unit: str, chunks: Iterable[ScoredChunk]) -> None: ...
 
     def flush(self) -> None: ...
+
+
+class UnitModelFiles(Protocol):
+    """What export and import need from the model repository on disk (`FileUnitModelRepository`)."""
+
+    def export(self, unit: str, destination: Path) -> int: ...
+
+    def install(self, unit: str, source: Path, model: UnitLanguageModel) -> None: ...
+
+
+ModelReader = Callable[[Path], UnitLanguageModel]
 
 
 class EdgeShards(Protocol):
@@ -249,8 +270,12 @@ class UnitTransfer:
         embedding_model: str,
         dense_dimension: int,
         staging_root: Path,
+        model_files: UnitModelFiles | None = None,
+        read_model: ModelReader | None = None,
     ) -> None:
         self._store = store
+        self._model_files = model_files
+        self._read_model = read_model
         self._registry = registry
         self._indexer = indexer
         self._unit_models = unit_models
@@ -276,10 +301,13 @@ class UnitTransfer:
         staging.mkdir(parents=True)
         try:
             registry_copy = staging / REGISTRY_MEMBER
+            model_copy = staging / UNIT_MODEL_MEMBER if self._model_files is not None else None
             with self._indexer.unit_lock(unit):
                 paused = time.perf_counter()
                 self._format.cut(unit, staging)
                 self._registry.backup_unit(unit, registry_copy)
+                if self._model_files is not None and model_copy is not None:
+                    self._model_files.export(unit, model_copy)
                 info = ArchiveInfo(
                     unit=unit,
                     format=self._format.name,
@@ -298,6 +326,7 @@ class UnitTransfer:
                 registry=registry_copy,
                 shard_dir=staging / SHARD_PREFIX,
                 points=staging / POINTS_MEMBER if (staging / POINTS_MEMBER).exists() else None,
+                unit_model=model_copy,
             )
             size, sha256 = file_digest(archive)
         except Exception:
@@ -339,10 +368,14 @@ class UnitTransfer:
                 f" cần {size} byte); chỉ mục hiện tại được giữ nguyên"
             )
         unpacked = archive.parent / UNPACKED_DIR
+        started = time.perf_counter()
         info = read_archive(archive, unpacked)
+        unpacked_seconds = time.perf_counter() - started
         self._check_compatible(unit, info)
         _check_registry(unpacked / REGISTRY_MEMBER)
+        model = self._archived_model(unit, unpacked / UNIT_MODEL_MEMBER, info)
         with self._indexer.unit_lock(unit):
+            swapped = time.perf_counter()
             previous = self._registry.replace_unit(unit, unpacked / REGISTRY_MEMBER)
             try:
                 self._format.install(unit, unpacked)
@@ -351,8 +384,17 @@ class UnitTransfer:
                 raise
             if previous is not None:
                 previous.unlink(missing_ok=True)
-            self._rebuild_unit_model(unit)
-        self._unit_models.flush()
+            if model is not None and self._model_files is not None:
+                try:
+                    self._model_files.install(unit, unpacked / UNIT_MODEL_MEMBER, model)
+                except OSError as error:  # the index is in place: count its model instead
+                    log.warning("unit_model_not_installed", unit=unit, error=str(error))
+                    model = None
+            if model is None:
+                self._rebuild_unit_model(unit)
+            swap_seconds = time.perf_counter() - swapped
+        if model is None:
+            self._unit_models.flush()
         restored = ArchiveInfo(
             unit=unit,
             format=info.format,
@@ -369,8 +411,29 @@ class UnitTransfer:
             chunks=restored.chunks,
             documents=restored.documents,
             stream_sequence=restored.stream_sequence,
+            archive_version=info.version,
+            unit_model="moved" if model is not None else "recounted",
+            unpack_seconds=round(unpacked_seconds, 3),
+            swap_seconds=round(swap_seconds, 3),
         )
         return restored
+
+    def _archived_model(self, unit: str, path: Path, info: ArchiveInfo) -> UnitLanguageModel | None:
+        """The archive's unit model, read and checked before anything is swapped; None when it has
+        none, or one this retrieval cannot use (then the model is recounted from the chunks)."""
+        if self._model_files is None or self._read_model is None or not path.exists():
+            return None
+        try:
+            model = self._read_model(path)
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("unit_model_unreadable_in_archive", unit=unit, error=str(error))
+            return None
+        if model.chunk_count != info.chunks:
+            log.warning(
+                "unit_model_does_not_match_archive", unit=unit, model=model.chunk_count, chunks=info.chunks
+            )
+            return None
+        return model
 
     def drop_unit(self, unit: str) -> tuple[int, int]:
         """Forget the unit's whole index (its points, registry and tombstones, its language model)
@@ -440,9 +503,12 @@ def build_unit_transfer(
     embedding_model: str,
     dense_dimension: int,
     data_root: Path,
+    model_files: UnitModelFiles | None = None,
+    read_model: ModelReader | None = None,
 ) -> UnitTransfer:
     """Shard files for Qdrant Edge (staged beside the shards, for an atomic rename), points for a
-    Qdrant server (staged under the service's data root)."""
+    Qdrant server (staged under the service's data root). With `model_files` (and the `read_model`
+    that reads what they export), archives carry the unit model and restores move it into place."""
     archive_format: ArchiveFormat
     staging_root = Path(data_root)
     edge_root = getattr(store, "root", None)
@@ -463,4 +529,6 @@ def build_unit_transfer(
         embedding_model=embedding_model,
         dense_dimension=dense_dimension,
         staging_root=staging_root,
+        model_files=model_files,
+        read_model=read_model,
     )
