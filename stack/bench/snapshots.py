@@ -40,6 +40,8 @@ LOAD_DIRECT = "direct"
 POLL_SECONDS = 1.0
 LOAD_TIMEOUT_SECONDS = 6 * 3_600.0
 HTTP_TIMEOUT_SECONDS = 120.0
+RECOVERY_POLL_SECONDS = 0.05
+RECOVERY_ANSWER_TIMEOUT_SECONDS = 600.0
 TOPICS = (
     "cấp giấy phép hoạt động báo chí điện tử",
     "thiết lập trang thông tin điện tử tổng hợp",
@@ -163,13 +165,113 @@ def wipe_indexes(stack: Stack) -> None:
     stack.wait_ready()
 
 
-async def snapshot_and_restore(stack: Stack, wipe: Any) -> dict[str, float]:
-    settings = SnapshotSettings(
+def wipe_retrieval_data(stack: Stack) -> None:
+    """Lose the retrieval process's whole data directory, as a lost disk or machine would: the
+    process is killed, its directory deleted, and a new process started on the empty one."""
+    stack.kill("retrieval")
+    shutil.rmtree(stack.data_dir / "retrieval", ignore_errors=True)
+    stack.restart("retrieval")
+    stack.wait_ready()
+
+
+def synthetic_question(unit_index: int) -> str:
+    """A question `synthetic_document`'s articles answer (article 3 of every document)."""
+    topic = TOPICS[unit_index % len(TOPICS)]
+    return f"Thời hạn giải quyết hồ sơ {topic} loại 3 là bao lâu?"
+
+
+def _answer_fingerprint(client: httpx.Client, unit: str, question: str) -> tuple[Any, ...] | None:
+    """What must be the same once a unit answers again (None while it cannot answer)."""
+    try:
+        reply = client.post(f"/v1/units/{unit}/ask", json={"question": question})
+    except httpx.HTTPError:
+        return None
+    if reply.status_code != httpx.codes.OK:
+        return None
+    body = reply.json()
+    return (
+        body["answered"],
+        body["answer"],
+        tuple((citation["document_id"], citation.get("snippet", "")) for citation in body["citations"]),
+    )
+
+
+def answers(stack: Stack, questions: dict[str, str]) -> dict[str, tuple[Any, ...] | None]:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS) as client:
+        return {unit: _answer_fingerprint(client, unit, question) for unit, question in questions.items()}
+
+
+def _wait_for_answers(stack: Stack, questions: dict[str, str], expected: dict[str, Any]) -> bool:
+    """Ask every unit until each answers as `expected` (True) or the deadline passes (False)."""
+    pending = dict(questions)
+    deadline = time.monotonic() + RECOVERY_ANSWER_TIMEOUT_SECONDS
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS) as client:
+        while pending and time.monotonic() < deadline:
+            for unit, question in list(pending.items()):
+                if _answer_fingerprint(client, unit, question) == expected[unit]:
+                    del pending[unit]
+            if pending:
+                time.sleep(RECOVERY_POLL_SECONDS)
+    return not pending
+
+
+async def _recover(stack: Stack) -> tuple[float, int, int]:
+    """`trolyao recover` in-process: (seconds, units restored, units without a snapshot)."""
+    nats_client = await connect(stack.nats_url, name="recovery-bench")
+    try:
+        js = nats_client.jetstream()
+        await ensure_layout(js)
+        runtime = await build_snapshot_runtime(nats_client, js, _snapshot_settings(stack))
+        try:
+            started = time.perf_counter()
+            report = await runtime.handlers.recover_units(actor="bench")
+            return time.perf_counter() - started, report.units, len(report.without_snapshot)
+        finally:
+            await runtime.stop()
+    finally:
+        await nats_client.drain()
+
+
+def measure_recovery(stack: Stack, questions: dict[str, str]) -> dict[str, Any]:
+    """Lose retrieval's data, recover every unit the documented way (`trolyao recover`: newest
+    snapshot + replay), and time until every unit answers its question as it did before.
+
+    `recovery_seconds` runs from the kill to the last unit answering again: restart of an empty
+    retrieval, the recovery, and the first asks (which open what the restore left closed)."""
+    expected = answers(stack, questions)
+    started = time.perf_counter()
+    wipe_retrieval_data(stack)
+    restarted = time.perf_counter()
+    recover_seconds, restored_units, without_snapshot = asyncio.run(_recover(stack))
+    recovered = time.perf_counter()
+    all_back = _wait_for_answers(stack, questions, expected)
+    finished = time.perf_counter()
+    return {
+        "recovery_seconds": round(finished - started, 2),
+        "recovery_restart_seconds": round(restarted - started, 2),
+        "recovery_restore_seconds": round(recover_seconds, 2),
+        "recovery_first_answers_seconds": round(finished - recovered, 2),
+        "recovery_units": restored_units,
+        "recovery_units_without_snapshot": without_snapshot,
+        "recovery_answers_back": all_back and all(value is not None for value in expected.values()),
+    }
+
+
+def _snapshot_settings(stack: Stack) -> SnapshotSettings:
+    return SnapshotSettings(
         data_dir=stack.data_dir,
         nats_url=stack.nats_url,
         retrieval_addr=f"127.0.0.1:{stack.ports.retrieval}",
         service_token=SecretStr(stack.service_token),
     )
+
+
+async def snapshot_and_restore(stack: Stack, wipe: Any) -> dict[str, float]:
+    """Snapshot everything, `wipe`, restore everything; then restore one unit alone (its index
+    swapped in while the others answer)."""
+    settings = _snapshot_settings(stack)
     nats_client = await connect(settings.nats_url, name="snapshot-bench")
     try:
         js = nats_client.jetstream()
@@ -184,6 +286,11 @@ async def snapshot_and_restore(stack: Stack, wipe: Any) -> dict[str, float]:
             report = await runtime.handlers.restore_snapshot(manifest.snapshot_id, unit=None, actor="bench")
             restore_seconds = time.perf_counter() - started
             import_seconds = sum(p.seconds for u in report.units for p in u.phases if p.name == "import")
+            one_unit = manifest.units[0].unit if manifest.units else None
+            started = time.perf_counter()
+            if one_unit is not None:
+                await runtime.handlers.restore_snapshot(manifest.snapshot_id, unit=one_unit, actor="bench")
+            one_unit_seconds = time.perf_counter() - started
         finally:
             await runtime.stop()
     finally:
@@ -193,6 +300,7 @@ async def snapshot_and_restore(stack: Stack, wipe: Any) -> dict[str, float]:
         "snapshot_bytes": float(manifest.size_bytes),
         "restore_seconds": restore_seconds,
         "restore_import_seconds": import_seconds,
+        "restore_one_unit_seconds": one_unit_seconds,
     }
 
 
@@ -229,6 +337,8 @@ def bench_snapshots(
         chunks_before = unit_chunk_counts(stack, unit_ids)
         timings = asyncio.run(snapshot_and_restore(stack, lambda: wipe_indexes(stack)))
         chunks_after = unit_chunk_counts(stack, unit_ids)
+        recovery = measure_recovery(stack, {unit: synthetic_question(i) for i, unit in enumerate(unit_ids)})
+        chunks_recovered = unit_chunk_counts(stack, unit_ids)
     finally:
         stack.stop()
     if owned:  # kept when the run failed, for its logs
@@ -252,4 +362,29 @@ def bench_snapshots(
         "restore_chunks_per_second": round(chunks / timings["restore_seconds"], 1),
         "restore_import_seconds": round(timings["restore_import_seconds"], 2),
         "rebuild_to_restore_ratio": round(rebuild_seconds / timings["restore_seconds"], 1),
+        "restore_one_unit_seconds": round(timings["restore_one_unit_seconds"], 2),
+        **recovery,
+        "recovered_exactly": chunks_recovered == chunks_before,
     }
+
+
+def render_restore(result: dict[str, Any]) -> str:
+    """The quick restore bench (`trolyao bench --only restore`) as a few lines."""
+    r = result
+    return "\n".join(
+        [
+            f"{r['units']} units, {r['documents']:,} documents, {r['chunks']:,} chunks"
+            f" (rebuild path: {r['rebuild_path']}, embedder {r['embedder']})",
+            f"  rebuild {r['rebuild_from_originals_seconds']} s"
+            f" | snapshot {r['snapshot_seconds']} s ({r['snapshot_megabytes']} MB)"
+            f" | restore all {r['restore_seconds']} s (import {r['restore_import_seconds']} s),"
+            f" restore ÷ rebuild {r['rebuild_to_restore_ratio']}×"
+            f" | restore one unit {r['restore_one_unit_seconds']} s"
+            f" | every chunk back: {r['restored_exactly']}",
+            f"  retrieval's data lost → every unit answering again: {r['recovery_seconds']} s"
+            f" (restart {r['recovery_restart_seconds']} s,"
+            f" recover {r['recovery_restore_seconds']} s for {r['recovery_units']} units,"
+            f" first answers {r['recovery_first_answers_seconds']} s);"
+            f" answers as before: {r['recovery_answers_back']}, every chunk back: {r['recovered_exactly']}",
+        ]
+    )

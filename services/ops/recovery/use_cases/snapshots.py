@@ -16,7 +16,7 @@ from services.ops.recovery.domain.snapshots import (
     SnapshotScope,
     SnapshotTrigger,
 )
-from services.ops.recovery.use_cases import catalogue, point_in_time, prune, restore, take_snapshot
+from services.ops.recovery.use_cases import catalogue, point_in_time, prune, recover, restore, take_snapshot
 from services.ops.recovery.use_cases.context import RecoveryContext
 from trolyao.telemetry.instruments import record_snapshot_taken
 
@@ -87,6 +87,13 @@ class SnapshotHandlers:
         return await restore.restore_snapshot(
             self._ctx, snapshot_id, unit=unit, actor=actor, client_address=client_address, point=point
         )
+
+    async def recover_units(
+        self, *, units: list[str] | None = None, actor: str, client_address: str = ""
+    ) -> recover.RecoveryReport:
+        """Restore each unit (None: every live unit) from its newest snapshot, with replay: the way
+        back after retrieval lost its data."""
+        return await recover.recover_units(self._ctx, units=units, actor=actor, client_address=client_address)
 
     async def preview_restore(
         self, snapshot_id: str, *, unit: str | None, point: PointInTime | None
