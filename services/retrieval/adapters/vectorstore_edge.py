@@ -411,17 +411,19 @@ class EdgeVectorStore:
 
         With `replacement` (a directory on the same file system as the store's root, e.g. a restored
         snapshot unpacked under `root/.restore-<unit>/`): the shard is closed first, then the unit's
-        directory is swapped for `replacement` and the old one removed. Files must never be replaced
+        directory is swapped for `replacement` and the old one removed (after the unit's locks are
+        released: deleting preallocated files is slower than opening a shard). Files must never be replaced
         under an open shard, because closing it rewrites some of them (see the module doc). If the
         replacement cannot be opened, the previous files are put back and reopened, and the error
         is raised. Searches and writes to the unit wait until the reload is done.
         """
         index = self._index_for_write(unit)
+        previous = index.path.with_name(f".previous-{unit}-{uuid.uuid4().hex}")
         with index.write_gate, index.handle.exclusive():
             self._check_open()
             if index.shard is not None:
                 try:
-                    index.shard.flush()
+                    index.shard.flush()  # the previous files come back if the new ones fail
                     index.shard.close()
                 except Exception as error:
                     if replacement is None:
@@ -434,7 +436,6 @@ class EdgeVectorStore:
                 index.shard = self._open_if_present(unit, index.path)
                 log.info("unit_index_reloaded", unit=unit)
                 return
-            previous = index.path.with_name(f".previous-{unit}-{uuid.uuid4().hex}")
             had_previous = index.path.exists()
             if had_previous:
                 os.replace(index.path, previous)
@@ -447,9 +448,9 @@ class EdgeVectorStore:
                     os.replace(previous, index.path)
                 index.shard = self._open_if_present(unit, index.path)
                 raise
-            if had_previous:
-                shutil.rmtree(previous, ignore_errors=True)
-            log.info("unit_index_replaced", unit=unit)
+        # Outside the unit's locks: deleting the preallocated files takes longer than opening a shard.
+        shutil.rmtree(previous, ignore_errors=True)
+        log.info("unit_index_replaced", unit=unit)
 
     def optimize(self, unit: str) -> bool:
         """Vacuum deleted points and merge segments of the unit's shard; True if anything changed.
