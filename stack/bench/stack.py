@@ -287,19 +287,25 @@ def measure_embedding(sample: Sequence[str]) -> dict[str, float]:
     }
 
 
-SnapshotProbe = Callable[[Stack, Sequence[str], float], dict[str, Any]]
+SnapshotProbe = Callable[[Stack, dict[str, str], float], dict[str, Any]]
+# Asked of a unit that holds no document yet (it abstains before and after alike).
+PROBE_QUESTION = "Thời hạn giải quyết hồ sơ là bao lâu?"
 
 
-def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second: float) -> dict[str, Any]:
+def snapshot_probe(stack: Stack, questions: dict[str, str], ingest_per_second: float) -> dict[str, Any]:
     """Snapshot everything, wipe every unit's index (retrieval killed, its files deleted), restore,
-    and check every chunk is back; beside it, the time the pipeline would take to rebuild the same
-    index from the originals at the ingest throughput measured in this run."""
-    from stack.bench.snapshots import snapshot_and_restore, wipe_indexes
+    and check every chunk is back; restore one unit alone; then lose retrieval's whole data dir and
+    time `trolyao recover` until every unit answers its question (`questions`: one a unit) as before.
+    Beside them, the time the pipeline would take to rebuild the same index from the originals at
+    the ingest throughput measured in this run."""
+    from stack.bench.snapshots import measure_recovery, snapshot_and_restore, wipe_indexes
 
+    units = list(questions)
     before = unit_chunks(stack, units)
     timings = asyncio.run(snapshot_and_restore(stack, lambda: wipe_indexes(stack)))
     after = unit_chunks(stack, units)
-    rebuild_seconds = before / ingest_chunks_per_second if ingest_chunks_per_second else None
+    recovery = measure_recovery(stack, questions)
+    rebuild_seconds = before / ingest_per_second if ingest_per_second else None
     return {
         "chunks": before,
         "chunks_after_restore": after,
@@ -312,6 +318,9 @@ def snapshot_probe(stack: Stack, units: Sequence[str], ingest_chunks_per_second:
         "restore_vs_rebuild": round(rebuild_seconds / timings["restore_seconds"], 1)
         if rebuild_seconds
         else None,
+        "restore_one_unit_seconds": round(timings["restore_one_unit_seconds"], 2),
+        **recovery,
+        "chunks_after_recovery": unit_chunks(stack, units),
     }
 
 
@@ -404,7 +413,8 @@ def run(
             if snapshot_probe is not None:
                 log(f"stage {target:,}: snapshot and restore")
                 overall = stage.chunks / max(1e-9, sum(ingest_seconds))
-                stage.snapshot = snapshot_probe(stack, units, overall)
+                asked = {unit: next((q for u, q in questions if u == unit), PROBE_QUESTION) for unit in units}
+                stage.snapshot = snapshot_probe(stack, asked, overall)
             reports.append(stage)
             log(render_stage(stage))
         log(f"test run of {TEST_RUN_QUESTIONS} questions")
@@ -473,6 +483,17 @@ def _peer_cell(peer: dict[str, Any]) -> str:
     return f"{peer['p50_ms']}/{peer['p95_ms']}" if "p50_ms" in peer else "–"
 
 
+def _recovery_cell(snap: dict[str, Any]) -> str:
+    if "recovery_seconds" not in snap:
+        return "–"
+    back = snap["recovery_answers_back"] and snap.get("chunks_after_recovery") == snap["chunks"]
+    return (
+        f"{snap['recovery_seconds']} ({snap['recovery_restart_seconds']} + "
+        f"{snap['recovery_restore_seconds']} + {snap['recovery_first_answers_seconds']})"
+        f"{'' if back else ', NOT all back'}"
+    )
+
+
 def render_table(report: dict[str, Any]) -> str:
     header = (
         "| chunks | docs | ingest docs/s | ingest chunks/s | fresh p50/p95 ms | ask c=1 p50/p95/p99 ms "
@@ -509,8 +530,9 @@ def render_table(report: dict[str, Any]) -> str:
         lines += [
             "",
             "| chunks | snapshot s (chunks/s) | snapshot MB | restore s (chunks/s) "
-            "| rebuild from originals s | restore vs rebuild | chunks back |",
-            "|---|---|---|---|---|---|---|",
+            "| rebuild from originals s | restore vs rebuild | chunks back | restore 1 unit s "
+            "| retrieval data lost → all units answering s (restart + recover + first asks) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for stage in snapshots:
             snap = stage["snapshot"]
@@ -520,6 +542,7 @@ def render_table(report: dict[str, Any]) -> str:
                 f"| {snap['snapshot_mb']} "
                 f"| {snap['restore_seconds']} ({snap['restore_chunks_per_second']:,}) "
                 f"| {snap['rebuild_from_originals_seconds']} | {snap['restore_vs_rebuild']}× "
-                f"| {snap['chunks_after_restore'] == snap['chunks']} |"
+                f"| {snap['chunks_after_restore'] == snap['chunks']} "
+                f"| {snap.get('restore_one_unit_seconds')} | {_recovery_cell(snap)} |"
             )
     return "\n".join(lines)
