@@ -1,4 +1,5 @@
-"""The bench's report: memory columns, the Haystack peer beside our asks, the profile's stages.
+"""The bench's report: memory columns, the Haystack peer beside our asks, the profile's stages,
+restore and recovery.
 
 Correctness of the report only: no test here runs a benchmark or asserts a time."""
 
@@ -76,3 +77,31 @@ def test_the_peer_indexes_a_document_placed_twice_in_a_unit_once() -> None:
     peer = measure_haystack(documents, [("unit-a", "tắt sóng 2G")])
     assert peer["passages"] == 2  # the document's two passages, once
     assert peer["questions"] == 1
+
+
+def test_snapshot_rows_show_restore_of_one_unit_and_recovery_after_losing_retrievals_data() -> None:
+    snapshot = {
+        "chunks": 1000,
+        "chunks_after_restore": 1000,
+        "snapshot_seconds": 1.0,
+        "snapshot_chunks_per_second": 1000,
+        "snapshot_mb": 3.0,
+        "restore_seconds": 2.0,
+        "restore_chunks_per_second": 500,
+        "rebuild_from_originals_seconds": 40.0,
+        "restore_vs_rebuild": 20.0,
+        "restore_one_unit_seconds": 0.3,
+        "recovery_seconds": 9.5,
+        "recovery_restart_seconds": 4.0,
+        "recovery_restore_seconds": 5.0,
+        "recovery_first_answers_seconds": 0.5,
+        "recovery_answers_back": True,
+        "chunks_after_recovery": 1000,
+    }
+    stage = _stage({"skipped": MISSING}) | {"snapshot": snapshot}
+    row = render_table({"stages": [stage]}).splitlines()[-1]
+    assert row == (
+        "| 1,000 | 1.0 (1,000) | 3.0 | 2.0 (500) | 40.0 | 20.0× | True | 0.3 | 9.5 (4.0 + 5.0 + 0.5) |"
+    )
+    lost = render_table({"stages": [stage | {"snapshot": snapshot | {"chunks_after_recovery": 10}}]})
+    assert lost.splitlines()[-1].endswith("9.5 (4.0 + 5.0 + 0.5), NOT all back |")

@@ -6,9 +6,10 @@ The use cases are plain async functions over a `RecoveryContext` (no transport t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from services.ops.recovery.domain.retention import RetentionPolicy
 from services.ops.recovery.domain.snapshot_ports import (
@@ -65,6 +66,31 @@ class RecoveryContext:
         self.restoring: set[str] = set()
         # One on-demand snapshot of a unit at a time, so its hourly limit cannot be raced.
         self.on_demand_locks: dict[str, asyncio.Lock] = {}
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+async def in_bounded_parallel(
+    items: Sequence[Item], work: Callable[[Item], Awaitable[Result]], *, limit: int
+) -> list[Result]:
+    """`work` on every item, at most `limit` at once; results in the order of `items`. The first
+    failure cancels the rest (work already done stays done) and is raised as it is."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(item: Item) -> Result:
+        async with slots:
+            return await work(item)
+
+    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def parse_time(text: str) -> datetime | None:

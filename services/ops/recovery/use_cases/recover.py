@@ -5,7 +5,8 @@ machine's disk. When that disk (or the machine) is lost, NATS still holds the DO
 snapshots are in their own store: a new retrieval process starts empty, and this use case brings
 every live unit back — the newest complete snapshot that holds the unit (a snapshot of everything
 or one of that unit, whichever is newer), restored exactly like `restore.restore_snapshot` with
-`unit` set (verify, swap in, write back lost key-values, replay the unit's events since the cut).
+`unit` set (verify, swap in, write back lost key-values, replay the unit's events since the cut),
+`UNITS_AT_ONCE` units at a time.
 
 Units are the live ones (the `units` bucket), so a deleted unit is not brought back from an old
 snapshot. A unit with no snapshot is reported, not guessed at: rebuild it from its originals
@@ -15,7 +16,7 @@ snapshot. A unit with no snapshot is reported, not guessed at: rebuild it from i
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from services.ops.recovery.domain.snapshots import (
@@ -24,8 +25,8 @@ from services.ops.recovery.domain.snapshots import (
     SnapshotManifest,
 )
 from services.ops.recovery.use_cases.catalogue import list_snapshots
-from services.ops.recovery.use_cases.context import RecoveryContext, log
-from services.ops.recovery.use_cases.restore import restore_snapshot
+from services.ops.recovery.use_cases.context import RecoveryContext, in_bounded_parallel, log
+from services.ops.recovery.use_cases.restore import UNITS_AT_ONCE, restore_snapshot
 from trolyao.messaging import UNIT_ID_PATTERN
 
 
@@ -66,14 +67,11 @@ async def recover_units(
     started = time.perf_counter()
     wanted = list(units) if units else await ctx.sources.unit_ids()
     chosen = newest_snapshot_by_unit(await list_snapshots(ctx), wanted)
-    restores = []
-    for unit in wanted:
-        snapshot_id = chosen.get(unit)
-        if snapshot_id is None:
-            continue
-        restores.append(
-            await restore_snapshot(ctx, snapshot_id, unit=unit, actor=actor, client_address=client_address)
-        )
+
+    def restore(unit: str) -> Awaitable[RestoreReport]:
+        return restore_snapshot(ctx, chosen[unit], unit=unit, actor=actor, client_address=client_address)
+
+    restores = await in_bounded_parallel([u for u in wanted if u in chosen], restore, limit=UNITS_AT_ONCE)
     report = RecoveryReport(
         restores=tuple(restores),
         without_snapshot=tuple(unit for unit in wanted if unit not in chosen),

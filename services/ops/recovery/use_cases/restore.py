@@ -48,12 +48,16 @@ from services.ops.recovery.use_cases.context import (
     OUTCOME_FAILURE,
     OUTCOME_SUCCESS,
     RecoveryContext,
+    in_bounded_parallel,
     log,
 )
 from services.ops.recovery.use_cases.point_in_time import replay_range
 from trolyao.messaging import UNIT_ID_PATTERN
 
 Result = TypeVar("Result")
+# Units of one restore in flight at once: one unit's archive streams and unpacks while another's
+# shard opens in retrieval (which does that holding the interpreter, so more would only queue).
+UNITS_AT_ONCE = 2
 
 
 class _Phases:
@@ -110,7 +114,7 @@ async def restore_snapshot(
         raise
     try:
         async with _restoring_units(ctx, units):
-            reports = [await _restore_unit(ctx, manifest, name, point) for name in units]
+            reports = await _restore_units(ctx, manifest, units, point)
             restored_buckets: list[str] = []
             if unit is None:
                 restored_buckets = await phases.run("buckets", lambda: _restore_buckets(ctx, manifest))
@@ -183,6 +187,15 @@ async def _restoring_units(ctx: RecoveryContext, units: list[str]) -> AsyncItera
         yield
     finally:
         ctx.restoring.difference_update(units)
+
+
+async def _restore_units(
+    ctx: RecoveryContext, manifest: SnapshotManifest, units: list[str], point: PointInTime | None
+) -> list[UnitRestoreReport]:
+    """Each unit's restore, `UNITS_AT_ONCE` at a time, reports in the order of `units`."""
+    return await in_bounded_parallel(
+        units, lambda unit: _restore_unit(ctx, manifest, unit, point), limit=UNITS_AT_ONCE
+    )
 
 
 async def _restore_unit(
