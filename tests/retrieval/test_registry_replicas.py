@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
+from services.retrieval.adapters.registry_nats import NatsDocumentRegistry
+from services.retrieval.adapters.unit_model_shared import SharedIndexUnitModels
 from services.retrieval.adapters.vectorstore_qdrant import QdrantServerVectorStore
 from services.retrieval.bootstrap import RetrievalApp, bootstrap
 from services.retrieval.settings import RetrievalSettings
@@ -216,3 +218,39 @@ def test_a_snapshot_exported_by_one_replica_restores_through_the_other(replicas:
     assert restored.info.documents == 2 and restored.info.stream_sequence == 6
     assert_holds_exactly(replicas, unit, {DECREE: 2, DECISION: 1})
     assert answers(a, unit) == answers(b, unit) == before
+
+
+class FlakyGenerations:
+    """Stands in for a NATS outage (the one thing here that cannot be broken on demand): the shared
+    registry's generations until `down` is set, then the error a lost connection gives."""
+
+    def __init__(self, registry: NatsDocumentRegistry) -> None:
+        self.registry = registry
+        self.down = False
+
+    def generation(self, unit: str) -> int:
+        if self.down:
+            raise TimeoutError("nats: timeout")
+        return self.registry.generation(unit)
+
+
+def test_a_replica_recounts_a_unit_that_moved_and_keeps_answering_when_nats_is_unreachable(
+    replicas: list[Replica],
+) -> None:
+    a, b = replicas
+    unit = unique_unit("ha")
+    index(a, unit, DECREE, 1)
+    registry = a.app.registry
+    assert isinstance(registry, NatsDocumentRegistry)
+    generations = FlakyGenerations(registry)
+    models = SharedIndexUnitModels(
+        store=a.app.store, registry=registry, generations=generations, check_seconds=0
+    )
+    assert models.get(unit).chunk_count == 2
+    index(b, unit, DECREE, 2)  # the other replica moves the unit
+    assert models.get(unit).chunk_count == 3
+    generations.down = True
+    index(b, unit, DECREE, 3)
+    assert models.get(unit).chunk_count == 3  # the model it has, no error
+    generations.down = False
+    assert models.get(unit).chunk_count == 4

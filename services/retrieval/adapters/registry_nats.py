@@ -184,18 +184,17 @@ class NatsDocumentRegistry:
 
         return self._runner.run(read())
 
-    def _swap(self, key: str, value: bytes, revision: int) -> bool:
-        """Write `value` if the key is still at `revision` (0: absent); False if another writer won."""
+    def _swap(self, key: str, value: bytes, revision: int) -> int:
+        """Write `value` if the key is still at `revision` (0: absent); its new revision, or 0 if
+        another writer won."""
 
-        async def write() -> bool:
+        async def write() -> int:
             try:
                 if revision == 0:
-                    await self._kv.create(key, value)
-                else:
-                    await self._kv.update(key, value, last=revision)
+                    return await self._kv.create(key, value)
+                return await self._kv.update(key, value, last=revision)
             except KeyWrongLastSequenceError:
-                return False
-            return True
+                return 0
 
         return self._runner.run(write())
 
@@ -301,10 +300,11 @@ class NatsDocumentRegistry:
             value, revision = self._entry(key)
             holder = json.loads(value) if value else None
             free = holder is None or holder["owner"] == self._owner or holder["expires"] < time.time()
-            if free and self._swap(key, self._lease_value(), revision):
+            taken = self._swap(key, self._lease_value(), revision) if free else 0
+            if taken:
                 if holder is not None and holder["owner"] != self._owner:
                     log.warning("registry_lease_taken_over", unit=unit, previous=holder["owner"])
-                return self._entry(key)[1]
+                return taken
             if time.monotonic() > deadline:
                 raise UnitBusy(f"unit {unit}: writer lease held by {holder and holder['owner']}")
             time.sleep(LEASE_POLL_SECONDS)
@@ -313,10 +313,11 @@ class NatsDocumentRegistry:
         key = f"{unit}.{LEASE_KEY}"
         while not stop.wait(self._lease_seconds / 3):
             try:
-                if not self._swap(key, self._lease_value(), revision):
+                renewed = self._swap(key, self._lease_value(), revision)
+                if not renewed:
                     log.warning("registry_lease_lost", unit=unit)
                     return
-                revision = self._entry(key)[1]
+                revision = renewed
             except Exception:  # a NATS hiccup: the next renewal tries again before expiry
                 log.warning("registry_lease_renewal_failed", unit=unit)
 

@@ -8,8 +8,9 @@ same question differently. Here a replica's model is a cache of the shared index
 shared registry's per-unit generation moves at every applied change, and a model whose generation
 is behind is recounted from the index (its documents in id order, their chunks in order: the same
 counts, in the same order, on every replica) before it is used. The generation is read at most
-once per `check_seconds` per unit, so a replica may answer from a model up to that old; no file is
-written (a restarted replica recounts).
+once per `check_seconds` per unit, so a replica may answer from a model up to that old (or older
+while NATS cannot be read: asks go on with the model it has); no file is written (a restarted
+replica recounts).
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ class SharedIndexUnitModels:
             now = time.monotonic()
             if now - self._checked.get(unit, float("-inf")) >= self._check_seconds:
                 self._checked[unit] = now
-                generation = self._generations.generation(unit)
-                if self._counted.get(unit) != generation:
-                    self._recount(unit, generation)
+                try:
+                    generation = self._generations.generation(unit)
+                    if self._counted.get(unit) != generation:
+                        self._recount(unit, generation)
+                except Exception as error:  # NATS or the store unreachable: answer from the model we have
+                    log.warning("unit_model_refresh_failed", unit=unit, error=str(error))
             return self._models.get(unit)
 
     def _recount(self, unit: str, generation: int) -> None:
