@@ -59,8 +59,9 @@ class RetrievalSettings(CommonSettings):
     unit_model_refresh_seconds: float = Field(
         default=1.0,
         ge=0,
-        description="With the NATS registry: how often a replica checks whether a unit's index moved "
-        "(then recounts that unit's language model from the shared index before answering).",
+        description="With the NATS registry: how often a replica checks whether a unit's index moved; "
+        "then it recounts that unit's language model from the shared index in the background (asks use "
+        "the previous model meanwhile).",
     )
     verifier_variant: str = Field(
         default="",

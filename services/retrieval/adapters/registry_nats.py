@@ -65,7 +65,8 @@ LEASE_KEY = "_lease"
 META_PREFIX = "_"
 DEFAULT_LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 120.0
-LEASE_POLL_SECONDS = 0.02
+LEASE_POLL_SECONDS = 0.01
+LEASE_POLL_MAX_SECONDS = 0.2
 CALL_TIMEOUT_SECONDS = 30.0
 PREVIOUS_FILE = f".previous-{REGISTRY_FILE}"
 
@@ -296,6 +297,7 @@ class NatsDocumentRegistry:
     def _acquire(self, unit: str) -> int:
         key = f"{unit}.{LEASE_KEY}"
         deadline = time.monotonic() + LEASE_WAIT_SECONDS
+        pause = LEASE_POLL_SECONDS
         while True:
             value, revision = self._entry(key)
             holder = json.loads(value) if value else None
@@ -307,7 +309,8 @@ class NatsDocumentRegistry:
                 return taken
             if time.monotonic() > deadline:
                 raise UnitBusy(f"unit {unit}: writer lease held by {holder and holder['owner']}")
-            time.sleep(LEASE_POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(pause * 2, LEASE_POLL_MAX_SECONDS)
 
     def _renew(self, unit: str, revision: int, stop: threading.Event) -> None:
         key = f"{unit}.{LEASE_KEY}"

@@ -7,10 +7,10 @@ server each apply only part of the changes, so each would count a different mode
 same question differently. Here a replica's model is a cache of the shared index instead: the
 shared registry's per-unit generation moves at every applied change, and a model whose generation
 is behind is recounted from the index (its documents in id order, their chunks in order: the same
-counts, in the same order, on every replica) before it is used. The generation is read at most
-once per `check_seconds` per unit, so a replica may answer from a model up to that old (or older
-while NATS cannot be read: asks go on with the model it has); no file is written (a restarted
-replica recounts).
+counts, in the same order, on every replica), in the background. The generation is read at most
+once per `check_seconds` per unit, so a replica answers from a model up to that long plus one
+recount behind the index (longer while NATS cannot be read: asks go on with the model they have);
+no file is written (a restarted replica recounts).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from services.retrieval.domain.answering import ChunkLike, model_texts
 from services.retrieval.domain.ports import DocumentRegistry, VectorStore
-from services.retrieval.domain.unit_model import InMemoryUnitModelRepository, UnitLanguageModel
+from services.retrieval.domain.unit_model import UnitLanguageModel
 from trolyao.logs import get_logger
 
 log = get_logger("retrieval")
@@ -37,7 +38,12 @@ class UnitGenerations(Protocol):
 
 
 class SharedIndexUnitModels:
-    """`UnitModelRepository` of a replica: models in memory, recounted when the unit moved."""
+    """`UnitModelRepository` of a replica: models in memory, recounted when the unit moved.
+
+    A unit's first model is counted before it is used; later recounts run on one background thread
+    (one unit at a time) and replace the model when done, so an ask never waits for one: until then
+    it answers from the previous model.
+    """
 
     def __init__(
         self,
@@ -51,31 +57,60 @@ class SharedIndexUnitModels:
         self._registry = registry
         self._generations = generations
         self._check_seconds = check_seconds
-        self._models = InMemoryUnitModelRepository()
+        self._models: dict[str, UnitLanguageModel] = {}
         self._counted: dict[str, int] = {}
         self._checked: dict[str, float] = {}
-        self._lock = threading.RLock()
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._recounts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unit-model-recount")
 
     def get(self, unit: str) -> UnitLanguageModel:
-        """The unit's model, recounted first if the shared index moved since it was counted."""
+        """The unit's model; a recount is started if the shared index moved since it was counted."""
         with self._lock:
+            model = self._models.get(unit)
             now = time.monotonic()
-            if now - self._checked.get(unit, float("-inf")) >= self._check_seconds:
+            due = now - self._checked.get(unit, float("-inf")) >= self._check_seconds
+            if due:
                 self._checked[unit] = now
-                try:
-                    generation = self._generations.generation(unit)
-                    if self._counted.get(unit) != generation:
-                        self._recount(unit, generation)
-                except Exception as error:  # NATS or the store unreachable: answer from the model we have
-                    log.warning("unit_model_refresh_failed", unit=unit, error=str(error))
-            return self._models.get(unit)
+        if model is None:
+            return self._recount(unit)
+        if due:
+            try:
+                moved = self._generations.generation(unit) != self._counted.get(unit)
+            except Exception as error:  # NATS unreachable: answer from the model we have
+                log.warning("unit_model_refresh_failed", unit=unit, error=str(error))
+                return model
+            if moved:
+                self._schedule(unit)
+        return model
 
-    def _recount(self, unit: str, generation: int) -> None:
+    def _schedule(self, unit: str) -> None:
+        with self._lock:
+            if unit in self._pending:
+                return
+            self._pending.add(unit)
+        self._recounts.submit(self._recount_in_background, unit)
+
+    def _recount_in_background(self, unit: str) -> None:
+        try:
+            self._recount(unit)
+        except Exception as error:  # the next check tries again
+            log.warning("unit_model_refresh_failed", unit=unit, error=str(error))
+        finally:
+            with self._lock:
+                self._pending.discard(unit)
+
+    def _recount(self, unit: str) -> UnitLanguageModel:
+        """Count the unit's model from the shared index and install it unless a newer one is."""
         started = time.perf_counter()
-        self._models.drop(unit)
-        model = self._models.get(unit)
+        generation = self._generations.generation(unit)
+        model = UnitLanguageModel()
         model.add(model_texts(chunk) for chunk in self._chunks(unit))
-        self._counted[unit] = generation
+        with self._lock:
+            if generation >= self._counted.get(unit, -1) or unit not in self._models:
+                self._models[unit] = model
+                self._counted[unit] = generation
+            current = self._models[unit]
         log.info(
             "unit_model_recounted",
             unit=unit,
@@ -83,6 +118,7 @@ class SharedIndexUnitModels:
             chunks=model.chunk_count,
             seconds=round(time.perf_counter() - started, 3),
         )
+        return current
 
     def _chunks(self, unit: str) -> Iterator[ChunkLike]:
         for record in self._registry.list(unit):
@@ -92,11 +128,12 @@ class SharedIndexUnitModels:
         """Nothing to persist: the shared index is the model's source."""
 
     def drop(self, unit: str) -> None:
-        """Forget the model: the caller recounts it now (`AnswerEngine.rebuild_unit_model`), so it
-        counts as current."""
+        """Forget the model: the caller recounts it now (`AnswerEngine.rebuild_unit_model` gets an
+        empty model and adds every chunk), so it counts as current."""
+        generation = self._generations.generation(unit)
         with self._lock:
-            self._models.drop(unit)
-            self._counted[unit] = self._generations.generation(unit)
+            self._models[unit] = UnitLanguageModel()
+            self._counted[unit] = generation
             self._checked[unit] = time.monotonic()
 
     def flush(self) -> None:
