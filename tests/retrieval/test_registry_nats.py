@@ -4,6 +4,7 @@ sequence only grows), the unit writer lease, and the SQLite file snapshots carry
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -12,15 +13,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 
+from services.ops.identity.adapters.nats_users import NatsAuth
 from services.retrieval.adapters.registry_nats import NatsDocumentRegistry, StaleRecord
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.domain.model import DocumentMetadata, DocumentRecord
+from stack.natsserver import free_port, start_nats_server
 from tests.support import unique_unit
+from trolyao.messaging import API_KEYS_BUCKET, NatsCredential, connect
+from trolyao.natsaccess import RETRIEVAL
 
 pytestmark = pytest.mark.timeout(120)
 
 DOCUMENT = "13/2023/NĐ-CP"
+REFUSAL_WAIT_SECONDS = 1.0
 WRITERS = 6
 
 
@@ -168,3 +176,48 @@ def test_snapshot_files_are_sqlite_registries_both_ways(
     assert first.get(unit, DOCUMENT) == record(2) and first.get(unit, "newer") == record(
         9, document_id="newer"
     )
+
+
+@pytest.fixture(scope="module")
+def server_with_users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, NatsAuth]]:
+    """A nats-server of its own with the stack's users, so a test can log in as `retrieval` (the
+    session's server hands out only the operator's URL)."""
+    store = tmp_path_factory.mktemp("nats-users")
+    auth = NatsAuth(store / "auth")
+    port = free_port()
+    process = start_nats_server(port=port, store_dir=store, auth=auth, log_path=store / "nats.log")
+    yield f"nats://127.0.0.1:{port}", auth
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_the_retrieval_identity_runs_the_registry_and_reaches_nothing_else(
+    server_with_users: tuple[str, NatsAuth], tmp_path: Path
+) -> None:
+    """Everything the adapter does (create the bucket, compare-and-set, list, lease, purge, archive
+    files) is allowed to retrieval's own NATS user; another bucket is not."""
+    url, auth = server_with_users
+    credential = NatsCredential(RETRIEVAL, auth.password(RETRIEVAL))
+    registry = NatsDocumentRegistry.connect(url, credential=credential, replicas=1)
+    unit = unique_unit()
+    try:
+        with registry.hold(unit):
+            registry.put(unit, record(1))
+            registry.record_stream_sequence(unit, 3)
+        assert registry.list(unit) == [record(1)] and registry.stream_sequence(unit) == 3
+        registry.backup_unit(unit, tmp_path / "registry.sqlite")
+        registry.drop_unit(unit)
+        assert registry.get(unit, DOCUMENT) is None
+    finally:
+        registry.close()
+
+    async def read_another_bucket() -> None:
+        client = await connect(url, name="test-retrieval", credential=credential)
+        try:
+            await client.jetstream(timeout=REFUSAL_WAIT_SECONDS).key_value(API_KEYS_BUCKET)
+        finally:
+            await client.close()
+
+    # nats-server drops a request its permissions refuse: the client's request times out.
+    with pytest.raises((NatsTimeoutError, NoRespondersError)):
+        asyncio.run(read_another_bucket())
