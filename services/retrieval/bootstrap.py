@@ -166,6 +166,10 @@ def bootstrap(
 
     embedder = build_embedder(settings)
     if store is None:
+        if settings.shared_registry and not settings.qdrant_url:
+            # Edge shards are one process's files: a shared registry would describe an index that
+            # other replicas do not have.
+            raise ValueError("TROLYAO_RETRIEVAL_REGISTRY=nats needs QDRANT_URL (a Qdrant server)")
         store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
     if registry is None:
         registry = build_registry(settings)

@@ -54,7 +54,7 @@ class RetrievalSettings(CommonSettings):
         description="Where the document registry (versions, tombstones, applied DOCS sequence) lives: "
         "'sqlite' (a file per unit beside the unit's shard, one process), 'nats' (the replicated NATS KV "
         "bucket retrieval_registry: any number of replicas sharing a Qdrant server serve any unit) or "
-        "'auto' (nats when QDRANT_URL is set, else sqlite).",
+        "'auto' (nats when QDRANT_URL is set, else sqlite). 'nats' needs QDRANT_URL.",
     )
     unit_model_refresh_seconds: float = Field(
         default=1.0,

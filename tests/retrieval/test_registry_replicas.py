@@ -287,3 +287,12 @@ def test_a_replica_recounts_a_unit_that_moved_and_keeps_answering_when_nats_is_u
     assert models.get(unit).chunk_count == 3  # the model it has, no error
     generations.down = False
     eventually(lambda: models.get(unit).chunk_count == 4)
+
+
+def test_a_shared_registry_beside_embedded_shards_is_refused(tmp_path: Path) -> None:
+    """Qdrant Edge shards are one process's files: the NATS registry is only for a Qdrant server."""
+    settings = RetrievalSettings(
+        data_dir=tmp_path, embedder="none", registry="nats", nats_url="nats://127.0.0.1:1"
+    )
+    with pytest.raises(ValueError, match="QDRANT_URL"):
+        bootstrap(settings)
