@@ -164,12 +164,12 @@ def bootstrap(
     from services.retrieval.domain.lexical import document_sparse_vector
     from services.retrieval.domain.unit_model import UnitModelRepository
 
+    if store is None and settings.shared_registry and not settings.qdrant_url:
+        # Edge shards are one process's files: a shared registry would describe an index that
+        # other replicas do not have.
+        raise ValueError("TROLYAO_RETRIEVAL_REGISTRY=nats needs QDRANT_URL (a Qdrant server)")
     embedder = build_embedder(settings)
     if store is None:
-        if settings.shared_registry and not settings.qdrant_url:
-            # Edge shards are one process's files: a shared registry would describe an index that
-            # other replicas do not have.
-            raise ValueError("TROLYAO_RETRIEVAL_REGISTRY=nats needs QDRANT_URL (a Qdrant server)")
         store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
     if registry is None:
         registry = build_registry(settings)
