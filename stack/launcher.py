@@ -149,7 +149,7 @@ class Stack:
         env = {"TROLYAO_SERVICE_TOKEN": self.service_token}
         if name in SERVICE_IDENTITIES:
             env |= {"TROLYAO_NATS_USER": name, "TROLYAO_NATS_PASSWORD": self.nats_auth.password(name)}
-        else:  # retrieval (and nats-server itself) need no NATS identity
+        else:  # nats-server itself needs no NATS identity
             env |= {"TROLYAO_NATS_USER": "", "TROLYAO_NATS_PASSWORD": ""}
         if name == OPS:
             # Ops issues and revokes units' event credentials for the API: it rewrites the server's

@@ -45,6 +45,9 @@ FAQ_ENTRIES_BUCKET = "faq_entries"
 TEST_QUESTIONS_BUCKET = "test_questions"
 TEST_RUNS_BUCKET = "test_runs"
 TEST_RUN_TRIGGERS_BUCKET = "test_run_triggers"
+# Retrieval's document registry when it runs as replicas over a Qdrant server (versions, tombstones,
+# content hashes, the applied DOCS sequence and the per-unit writer lease, keyed by unit).
+RETRIEVAL_REGISTRY_BUCKET = "retrieval_registry"
 
 # The one durable consumer of `docs.>` that versions before per-unit lanes used; ingest moves its
 # position to the per-unit consumers at start and deletes it.
@@ -258,6 +261,7 @@ class JetStreamLayout:
             KeyValueConfig(bucket=TEST_QUESTIONS_BUCKET, history=1, replicas=self.replicas),
             KeyValueConfig(bucket=TEST_RUNS_BUCKET, history=1, replicas=self.replicas),
             KeyValueConfig(bucket=TEST_RUN_TRIGGERS_BUCKET, history=1, replicas=self.replicas),
+            KeyValueConfig(bucket=RETRIEVAL_REGISTRY_BUCKET, history=1, replicas=self.replicas),
         ]
 
     def object_stores(self) -> list[ObjectStoreConfig]:

@@ -29,6 +29,7 @@ from trolyao.messaging import (
     QUESTIONS_STREAM,
     RATE_LIMITS_STREAM,
     REPLAY_SUBJECT_PREFIX,
+    RETRIEVAL_REGISTRY_BUCKET,
     STATUS_STREAM,
     TEST_QUESTIONS_BUCKET,
     TEST_RUN_TRIGGERS_BUCKET,
@@ -41,9 +42,10 @@ from trolyao.messaging import (
 GATEWAY = "gateway"
 INGEST = "ingest"
 OPS = "ops"
+RETRIEVAL = "retrieval"
 # The ministry's operator (admin CLI, `trolyao run`'s own tools, tests): every subject.
 OPERATOR = "operator"
-SERVICE_IDENTITIES = (GATEWAY, INGEST, OPS)
+SERVICE_IDENTITIES = (GATEWAY, INGEST, OPS, RETRIEVAL)
 UNIT_USER_PREFIX = "unit-"
 UNIT_ORIGINALS_PREFIX = "originals_"
 # ops' own buckets and audit stream (services/ops/adapters/security_layout.py names them).
@@ -235,6 +237,7 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
             API_KEYS_BUCKET,
             CONVERSATIONS_BUCKET,
             INGEST_QUEUES_BUCKET,
+            RETRIEVAL_REGISTRY_BUCKET,
             *QUALITY_BUCKETS,
             *OPS_SECURITY_BUCKETS,
         ),
@@ -244,6 +247,8 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
         publish=(OPS_AUDIT_SUBJECTS, f"{REPLAY_SUBJECT_PREFIX}.>"),
         may_delete_streams=True,
     ),
+    # Its document registry when replicas share it (TROLYAO_RETRIEVAL_REGISTRY=nats); nothing else.
+    RETRIEVAL: ServiceAccess(key_value_buckets=(RETRIEVAL_REGISTRY_BUCKET,)),
 }
 
 OPERATOR_GRANT = Grant(publish=(">",), subscribe=(">",))

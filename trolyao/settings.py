@@ -73,7 +73,8 @@ class CommonSettings(BaseSettings):
     nats_user: str = Field(
         default="",
         validation_alias=_shared("TROLYAO_NATS_USER"),
-        description="This service's NATS identity (gateway, ingest, ops); empty: the URL's, if any.",
+        description="This service's NATS identity (gateway, ingest, ops, retrieval); empty: the URL's, "
+        "if any.",
     )
     nats_password: SecretStr = Field(
         default=SecretStr(""),

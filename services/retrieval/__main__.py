@@ -36,6 +36,7 @@ def main() -> None:
         embedder=settings.embedder,
         generator=settings.generator,
         qdrant_server=bool(settings.qdrant_url),
+        shared_registry=settings.shared_registry,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health
@@ -10,10 +11,10 @@ from grpc_health.v1 import health
 from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.telemetry import TracedAnswering, traced_embedder, traced_search_store
 from services.retrieval.adapters.unit_model_files import FileUnitModelRepository, read_model_file
-from services.retrieval.adapters.unit_transfer import build_unit_transfer
+from services.retrieval.adapters.unit_transfer import ArchivedRegistry, build_unit_transfer
 from services.retrieval.domain.indexing import Indexer
-from services.retrieval.domain.ports import Embedder, Generator, VectorStore
-from services.retrieval.entrypoints.grpc_server import Answering, RetrievalServicer
+from services.retrieval.domain.ports import DocumentRegistry, Embedder, Generator, VectorStore
+from services.retrieval.entrypoints.grpc_server import Answering, RetrievalServicer, StreamSequenceLog
 from services.retrieval.settings import RetrievalSettings
 from trolyao.rpc import build_sync_server
 from trolyao.telemetry.component_tracing import OTHER, traced_component
@@ -22,11 +23,17 @@ from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 
 
+class Registry(DocumentRegistry, ArchivedRegistry, StreamSequenceLog, Protocol):
+    """What the service needs of its registry: both adapters (SQLite, NATS KV) are one."""
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class RetrievalApp:
     settings: RetrievalSettings
     store: VectorStore
-    registry: SqliteDocumentRegistry
+    registry: Registry
     embedder: Embedder | None
     indexer: Indexer
     engine: Answering
@@ -138,19 +145,58 @@ def build_generator(settings: RetrievalSettings) -> Generator | None:
     return traced_component(generator, "generator", {"generate": OTHER})
 
 
-def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
+def build_registry(settings: RetrievalSettings) -> Registry:
+    """SQLite beside the embedded shards (one process), or the NATS KV bucket replicas share."""
+    if not settings.shared_registry:
+        return SqliteDocumentRegistry(settings.root / "registry")
+    from services.retrieval.adapters.registry_nats import NatsDocumentRegistry
+
+    return NatsDocumentRegistry.connect(
+        settings.nats_url, credential=settings.nats_credential(), replicas=settings.jetstream_replicas
+    )
+
+
+def bootstrap(
+    settings: RetrievalSettings, *, store: VectorStore | None = None, registry: Registry | None = None
+) -> RetrievalApp:
+    """Wire the service. `store` and `registry` replace the ones the settings pick (tests: replicas
+    sharing one qdrant-client local-mode store, which only one process may open)."""
+    from services.retrieval.adapters.registry_nats import NatsDocumentRegistry
+    from services.retrieval.adapters.unit_model_shared import SharedIndexUnitModels
     from services.retrieval.domain.answering import AnswerEngine, AnswerSettings
     from services.retrieval.domain.lexical import document_sparse_vector
+    from services.retrieval.domain.unit_model import UnitModelRepository
 
+    if store is None and settings.shared_registry and not settings.qdrant_url:
+        # Edge shards are one process's files: a shared registry would describe an index that
+        # other replicas do not have.
+        raise ValueError("TROLYAO_RETRIEVAL_REGISTRY=nats needs QDRANT_URL (a Qdrant server)")
     embedder = build_embedder(settings)
-    store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
-    registry = SqliteDocumentRegistry(settings.root / "registry")
-    unit_model_files = FileUnitModelRepository(settings.root / "unit-models")
+    if store is None:
+        store = build_store(settings, embedder.dimension if embedder else settings.embeddings_dimension)
+    if registry is None:
+        registry = build_registry(settings)
+    # Replicas: the unit models are recounted from the shared index when it moved, and the unit's
+    # writer lease lives in the shared registry. One process: model files, a lock per unit.
+    shared = registry if isinstance(registry, NatsDocumentRegistry) else None
+    unit_model_files: FileUnitModelRepository | None = None
+    unit_models: UnitModelRepository
+    if shared is not None:
+        unit_models = SharedIndexUnitModels(
+            store=store,
+            registry=shared,
+            generations=shared,
+            check_seconds=settings.unit_model_refresh_seconds,
+        )
+    else:
+        # Archives carry these files, so a restore moves the model into place instead of recounting.
+        unit_model_files = FileUnitModelRepository(settings.root / "unit-models")
+        unit_models = unit_model_files
     engine = AnswerEngine(
         traced_search_store(store),
         traced_embedder(embedder),
         settings=AnswerSettings(verifier_variant=settings.verifier_variant),
-        unit_models=unit_model_files,
+        unit_models=unit_models,
         generator=build_generator(settings),
     )
     indexer = Indexer(
@@ -159,6 +205,7 @@ def bootstrap(settings: RetrievalSettings) -> RetrievalApp:
         embedder=traced_embedder(embedder),
         encode_sparse=document_sparse_vector,
         listeners=[engine.on_document_changed],
+        writer_lock=shared,
     )
     return RetrievalApp(
         settings=settings,

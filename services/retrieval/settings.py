@@ -48,6 +48,21 @@ class RetrievalSettings(CommonSettings):
         description="When set, a Qdrant server is used instead of the embedded Qdrant Edge.",
     )
     qdrant_api_key: str = Field(default="", validation_alias=AliasChoices("QDRANT_API_KEY"))
+    registry: str = Field(
+        default="auto",
+        pattern="^(auto|sqlite|nats)$",
+        description="Where the document registry (versions, tombstones, applied DOCS sequence) lives: "
+        "'sqlite' (a file per unit beside the unit's shard, one process), 'nats' (the replicated NATS KV "
+        "bucket retrieval_registry: any number of replicas sharing a Qdrant server serve any unit) or "
+        "'auto' (nats when QDRANT_URL is set, else sqlite). 'nats' needs QDRANT_URL.",
+    )
+    unit_model_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="With the NATS registry: how often a replica checks whether a unit's index moved; "
+        "then it recounts that unit's language model from the shared index in the background (asks use "
+        "the previous model meanwhile).",
+    )
     verifier_variant: str = Field(
         default="",
         pattern="^(|without-[a-z0-9-]+)$",
@@ -70,6 +85,11 @@ class RetrievalSettings(CommonSettings):
                 "TROLYAO_RETRIEVAL_GENERATOR_MODEL"
             )
         return self
+
+    @property
+    def shared_registry(self) -> bool:
+        """Whether replicas share the registry in NATS (TROLYAO_RETRIEVAL_REGISTRY, `auto` resolved)."""
+        return self.registry == "nats" or (self.registry == "auto" and bool(self.qdrant_url))
 
     @property
     def root(self) -> Path:

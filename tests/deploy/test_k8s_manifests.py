@@ -335,6 +335,45 @@ def test_retrieval_uses_the_qdrant_cluster(trolyao_workloads: Workloads, manifes
             assert "QDRANT_API_KEY" in env
 
 
+def test_retrieval_runs_replicas_sharing_the_registry_in_nats(
+    trolyao_workloads: Workloads, manifests: Manifests
+) -> None:
+    """With the Qdrant cluster the registry is the NATS KV bucket, so retrieval runs two replicas or
+    more (rolled one at a time, spread over nodes), a PDB keeps one serving, and no pod keeps a
+    volume the others would need."""
+    budgets = objects(manifests, "PodDisruptionBudget").values()
+    found = False
+    for name, (deployment, container, settings) in trolyao_workloads.items():
+        if settings.service != "retrieval":
+            continue
+        found = True
+        env = env_of(container, manifests)
+        assert env.get("TROLYAO_RETRIEVAL_REGISTRY", "auto") in ("auto", "nats") and env.get("QDRANT_URL")
+        assert env.get("TROLYAO_NATS_USER") == "retrieval", "the registry needs retrieval's NATS identity"
+        spec = deployment["spec"]
+        assert spec.get("replicas", 1) >= 2, f"{name} needs two replicas or more"
+        assert (
+            spec["strategy"]["type"] == "RollingUpdate"
+            and spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        )
+        pod = spec["template"]["spec"]
+        assert all("persistentVolumeClaim" not in volume for volume in pod["volumes"]), (
+            "retrieval replicas keep no state of their own: no PVC"
+        )
+        anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+        labels = spec["template"]["metadata"]["labels"]
+        matching = [
+            b
+            for b in budgets
+            if all(labels.get(k) == v for k, v in b["spec"]["selector"]["matchLabels"].items())
+        ]
+        assert matching and matching[0]["spec"].get("minAvailable") == 1, (
+            f"{name} needs a PDB (minAvailable 1)"
+        )
+    assert found
+
+
 def test_units_config_map_is_config_units_yaml(manifests: Manifests) -> None:
     units = one(manifests, "ConfigMap", "trolyao-units")
     assert units["data"]["units.yaml"] == (REPO_ROOT / "config" / "units.yaml").read_text(encoding="utf-8"), (

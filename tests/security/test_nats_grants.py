@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from services.ops.identity.adapters.security_layout import AUDIT_STREAM, SECURITY_BUCKETS
-from trolyao.messaging import API_KEYS_BUCKET, JetStreamLayout
+from trolyao.messaging import API_KEYS_BUCKET, RETRIEVAL_REGISTRY_BUCKET, JetStreamLayout
 from trolyao.natsaccess import (
     GATEWAY,
     INGEST,
     OPS,
     OPS_AUDIT_STREAM,
     OPS_SECURITY_BUCKETS,
+    RETRIEVAL,
     SERVICE_ACCESS,
     Grant,
     inbox_prefix,
@@ -40,6 +41,23 @@ def test_only_ops_touches_api_keys_and_accounts() -> None:
         assert API_KEYS_BUCKET not in grant
         assert not any(bucket in grant for bucket in OPS_SECURITY_BUCKETS)
         assert "$JS.API.STREAM.DELETE.>" in service_grant(identity).publish_deny
+
+
+def test_the_retrieval_registry_is_retrievals_and_ops_only() -> None:
+    """Retrieval's NATS identity reaches its registry bucket and nothing else; ops manages it too."""
+    holders = {
+        name
+        for name, access in SERVICE_ACCESS.items()
+        if RETRIEVAL_REGISTRY_BUCKET in access.key_value_buckets
+    }
+    assert holders == {RETRIEVAL, OPS}
+    grant = service_grant(RETRIEVAL)
+    assert SERVICE_ACCESS[RETRIEVAL].stream_names() == {kv_stream(RETRIEVAL_REGISTRY_BUCKET)}
+    assert not [
+        s for s in grant.publish if s.startswith(("$KV.", "$O.")) and RETRIEVAL_REGISTRY_BUCKET not in s
+    ]
+    assert grant.subscribe == (f"{inbox_prefix(RETRIEVAL)}.>",)
+    assert "$JS.API.STREAM.DELETE.>" in grant.publish_deny
 
 
 def test_a_unit_grant_reaches_only_its_own_subjects_bucket_and_inbox() -> None:

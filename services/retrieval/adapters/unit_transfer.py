@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.retrieval.adapters.registry_sqlite import SqliteDocumentRegistry
 from services.retrieval.adapters.unit_archive import (
     EDGE_FILES_FORMAT,
     POINTS_FORMAT,
@@ -57,6 +56,7 @@ from services.retrieval.domain.model import (
     Chunk,
     ChunkKind,
     DocumentMetadata,
+    DocumentRecord,
     ScoredChunk,
     SparseVector,
     StoredChunk,
@@ -72,6 +72,23 @@ UNPACKED_DIR = "unpacked"
 PREVIOUS_POINTS_FILE = "previous-points.jsonl"
 POINTS_BATCH = 512
 REGISTRY_CHECK_OK = "ok"
+
+
+class ArchivedRegistry(Protocol):
+    """The registry as archives see it: an SQLite registry file per unit, whichever adapter keeps
+    it (`SqliteDocumentRegistry` is that file; `NatsDocumentRegistry` writes and reads one)."""
+
+    def list(self, unit: str, *, include_deleted: bool = False) -> list[DocumentRecord]: ...
+
+    def drop_unit(self, unit: str) -> None: ...
+
+    def stream_sequence(self, unit: str) -> int: ...
+
+    def backup_unit(self, unit: str, destination: Path) -> None: ...
+
+    def replace_unit(self, unit: str, source: Path) -> Path | None: ...
+
+    def restore_previous(self, unit: str, previous: Path | None) -> None: ...
 
 
 class UnitModels(Protocol):
@@ -263,7 +280,7 @@ class UnitTransfer:
         self,
         *,
         store: VectorStore,
-        registry: SqliteDocumentRegistry,
+        registry: ArchivedRegistry,
         indexer: Indexer,
         unit_models: UnitModels,
         archive_format: ArchiveFormat,
@@ -497,7 +514,7 @@ class _NoUnitModels:
 def build_unit_transfer(
     *,
     store: VectorStore,
-    registry: SqliteDocumentRegistry,
+    registry: ArchivedRegistry,
     indexer: Indexer,
     engine: object,
     embedding_model: str,

@@ -1,15 +1,17 @@
 """Replacing and deleting a document's chunks, exactly once and in version order.
 
-The retrieval service is the single writer of each unit's index, so the version check and the
-write happen under one per-unit lock: whatever order events arrive in (duplicates, old versions
-after new ones, deletes before creates), the index ends holding the newest version only.
+The version check and the write happen under the unit's writer lock: a per-unit lock in one
+process, or a lease in the shared registry when replicas share one Qdrant server
+(`ports.UnitWriterLock`). Whatever order events arrive in, and at whichever replica (duplicates, old
+versions after new ones, deletes before creates), the index ends holding the newest version only.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -22,7 +24,7 @@ from services.retrieval.domain.model import (
     SparseVector,
     StoredChunk,
 )
-from services.retrieval.domain.ports import DocumentRegistry, Embedder, VectorStore
+from services.retrieval.domain.ports import DocumentRegistry, Embedder, UnitWriterLock, VectorStore
 from services.retrieval.domain.search import dense_passage_text
 from trolyao.vietnamese import normalize_text
 
@@ -66,7 +68,9 @@ class Indexer:
         embedder: Embedder | None,
         encode_sparse: SparseEncoder,
         listeners: Sequence[IndexListener] = (),
+        writer_lock: UnitWriterLock | None = None,
     ) -> None:
+        """`writer_lock`: where a unit's writers queue; None: a lock per unit in this process."""
         self._store = store
         self._registry = registry
         self._embedder = embedder
@@ -74,10 +78,20 @@ class Indexer:
         self._listeners = list(listeners)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
+        self._writer_lock = writer_lock
 
-    def unit_lock(self, unit: str) -> threading.Lock:
+    def unit_lock(self, unit: str) -> AbstractContextManager[None]:
+        """Held while the unit's index changes (also by snapshot export and import)."""
+        if self._writer_lock is not None:
+            return self._writer_lock.hold(unit)
+        return self._local_lock(unit)
+
+    @contextmanager
+    def _local_lock(self, unit: str) -> Iterator[None]:
         with self._locks_guard:
-            return self._locks[unit]
+            lock = self._locks[unit]
+        with lock:
+            yield
 
     def index_document(
         self,

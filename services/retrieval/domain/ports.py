@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from services.retrieval.domain.model import (
@@ -95,3 +96,12 @@ class DocumentRegistry(Protocol):
     def list(self, unit: str, *, include_deleted: bool = False) -> list[DocumentRecord]: ...
 
     def drop_unit(self, unit: str) -> None: ...
+
+
+class UnitWriterLock(Protocol):
+    """Who may change a unit's index now. One process alone: a lock per unit (the Indexer's
+    default). Replicas sharing a Qdrant server: a lease in the shared registry
+    (`adapters.registry_nats.NatsDocumentRegistry.hold`), so two replicas never interleave the
+    delete-and-upsert of one unit's documents."""
+
+    def hold(self, unit: str) -> AbstractContextManager[None]: ...

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 import grpc
 
+from services.retrieval.adapters.registry_nats import StaleRecord, UnitBusy
 from services.retrieval.adapters.unit_archive import ArchiveInfo, ArchiveRejected, read_blocks
 from services.retrieval.adapters.unit_transfer import UnitTransfer
 from services.retrieval.domain.indexing import Indexer, IndexOutcome, IndexResult
@@ -78,6 +79,9 @@ class StreamSequenceLog(Protocol):
 # domain error → gRPC status: the one table of this edge
 _ERROR_STATUS: dict[type[Exception], grpc.StatusCode] = {
     ArchiveRejected: grpc.StatusCode.FAILED_PRECONDITION,
+    # Replicas sharing the registry: another replica holds the unit or got there first (retried).
+    UnitBusy: grpc.StatusCode.UNAVAILABLE,
+    StaleRecord: grpc.StatusCode.ABORTED,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     DocumentNotFound: grpc.StatusCode.NOT_FOUND,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
