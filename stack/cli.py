@@ -105,9 +105,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(
             "\ntrolyao is running.\n"
             f"  Gateway:       {stack.gateway_url}\n"
-            f"  Ports:         NATS {ports.nats}, retrieval {ports.retrieval}, ops {ports.ops}, "
-            f"gateway {ports.gateway}\n"
-            f"  Metrics:       {' '.join(f'{name} {url}' for name, url in ports.metrics_urls().items())}\n"
+            f"  Ports:         NATS {ports.nats}, retrieval {', '.join(map(str, stack.retrieval_ports))}, "
+            f"ops {ports.ops}, gateway {ports.gateway}\n"
+            f"  Metrics:       {' '.join(f'{name} {url}' for name, url in stack.metrics_urls().items())}\n"
             f"  OpenAPI docs:  {stack.gateway_url}/docs\n"
             f"  Admin API key: {stack.api_key}\n"
             f"  Try:  curl -s -X POST {stack.gateway_url}/v1/units/{DEMO_UNIT}/ask \\\n"
