@@ -262,6 +262,7 @@ def command_bench(args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir).resolve(),
             stages=stages,
             snapshot_probe=benchmarks.snapshot_probe,
+            retrieval_workers=args.retrieval_workers,
         )
     if args.only in ("all", "neighbour"):
         report["neighbour"] = neighbour.run(
@@ -342,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help="the neighbour bench imports a few hundred articles, not the whole library (minutes)",
+    )
+    bench.add_argument(
+        "--retrieval-workers",
+        type=int,
+        default=None,
+        help="retrieval worker processes of the staged stack (default: TROLYAO_RETRIEVAL_WORKERS, else 1); "
+        "python -m stack.bench.workers compares counts back to back on one data dir",
     )
     bench.add_argument(
         "--hybrid-test-run",
