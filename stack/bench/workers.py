@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
 from stack.bench.stack import (
     ASK_CONCURRENCIES,
@@ -91,16 +93,33 @@ def load(data_dir: Path, eval_dir: Path, target_chunks: int) -> tuple[list[tuple
     return questions or [(unit, document.title) for unit, document in placed], chunks
 
 
+def cpu_seconds(stack: Stack, prefix: str) -> float:
+    """CPU time (user + system) of the stack's processes whose name starts with `prefix`."""
+    total = 0.0
+    for name, process in stack.processes.items():
+        if name.startswith(prefix):
+            times = psutil.Process(process.pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def measure(data_dir: Path, workers: int, questions: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The staged bench's asks at every concurrency, with the CPU each ask cost retrieval (all its
+    workers) and the gateway: the kernel's counters, which the shared machine's load does not skew
+    the way it skews latency."""
     stack = _stack(data_dir, workers)
     stack.start()
     try:
-        asks = {
-            str(concurrency): asyncio.run(
+        asks: dict[str, dict[str, float]] = {}
+        for concurrency in ASK_CONCURRENCIES:
+            before = {part: cpu_seconds(stack, part) for part in ("retrieval", "gateway")}
+            level = asyncio.run(
                 measure_asks(stack, questions, concurrency=concurrency, requests=ASK_REQUESTS_PER_LEVEL)
             )
-            for concurrency in ASK_CONCURRENCIES
-        }
+            for part in ("retrieval", "gateway"):
+                spent = cpu_seconds(stack, part) - before[part]
+                level[f"{part}_cpu_ms_per_ask"] = round(spent / ASK_REQUESTS_PER_LEVEL * 1000, 1)
+            asks[str(concurrency)] = level
         memory = process_memory_mb(stack)
     finally:
         stack.stop()
@@ -119,8 +138,8 @@ def render(runs: Sequence[dict[str, Any]], chunks: int) -> str:
     lines = [
         f"{chunks:,} chunks over {UNITS} units, lexical engine",
         "| retrieval workers | ask c=1 p50/p95 ms | asks/s c=4 | asks/s c=16 (p50 ms) | errors | "
-        "anon retrieval MB | load average (1/5/15 min) |",
-        "|---|---|---|---|---|---|---|",
+        "CPU ms per ask c=16: retrieval, gateway | anon retrieval MB | load average (1/5/15 min) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         asks = run["asks"]
@@ -128,7 +147,8 @@ def render(runs: Sequence[dict[str, Any]], chunks: int) -> str:
         lines.append(
             f"| {run['workers']} | {asks['1']['p50_ms']}/{asks['1']['p95_ms']} | "
             f"{asks['4']['requests_per_second']} | {asks['16']['requests_per_second']} "
-            f"({asks['16']['p50_ms']}) | {errors} | {run['anonymous_retrieval_mb']} | "
+            f"({asks['16']['p50_ms']}) | {errors} | {asks['16']['retrieval_cpu_ms_per_ask']}, "
+            f"{asks['16']['gateway_cpu_ms_per_ask']} | {run['anonymous_retrieval_mb']} | "
             f"{'/'.join(str(value) for value in run['load_average'])} |"
         )
     return "\n".join(lines)
@@ -142,11 +162,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to compare, comma separated")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every worker count")
     parser.add_argument("--output", default=str(REPO_ROOT / "bench-results"))
+    parser.add_argument("--reuse", action="store_true", help="measure the data dir a previous run imported")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir).resolve()
     counts = [int(value) for value in args.workers.split(",")]
-    print(f"importing ~{args.chunks:,} chunks into {data_dir} ...", flush=True)
-    questions, chunks = load(data_dir, Path(args.eval_dir), args.chunks)
+    workload = data_dir.with_name(data_dir.name + "-workload.json")
+    if args.reuse and workload.exists():
+        saved = json.loads(workload.read_text(encoding="utf-8"))
+        questions, chunks = [(unit, question) for unit, question in saved["questions"]], saved["chunks"]
+    else:
+        print(f"importing ~{args.chunks:,} chunks into {data_dir} ...", flush=True)
+        questions, chunks = load(data_dir, Path(args.eval_dir), args.chunks)
+        workload.write_text(json.dumps({"questions": questions, "chunks": chunks}), encoding="utf-8")
     runs = []
     for round_index in range(args.rounds):
         for workers in counts:
