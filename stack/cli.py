@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth
+from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth, run_retrieval_workers
 from stack.natsserver import free_port, port_open
 from trolyao.natsaccess import OPERATOR
 
@@ -87,7 +87,7 @@ def command_run(args: argparse.Namespace) -> int:
         ops_metrics=_chosen_port(f"TROLYAO_OPS_{METRICS_PORT}", defaults.ops_metrics),
         gateway_metrics=_chosen_port(f"TROLYAO_GATEWAY_{METRICS_PORT}", defaults.gateway_metrics),
     )
-    stack = Stack(data_dir=data_dir, ports=ports)
+    stack = Stack(data_dir=data_dir, ports=ports, retrieval_workers=run_retrieval_workers())
     stopping = False
 
     def _stop(*_: object) -> None:

@@ -1,8 +1,9 @@
 """Start the whole embedded stack as separate OS processes on loopback.
 
 Used by `make run` (through `trolyao run`), by the end-to-end tests and by the benchmarks, so that
-what is tested is exactly what runs: the real nats-server with JetStream, then retrieval and ops
-(gRPC), ingest (a durable JetStream consumer) and the gateway (FastAPI on uvicorn).
+what is tested is exactly what runs: the real nats-server with JetStream, then retrieval (one or
+more worker processes, each owning a share of the units: trolyao/routing.py) and ops (gRPC), ingest
+(a durable JetStream consumer) and the gateway (FastAPI on uvicorn).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from trolyao.settings import DEFAULT_METRICS_PORTS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RETRIEVAL = "retrieval"
 RETRIEVAL_WORKERS_VARIABLE = "TROLYAO_RETRIEVAL_WORKERS"
-DEFAULT_RETRIEVAL_WORKERS = 1
+DEFAULT_RETRIEVAL_WORKERS = 1  # private stacks (tests, bench) unless told otherwise
+MAX_AUTO_RETRIEVAL_WORKERS = 4
 SERVICE_ORDER = ("nats", "retrieval", "ops", "ingest", "gateway")
 STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
@@ -81,6 +83,15 @@ def default_retrieval_workers() -> int:
     if workers < 1:
         raise ValueError(f"{RETRIEVAL_WORKERS_VARIABLE} must be at least 1, got {workers}")
     return workers
+
+
+def run_retrieval_workers() -> int:
+    """What `trolyao run` (make run) starts: TROLYAO_RETRIEVAL_WORKERS if set, else one worker per
+    core, at most MAX_AUTO_RETRIEVAL_WORKERS (docs/performance.md: asks/s grow with the cores at
+    the same CPU per ask; each worker costs its own interpreter and caches)."""
+    if os.environ.get(RETRIEVAL_WORKERS_VARIABLE, "").strip():
+        return default_retrieval_workers()
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_RETRIEVAL_WORKERS))
 
 
 def retrieval_worker_key(index: int) -> str:

@@ -61,11 +61,11 @@ class RetrievalSettings(CommonSettings):
         default=1,
         ge=1,
         le=64,
-        description="Retrieval worker processes sharing the units (unit ownership: worker i serves the units "
-        "whose crc32 mod N is i, and refuses the others). The launcher (make run, tests, bench) starts this "
-        "many and gives every client their addresses (TROLYAO_RETRIEVAL_ADDRESSES); a retrieval process "
-        "started on its own (compose, k8s) keeps 1 and owns every unit. "
-        "docs/performance.md has the measurements.",
+        description="Retrieval worker processes sharing the units (unit ownership: worker i serves the "
+        "units whose crc32 mod N is i, and refuses the others). The launcher starts this many and gives "
+        "every client their addresses (TROLYAO_RETRIEVAL_ADDRESSES); unset, `make run` starts one per core "
+        "(at most 4) and the tests' and bench's private stacks one. A retrieval process started on its own "
+        "(compose, k8s) keeps 1 and owns every unit. docs/performance.md has the measurements.",
     )
     worker_index: int = Field(
         default=0,
