@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth
+from stack.launcher import REPO_ROOT, Stack, StackPorts, nats_auth, run_retrieval_workers
 from stack.natsserver import free_port, port_open
 from trolyao.natsaccess import OPERATOR
 
@@ -87,7 +87,7 @@ def command_run(args: argparse.Namespace) -> int:
         ops_metrics=_chosen_port(f"TROLYAO_OPS_{METRICS_PORT}", defaults.ops_metrics),
         gateway_metrics=_chosen_port(f"TROLYAO_GATEWAY_{METRICS_PORT}", defaults.gateway_metrics),
     )
-    stack = Stack(data_dir=data_dir, ports=ports)
+    stack = Stack(data_dir=data_dir, ports=ports, retrieval_workers=run_retrieval_workers())
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -105,9 +105,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(
             "\ntrolyao is running.\n"
             f"  Gateway:       {stack.gateway_url}\n"
-            f"  Ports:         NATS {ports.nats}, retrieval {ports.retrieval}, ops {ports.ops}, "
-            f"gateway {ports.gateway}\n"
-            f"  Metrics:       {' '.join(f'{name} {url}' for name, url in ports.metrics_urls().items())}\n"
+            f"  Ports:         NATS {ports.nats}, retrieval {', '.join(map(str, stack.retrieval_ports))}, "
+            f"ops {ports.ops}, gateway {ports.gateway}\n"
+            f"  Metrics:       {' '.join(f'{name} {url}' for name, url in stack.metrics_urls().items())}\n"
             f"  OpenAPI docs:  {stack.gateway_url}/docs\n"
             f"  Admin API key: {stack.api_key}\n"
             f"  Try:  curl -s -X POST {stack.gateway_url}/v1/units/{DEMO_UNIT}/ask \\\n"
@@ -262,6 +262,7 @@ def command_bench(args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir).resolve(),
             stages=stages,
             snapshot_probe=benchmarks.snapshot_probe,
+            retrieval_workers=args.retrieval_workers,
         )
     if args.only in ("all", "neighbour"):
         report["neighbour"] = neighbour.run(
@@ -355,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help="the neighbour bench imports a few hundred articles, not the whole library (minutes)",
+    )
+    bench.add_argument(
+        "--retrieval-workers",
+        type=int,
+        default=None,
+        help="retrieval worker processes of the staged stack (default: TROLYAO_RETRIEVAL_WORKERS, else 1); "
+        "python -m stack.bench.workers compares counts back to back on one data dir",
     )
     bench.add_argument(
         "--hybrid-test-run",

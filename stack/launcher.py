@@ -1,8 +1,9 @@
 """Start the whole embedded stack as separate OS processes on loopback.
 
 Used by `make run` (through `trolyao run`), by the end-to-end tests and by the benchmarks, so that
-what is tested is exactly what runs: the real nats-server with JetStream, then retrieval and ops
-(gRPC), ingest (a durable JetStream consumer) and the gateway (FastAPI on uvicorn).
+what is tested is exactly what runs: the real nats-server with JetStream, then retrieval (one or
+more worker processes, each owning a share of the units: trolyao/routing.py) and ops (gRPC), ingest
+(a durable JetStream consumer) and the gateway (FastAPI on uvicorn).
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ import httpx
 from services.ops.identity.adapters.nats_users import NatsAuth
 from stack.natsserver import free_port, nats_server_command, port_open
 from trolyao.natsaccess import OPERATOR, OPS, SERVICE_IDENTITIES
+from trolyao.routing import owner_address
 from trolyao.settings import DEFAULT_METRICS_PORTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RETRIEVAL = "retrieval"
+RETRIEVAL_WORKERS_VARIABLE = "TROLYAO_RETRIEVAL_WORKERS"
+DEFAULT_RETRIEVAL_WORKERS = 1  # private stacks (tests, bench) unless told otherwise
+MAX_AUTO_RETRIEVAL_WORKERS = 4
 SERVICE_ORDER = ("nats", "retrieval", "ops", "ingest", "gateway")
 STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
@@ -70,6 +76,29 @@ class StackPorts:
         return {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items() if port}
 
 
+def default_retrieval_workers() -> int:
+    """TROLYAO_RETRIEVAL_WORKERS if set, else DEFAULT_RETRIEVAL_WORKERS (docs/performance.md)."""
+    value = os.environ.get(RETRIEVAL_WORKERS_VARIABLE, "").strip()
+    workers = int(value) if value else DEFAULT_RETRIEVAL_WORKERS
+    if workers < 1:
+        raise ValueError(f"{RETRIEVAL_WORKERS_VARIABLE} must be at least 1, got {workers}")
+    return workers
+
+
+def run_retrieval_workers() -> int:
+    """What `trolyao run` (make run) starts: TROLYAO_RETRIEVAL_WORKERS if set, else one worker per
+    core, at most MAX_AUTO_RETRIEVAL_WORKERS (docs/performance.md: asks/s grow with the cores at
+    the same CPU per ask; each worker costs its own interpreter and caches)."""
+    if os.environ.get(RETRIEVAL_WORKERS_VARIABLE, "").strip():
+        return default_retrieval_workers()
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_RETRIEVAL_WORKERS))
+
+
+def retrieval_worker_key(index: int) -> str:
+    """The process name of retrieval worker `index`: worker 0 keeps the plain name."""
+    return RETRIEVAL if index == 0 else f"{RETRIEVAL}-w{index}"
+
+
 def bootstrap_api_key(data_dir: Path) -> str:
     """TROLYAO_BOOTSTRAP_API_KEY if set; otherwise the key kept under the data dir (made once)."""
     given = os.environ.get("TROLYAO_BOOTSTRAP_API_KEY", "")
@@ -108,18 +137,56 @@ def nats_config_dir(data_dir: Path) -> Path:
 
 @dataclass
 class Stack:
-    """The five processes of the embedded stack, and how to start, kill and restart each."""
+    """The processes of the embedded stack, and how to start, kill and restart each.
+
+    Retrieval runs as `retrieval_workers` processes (unit ownership, trolyao/routing.py): worker 0
+    on `ports.retrieval` (process name "retrieval"), the others on free ports ("retrieval-w1", ...);
+    every client is given all their addresses."""
 
     data_dir: Path
     ports: StackPorts = field(default_factory=StackPorts)
     api_key: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    retrieval_workers: int = field(default_factory=default_retrieval_workers)
+    retrieval_ports: list[int] = field(default_factory=list)
+    retrieval_metrics_ports: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self.api_key = self.api_key or bootstrap_api_key(self.data_dir)
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.retrieval_workers < 1:
+            raise ValueError(f"retrieval_workers must be at least 1, got {self.retrieval_workers}")
+        extra = range(1, self.retrieval_workers)
+        self.retrieval_ports = self.retrieval_ports or [self.ports.retrieval, *(free_port() for _ in extra)]
+        metrics = self.ports.retrieval_metrics
+        self.retrieval_metrics_ports = self.retrieval_metrics_ports or [
+            metrics,
+            *((free_port() if metrics else 0) for _ in extra),
+        ]
+
+    @property
+    def retrieval_addresses(self) -> list[str]:
+        """Every retrieval worker's address, worker 0 first."""
+        return [f"127.0.0.1:{port}" for port in self.retrieval_ports]
+
+    def retrieval_address(self, unit: str) -> str:
+        """The address of the retrieval worker that owns `unit`."""
+        return owner_address(unit, self.retrieval_addresses)
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Each process's Prometheus metrics, every retrieval worker's included."""
+        urls = self.ports.metrics_urls()
+        for key, port in zip(self.retrieval_keys[1:], self.retrieval_metrics_ports[1:], strict=True):
+            if port:
+                urls[key] = f"http://127.0.0.1:{port}/metrics"
+        return urls
+
+    @property
+    def retrieval_keys(self) -> list[str]:
+        """The process names of the retrieval workers."""
+        return [retrieval_worker_key(index) for index in range(self.retrieval_workers)]
 
     @property
     def gateway_url(self) -> str:
@@ -167,6 +234,8 @@ class Stack:
                 "TROLYAO_DATA_DIR": str(self.data_dir),
                 "TROLYAO_NATS_URL": self.nats_server_url,
                 "TROLYAO_RETRIEVAL_ADDR": f"127.0.0.1:{self.ports.retrieval}",
+                "TROLYAO_RETRIEVAL_ADDRESSES": ",".join(self.retrieval_addresses),
+                RETRIEVAL_WORKERS_VARIABLE: str(self.retrieval_workers),
                 "TROLYAO_RETRIEVAL_LISTEN": f"127.0.0.1:{self.ports.retrieval}",
                 "TROLYAO_OPS_ADDR": f"127.0.0.1:{self.ports.ops}",
                 "TROLYAO_OPS_LISTEN": f"127.0.0.1:{self.ports.ops}",
@@ -215,9 +284,26 @@ class Stack:
             self._wait(lambda: port_open("127.0.0.1", self.ports.nats), "nats")
         return process
 
+    def start_retrieval_worker(self, index: int) -> subprocess.Popen[bytes]:
+        """Start retrieval worker `index` on its own port, owning its share of the units."""
+        port, metrics = self.retrieval_ports[index], self.retrieval_metrics_ports[index]
+        return self.start_service(
+            RETRIEVAL,
+            replica=f"w{index}" if index else "",
+            env={
+                "TROLYAO_RETRIEVAL_WORKER_INDEX": str(index),
+                "TROLYAO_RETRIEVAL_LISTEN": f"127.0.0.1:{port}",
+                "TROLYAO_RETRIEVAL_TELEMETRY_METRICS_PORT": str(metrics),
+            },
+        )
+
     def start(self, *, wait: bool = True) -> None:
         for name in SERVICE_ORDER:
-            self.start_service(name)
+            if name == RETRIEVAL:
+                for index in range(self.retrieval_workers):
+                    self.start_retrieval_worker(index)
+            else:
+                self.start_service(name)
         if wait:
             self.wait_ready()
 
@@ -243,7 +329,10 @@ class Stack:
         process.wait(timeout=10)
 
     def restart(self, name: str) -> None:
-        self.start_service(name)
+        if name in self.retrieval_keys:
+            self.start_retrieval_worker(self.retrieval_keys.index(name))
+        else:
+            self.start_service(name)
 
     def stop(self) -> None:
         """SIGTERM every process, newest first (replicas, gateway, ..., nats last)."""

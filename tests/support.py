@@ -55,14 +55,17 @@ NO_RATE_LIMIT_ENV = {
 }
 
 
-def fast_stack(data_dir: Path, extra_env: dict[str, str] | None = None) -> Stack:
+def fast_stack(
+    data_dir: Path, extra_env: dict[str, str] | None = None, *, retrieval_workers: int | None = None
+) -> Stack:
     """A stack of the test's own (FAST_STACK_ENV, no rate limit) on free ports with a fresh
-    bootstrap key, plus the test's settings."""
+    bootstrap key, plus the test's settings (and, if given, its number of retrieval workers)."""
     return Stack(
         data_dir=data_dir,
         ports=StackPorts.free(),
         api_key="tly_test_" + secrets.token_urlsafe(24),
         extra_env=FAST_STACK_ENV | NO_RATE_LIMIT_ENV | (extra_env or {}),
+        **({} if retrieval_workers is None else {"retrieval_workers": retrieval_workers}),
     )
 
 

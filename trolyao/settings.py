@@ -13,6 +13,7 @@ from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trolyao.messaging import NatsCredential
+from trolyao.routing import parse_addresses
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_RETRIEVAL_ADDR = "127.0.0.1:50051"
@@ -97,6 +98,13 @@ class CommonSettings(BaseSettings):
         validation_alias=_shared("TROLYAO_RETRIEVAL_ADDR"),
         description="host:port of the retrieval gRPC service, as its clients reach it.",
     )
+    retrieval_addresses: str = Field(
+        default="",
+        validation_alias=_shared("TROLYAO_RETRIEVAL_ADDRESSES"),
+        description="host:port of every retrieval worker, comma separated, worker 0 first (the launcher "
+        "sets it when it starts TROLYAO_RETRIEVAL_WORKERS > 1): a call about a unit goes to the worker that "
+        "owns it (crc32 of the unit id mod their number). Empty: TROLYAO_RETRIEVAL_ADDR alone.",
+    )
     ops_addr: str = Field(
         default=DEFAULT_OPS_ADDR,
         validation_alias=_shared("TROLYAO_OPS_ADDR"),
@@ -166,6 +174,10 @@ class CommonSettings(BaseSettings):
         validation_alias=_shared("TROLYAO_TRACE_CONTENT"),
         description="Put question text and document titles in spans (they can be sensitive: off by default).",
     )
+
+    def retrieval_route(self) -> tuple[str, ...]:
+        """The retrieval workers' addresses, worker 0 first (one address: a single retrieval)."""
+        return parse_addresses(self.retrieval_addresses or self.retrieval_addr)
 
     def nats_credential(self) -> NatsCredential | None:
         """This service's NATS identity, or None when the URL carries one (or none is needed)."""

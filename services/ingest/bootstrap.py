@@ -64,7 +64,7 @@ async def bootstrap(settings: IngestSettings) -> IngestApp:
         js, JetStreamLayout(replicas=settings.jetstream_replicas), only=layout_streams(INGEST)
     )
     retrieval = GrpcRetrievalClient(
-        settings.retrieval_addr,
+        settings.retrieval_route(),
         timeout_seconds=settings.index_timeout_seconds,
         service_token=settings.service_token.get_secret_value(),
     )

@@ -64,6 +64,8 @@ class RetrievalApp:
             embedding_model=embedding_model,
             sequences=self.registry,
             transfer=transfer,
+            workers=self.settings.workers,
+            worker_index=self.settings.worker_index,
         )
         self.server, self.health, self.port = build_sync_server(
             listen=self.settings.listen,
@@ -109,7 +111,7 @@ def build_store(settings: RetrievalSettings, dense_dimension: int) -> VectorStor
         return QdrantServerVectorStore(client, dense_dimension=dense_dimension)
     from services.retrieval.adapters.vectorstore_edge import EdgeVectorStore
 
-    return EdgeVectorStore(settings.root / "shards", dense_dimension=dense_dimension)
+    return EdgeVectorStore(settings.root / "shards", dense_dimension=dense_dimension, owns=settings.owns)
 
 
 def build_embedder(settings: RetrievalSettings) -> Embedder | None:

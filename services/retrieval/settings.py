@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from trolyao.routing import owner_index
 from trolyao.settings import CommonSettings, metrics_port_field
 
 
@@ -71,6 +72,21 @@ class RetrievalSettings(CommonSettings):
         "in production.",
     )
     max_workers: int = Field(default=8, description="gRPC worker threads.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Retrieval worker processes sharing the units (unit ownership: worker i serves the "
+        "units whose crc32 mod N is i, and refuses the others). The launcher starts this many and gives "
+        "every client their addresses (TROLYAO_RETRIEVAL_ADDRESSES); unset, `make run` starts one per core "
+        "(at most 4) and the tests' and bench's private stacks one. A retrieval process started on its own "
+        "(compose, k8s) keeps 1 and owns every unit. docs/performance.md has the measurements.",
+    )
+    worker_index: int = Field(
+        default=0,
+        ge=0,
+        description="This process's index among TROLYAO_RETRIEVAL_WORKERS (set by the launcher).",
+    )
     embed_cache_dir: Path | None = Field(
         default=None,
         description="Embedding cache (by model id and text hash); default <data dir>/retrieval/embed-cache. "
@@ -85,6 +101,19 @@ class RetrievalSettings(CommonSettings):
                 "TROLYAO_RETRIEVAL_GENERATOR_MODEL"
             )
         return self
+
+    @model_validator(mode="after")
+    def _worker_index_in_range(self) -> RetrievalSettings:
+        if self.worker_index >= self.workers:
+            raise ValueError(
+                f"TROLYAO_RETRIEVAL_WORKER_INDEX={self.worker_index} must be below TROLYAO_RETRIEVAL_WORKERS="
+                f"{self.workers}"
+            )
+        return self
+
+    def owns(self, unit: str) -> bool:
+        """Whether this worker serves `unit` (always, with one worker)."""
+        return owner_index(unit, self.workers) == self.worker_index
 
     @property
     def shared_registry(self) -> bool:

@@ -68,12 +68,13 @@ def synthetic_document(unit_index: int, document_index: int, articles: int) -> s
 
 
 def unit_chunk_counts(stack: Stack, units: list[str]) -> dict[str, int]:
-    with sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token) as channel:
-        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
-        return {
-            unit: int(stub.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit), timeout=60).chunks)
-            for unit in units
-        }
+    counts: dict[str, int] = {}
+    for unit in units:
+        with sync_channel(stack.retrieval_address(unit), service_token=stack.service_token) as channel:
+            stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+            reply = stub.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit), timeout=60)
+            counts[unit] = int(reply.chunks)
+    return counts
 
 
 def _create_units(stack: Stack, units: list[str]) -> None:
@@ -103,18 +104,18 @@ def _load(stack: Stack, units: list[str], documents_per_unit: int, articles: int
         list(pool.map(upload, jobs))
     deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
     pending = set(units)
-    with sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token) as channel:
-        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
-        while pending and time.monotonic() < deadline:
-            for unit in list(pending):
+    while pending and time.monotonic() < deadline:
+        for unit in list(pending):
+            with sync_channel(stack.retrieval_address(unit), service_token=stack.service_token) as channel:
+                stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
                 try:
                     listed = stub.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit), timeout=60)
                 except grpc.RpcError:
                     continue  # busy: ask again at the next poll
-                if len(listed.documents) >= documents_per_unit:
-                    pending.discard(unit)
-            if pending:
-                time.sleep(POLL_SECONDS)
+            if len(listed.documents) >= documents_per_unit:
+                pending.discard(unit)
+        if pending:
+            time.sleep(POLL_SECONDS)
     if pending:
         raise TimeoutError(f"units not indexed in time: {sorted(pending)}")
     return time.perf_counter() - started
@@ -128,7 +129,7 @@ def _load_direct(stack: Stack, units: list[str], documents_per_unit: int, articl
 
     def index_unit(job: tuple[int, str]) -> None:
         unit_index, unit = job
-        with sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token) as channel:
+        with sync_channel(stack.retrieval_address(unit), service_token=stack.service_token) as channel:
             stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
             for document_index in range(documents_per_unit):
                 sections = synthetic_document(unit_index, document_index, articles).split("\n\n")[1:]
@@ -158,10 +159,12 @@ def _load_direct(stack: Stack, units: list[str], documents_per_unit: int, articl
 
 
 def wipe_indexes(stack: Stack) -> None:
-    stack.kill("retrieval")
+    for worker in stack.retrieval_keys:
+        stack.kill(worker)
     for name in ("shards", "registry", "unit-models"):
         shutil.rmtree(stack.data_dir / "retrieval" / name, ignore_errors=True)
-    stack.restart("retrieval")
+    for worker in stack.retrieval_keys:
+        stack.restart(worker)
     stack.wait_ready()
 
 
@@ -263,7 +266,7 @@ def _snapshot_settings(stack: Stack) -> SnapshotSettings:
     return SnapshotSettings(
         data_dir=stack.data_dir,
         nats_url=stack.nats_url,
-        retrieval_addr=f"127.0.0.1:{stack.ports.retrieval}",
+        retrieval_addresses=",".join(stack.retrieval_addresses),
         service_token=SecretStr(stack.service_token),
     )
 

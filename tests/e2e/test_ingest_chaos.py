@@ -182,10 +182,10 @@ def test_index_ends_exactly_right_despite_crashes_duplicates_and_disorder(
         assert time.monotonic() < deadline, "ingest never caught up"
         time.sleep(0.5)
 
-    retrieval = retrieval_pb2_grpc.RetrievalServiceStub(
-        sync_channel(f"127.0.0.1:{chaos_stack.ports.retrieval}", service_token=chaos_stack.service_token)
-    )
     for unit in units:
+        retrieval = retrieval_pb2_grpc.RetrievalServiceStub(
+            sync_channel(chaos_stack.retrieval_address(unit), service_token=chaos_stack.service_token)
+        )
         listed = retrieval.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit))
         indexed = {document.document_id: document.version for document in listed.documents}
         assert indexed == expected[unit], f"unit {unit}: index differs from the expected final state"

@@ -60,7 +60,7 @@ def test_folder_import_then_reindex_keeps_every_document(running_stack: Stack, t
     assert (edited.indexed, edited.unchanged) == (1, 2), edited
 
     retrieval = retrieval_pb2_grpc.RetrievalServiceStub(
-        sync_channel(f"127.0.0.1:{running_stack.ports.retrieval}", service_token=running_stack.service_token)
+        sync_channel(running_stack.retrieval_address(unit), service_token=running_stack.service_token)
     )
     before = retrieval.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit))
     assert sorted(d.document_id for d in before.documents) == [

@@ -103,7 +103,7 @@ def test_two_gateways_and_two_ingest_consumers_index_each_document_once(
     assert sorted(outcomes) == sorted((f"vb-{index}", "indexed") for index in range(DOCUMENTS))
     assert set(outcomes.values()) == {1}, "a document was processed more than once"
 
-    channel = sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token)
+    channel = sync_channel(stack.retrieval_address(unit), service_token=stack.service_token)
     retrieval = retrieval_pb2_grpc.RetrievalServiceStub(channel)
     listed = retrieval.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit))
     assert len(listed.documents) == DOCUMENTS

@@ -58,7 +58,7 @@ def dead_settings(**overrides: object) -> GatewaySettings:
 @pytest.mark.stack
 def test_rate_limit_answers_429_with_retry_after(running_stack: Stack) -> None:
     settings = GatewaySettings(
-        retrieval_addr=f"127.0.0.1:{running_stack.ports.retrieval}",
+        retrieval_addresses=",".join(running_stack.retrieval_addresses),
         ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
         nats_url=running_stack.nats_url,
         service_token=running_stack.service_token,
@@ -98,7 +98,7 @@ def test_two_replicas_share_one_rate_limit(
     (the burst plus its refill: what one replica alone may pass), not three times the burst."""
     key = issue_key([new_unit("rl")], ["read"])  # a credential of its own: its counters are this test's only
     settings = GatewaySettings(
-        retrieval_addr=f"127.0.0.1:{running_stack.ports.retrieval}",
+        retrieval_addresses=",".join(running_stack.retrieval_addresses),
         ops_addr=f"127.0.0.1:{running_stack.ports.ops}",
         nats_url=running_stack.nats_url,
         service_token=running_stack.service_token,

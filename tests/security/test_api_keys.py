@@ -104,7 +104,7 @@ def test_a_key_revoked_through_one_replica_is_refused_by_another_within_five_sec
         env = security_stack.environment()
         replicas = [
             Backends(
-                retrieval_addr=env["TROLYAO_RETRIEVAL_ADDR"],
+                retrieval_addr=env["TROLYAO_RETRIEVAL_ADDRESSES"],
                 ops_addr=env["TROLYAO_OPS_ADDR"],
                 nats_url=security_stack.nats_url,
                 timeout=10.0,

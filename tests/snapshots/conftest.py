@@ -22,18 +22,21 @@ from tests.support import FAST_STACK_ENV, bootstrap_client, started
 POLL_SECONDS = 0.1
 INDEX_TIMEOUT_SECONDS = 60.0
 ADMIN_CLI_TIMEOUT_SECONDS = 60.0
+SNAPSHOT_STACK_RETRIEVAL_WORKERS = 2
 MANUAL_SECRET = re.compile(r"khóa thủ công: (\S+)")
 
 
 @pytest.fixture(scope="package")
 def snapshot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The embedded stack with lexical search only (fast) and no scheduled snapshots."""
+    """The embedded stack with lexical search only (fast) and no scheduled snapshots, with two
+    retrieval workers: snapshots, restores, the drill and unit deletion work across them."""
     data_dir: Path = tmp_path_factory.mktemp("snapshot-stack")
     stack = Stack(
         data_dir=data_dir,
         ports=StackPorts.free(),
         api_key="tly_test_" + secrets.token_urlsafe(24),
         extra_env=FAST_STACK_ENV | {"TROLYAO_INGEST_BATCH_SIZE": "32"},
+        retrieval_workers=SNAPSHOT_STACK_RETRIEVAL_WORKERS,
     )
     with started(stack):
         yield stack

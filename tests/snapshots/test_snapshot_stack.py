@@ -29,6 +29,7 @@ from tests.snapshots.conftest import (
     wait_for_status,
 )
 from tests.support import unique_unit
+from trolyao.routing import owner_index
 from trolyao.rpc import sync_channel
 from trolyao.v1 import ops_pb2, retrieval_pb2, retrieval_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc
 
@@ -74,15 +75,16 @@ QUESTIONS = (
 )
 
 
-def retrieval_stub(stack: Stack) -> retrieval_pb2_grpc.RetrievalServiceStub:
+def retrieval_stub(stack: Stack, unit: str) -> retrieval_pb2_grpc.RetrievalServiceStub:
+    """The stub of the retrieval worker that owns the unit (the stack runs two)."""
     return retrieval_pb2_grpc.RetrievalServiceStub(
-        sync_channel(f"127.0.0.1:{stack.ports.retrieval}", service_token=stack.service_token)
+        sync_channel(stack.retrieval_address(unit), service_token=stack.service_token)
     )
 
 
 def index_state(stack: Stack, unit: str) -> tuple[dict[str, int], int]:
     """What retrieval's index holds for the unit: {document id: version}, and the chunk count."""
-    stub = retrieval_stub(stack)
+    stub = retrieval_stub(stack, unit)
     listed = stub.ListDocuments(retrieval_pb2.ListDocumentsRequest(unit=unit), timeout=30)
     stats = stub.GetUnitStats(retrieval_pb2.GetUnitStatsRequest(unit=unit), timeout=30)
     return {doc.document_id: doc.version for doc in listed.documents}, stats.chunks
@@ -124,11 +126,12 @@ def restore(stack: Stack, who: LoggedInAdmin, snapshot_id: str, unit: str) -> ht
 
 
 def wipe_unit_index(stack: Stack, unit: str) -> None:
-    """A lost disk for one unit: retrieval crashes, the unit's shard and registry are gone."""
-    stack.kill("retrieval")
+    """A lost disk for one unit: its retrieval worker crashes, the unit's shard and registry are gone."""
+    owner = stack.retrieval_keys[owner_index(unit, stack.retrieval_workers)]
+    stack.kill(owner)
     shutil.rmtree(stack.data_dir / "retrieval" / "shards" / unit)
     shutil.rmtree(stack.data_dir / "retrieval" / "registry" / unit)
-    stack.restart("retrieval")
+    stack.restart(owner)
     stack.wait_ready()
 
 
@@ -270,7 +273,7 @@ def test_recovery_drill(snapshot_stack: Stack, admin: httpx.Client, tmp_path: Pa
     settings = SnapshotSettings(
         data_dir=snapshot_stack.data_dir,
         nats_url=snapshot_stack.nats_url,
-        retrieval_addr=f"127.0.0.1:{snapshot_stack.ports.retrieval}",
+        retrieval_addresses=",".join(snapshot_stack.retrieval_addresses),
         service_token=snapshot_stack.service_token,
     )
     report = asyncio.run(run_drill(unit=unit, questions=QUESTIONS, settings=settings, actor="drill:test"))

@@ -33,6 +33,7 @@ from services.gateway.domain.problems import (
 from trolyao.logs import get_logger
 from trolyao.messaging import JetStreamLayout, NatsCredential, connect, ensure_layout
 from trolyao.natsaccess import GATEWAY, layout_streams
+from trolyao.routing import RetrievalRoutes
 from trolyao.rpc import async_channel, check_health
 from trolyao.telemetry import record_ask_outcome
 from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE
@@ -110,7 +111,7 @@ class Backends:
     def __init__(
         self,
         *,
-        retrieval_addr: str,
+        retrieval_addr: str | Sequence[str],
         ops_addr: str,
         nats_url: str,
         timeout: float,
@@ -132,9 +133,8 @@ class Backends:
 
     async def start(self) -> None:
         """Open channels inside the running event loop (grpc.aio binds them to it)."""
-        self._retrieval_channel = async_channel(self._retrieval_addr, service_token=self._service_token)
+        self._retrieval = RetrievalRoutes(self._retrieval_addr, service_token=self._service_token)
         self._ops_channel = async_channel(self._ops_addr, service_token=self._service_token)
-        self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self._retrieval_channel)
         self.ops = ops_pb2_grpc.OpsServiceStub(self._ops_channel)
         self.snapshots = snapshots_pb2_grpc.SnapshotServiceStub(self._ops_channel)
         self._connector = asyncio.create_task(self._connect_nats())
@@ -171,16 +171,21 @@ class Backends:
         if self.nats is not None:
             with contextlib.suppress(Exception):
                 await self.nats.drain()
-        await self._retrieval_channel.close()
+        await self._retrieval.close()
         await self._ops_channel.close()
 
     async def readiness(self) -> dict[str, tuple[bool, str]]:
         """Each dependency: (ready, Vietnamese reason)."""
         retrieval_service = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
-        retrieval_ok, ops_ok = await asyncio.gather(
-            check_health(self._retrieval_channel, service=retrieval_service, timeout=2.0),
+        # Every retrieval worker must answer: each owns some of the units.
+        *workers_ok, ops_ok = await asyncio.gather(
+            *(
+                check_health(channel, service=retrieval_service, timeout=2.0)
+                for channel in self._retrieval.channels
+            ),
             check_health(self._ops_channel, timeout=2.0),
         )
+        retrieval_ok = all(workers_ok)
         nats_ok = self.nats is not None and self.nats.is_connected
         return {
             "nats": (
@@ -200,10 +205,16 @@ class Backends:
             "ops": (ops_ok, "sẵn sàng" if ops_ok else "dịch vụ vận hành (ops) không phản hồi"),
         }
 
+    def retrieval(self, unit: str) -> retrieval_pb2_grpc.RetrievalServiceStub:
+        """The stub of the retrieval worker that owns `unit` (trolyao/routing.py)."""
+        return self._retrieval.stub(unit)
+
     async def unit_index_documents(self, unit: str) -> int:
         """How many documents the unit's index holds (retrieval's registry)."""
         request = retrieval_pb2.GetUnitStatsRequest(unit=unit)
-        reply = await call_backend("retrieval", self.retrieval.GetUnitStats(request, timeout=self.timeout))
+        reply = await call_backend(
+            "retrieval", self.retrieval(unit).GetUnitStats(request, timeout=self.timeout)
+        )
         return int(reply.documents)
 
     async def authenticate_api_key(self, api_key: str) -> Principal:
@@ -251,7 +262,7 @@ class Backends:
             min_confidence=min_confidence or SERVICE_DEFAULT_MIN_CONFIDENCE,
         )
         started = time.perf_counter()
-        reply = await call_backend("retrieval", self.retrieval.Ask(request, timeout=self.timeout))
+        reply = await call_backend("retrieval", self.retrieval(unit).Ask(request, timeout=self.timeout))
         seconds = time.perf_counter() - started
         record_ask_outcome(unit=unit, answered=reply.answered, source=reply.answer_source, seconds=seconds)
         return Answer(
@@ -385,7 +396,9 @@ class Backends:
         """Drop the unit's whole index in retrieval; the (documents, chunks) it held."""
         reply = await call_backend(
             "retrieval",
-            self.retrieval.DeleteUnit(retrieval_pb2.DeleteUnitIndexRequest(unit=unit), timeout=self.timeout),
+            self.retrieval(unit).DeleteUnit(
+                retrieval_pb2.DeleteUnitIndexRequest(unit=unit), timeout=self.timeout
+            ),
         )
         return int(reply.documents), int(reply.chunks)
 

@@ -86,7 +86,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway's FastAPI app, wired to the dependencies named in `settings`."""
     settings = settings or GatewaySettings()
     backends = Backends(
-        retrieval_addr=settings.retrieval_addr,
+        retrieval_addr=settings.retrieval_route(),
         ops_addr=settings.ops_addr,
         nats_url=settings.nats_url,
         nats_credential=settings.nats_credential(),

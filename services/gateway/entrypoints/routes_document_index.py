@@ -91,7 +91,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         await require_unit(principal, unit, Scope.READ)
         reply = await call_backend(
             "retrieval",
-            gateway.backends.retrieval.GetDocumentChunks(
+            gateway.backends.retrieval(unit).GetDocumentChunks(
                 retrieval_pb2.GetDocumentChunksRequest(unit=unit, document_id=document_id),
                 timeout=gateway.backends.timeout,
             ),

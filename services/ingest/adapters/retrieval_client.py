@@ -8,8 +8,8 @@ import grpc
 
 from trolyao.conversions import chunk_to_proto, metadata_to_proto
 from trolyao.documents import Chunk, DocumentMetadata
-from trolyao.rpc import async_channel
-from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
+from trolyao.routing import RetrievalRoutes
+from trolyao.v1 import retrieval_pb2
 
 _RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -37,9 +37,12 @@ class RetrievalRejected(ValueError):
 
 
 class GrpcRetrievalClient:
-    def __init__(self, address: str, *, timeout_seconds: float, service_token: str = "") -> None:
-        self._channel = async_channel(address, service_token=service_token)
-        self._stub = retrieval_pb2_grpc.RetrievalServiceStub(self._channel)
+    """Index and delete calls, each sent to the retrieval worker that owns the unit."""
+
+    def __init__(
+        self, address: str | Sequence[str], *, timeout_seconds: float, service_token: str = ""
+    ) -> None:
+        self._routes = RetrievalRoutes(address, service_token=service_token)
         self._timeout = timeout_seconds
 
     async def index_document(
@@ -66,7 +69,9 @@ class GrpcRetrievalClient:
             stream_sequence=stream_sequence,
         )
         try:
-            reply = await self._stub.IndexDocument(request, timeout=self._timeout, wait_for_ready=False)
+            reply = await self._routes.stub(unit).IndexDocument(
+                request, timeout=self._timeout, wait_for_ready=False
+            )
         except grpc.aio.AioRpcError as error:
             raise _translate(error) from error
         return _OUTCOME_NAMES.get(reply.outcome, "unknown"), reply.chunk_count
@@ -78,13 +83,13 @@ class GrpcRetrievalClient:
             unit=unit, document_id=document_id, version=version, stream_sequence=stream_sequence
         )
         try:
-            reply = await self._stub.DeleteDocument(request, timeout=self._timeout)
+            reply = await self._routes.stub(unit).DeleteDocument(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise _translate(error) from error
         return _OUTCOME_NAMES.get(reply.outcome, "unknown")
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._routes.close()
 
 
 def _translate(error: grpc.aio.AioRpcError) -> Exception:

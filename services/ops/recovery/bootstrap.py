@@ -102,7 +102,7 @@ async def build_snapshot_runtime(
     await ensure_security_layout(js)
     audit = AuditTrailSink(AuditTrail(js))
     archives = GrpcUnitArchives(
-        settings.retrieval_addr,
+        settings.retrieval_route(),
         timeout_seconds=settings.transfer_timeout_seconds,
         service_token=settings.service_token.get_secret_value(),
     )

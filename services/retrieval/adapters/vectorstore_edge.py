@@ -35,7 +35,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +209,8 @@ class EdgeVectorStore:
 
     Each shard has a cosine dense vector "dense" of `dense_dimension` and a sparse vector "lexical"
     with the IDF modifier, so IDF statistics are the unit's own. Shards found under `root` are opened
-    at start; a unit's shard is created on its first write. Only one process may open `root`.
+    at start (those this process `owns`); a unit's shard is created on its first write. Only one
+    process may open a unit's shard.
     Thread-safe: searches run alongside writes, and writes to one unit are serialised.
     """
 
@@ -219,7 +220,10 @@ class EdgeVectorStore:
         *,
         dense_dimension: int,
         search_threads: int = DEFAULT_SEARCH_THREADS,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
+        """`owns` says which units' shards this process serves (unit ownership per retrieval worker,
+        trolyao/routing.py): the others found under `root` stay closed, so their owner can open them."""
         if dense_dimension <= 0:
             raise ValueError(f"dense_dimension must be positive, got {dense_dimension}")
         self._root = Path(root)
@@ -230,7 +234,12 @@ class EdgeVectorStore:
         self._closed = False
         self._root.mkdir(parents=True, exist_ok=True)
         for entry in sorted(self._root.iterdir()):
-            if entry.is_dir() and UNIT_ID_PATTERN.fullmatch(entry.name) and any(entry.iterdir()):
+            if (
+                entry.is_dir()
+                and UNIT_ID_PATTERN.fullmatch(entry.name)
+                and (owns is None or owns(entry.name))
+                and any(entry.iterdir())
+            ):
                 index = _UnitIndex(path=entry)
                 index.shard = self._open_shard(entry.name, entry)
                 self._units[entry.name] = index

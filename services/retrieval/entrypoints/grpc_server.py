@@ -25,6 +25,7 @@ from trolyao.conversions import (
 from trolyao.documents import ChunkKind
 from trolyao.logs import get_logger
 from trolyao.messaging import UNIT_ID_PATTERN
+from trolyao.routing import owner_index
 from trolyao.units import SERVICE_DEFAULT_MIN_CONFIDENCE, is_valid_min_confidence
 from trolyao.v1 import documents_pb2, retrieval_pb2, retrieval_pb2_grpc
 
@@ -51,6 +52,10 @@ class InvalidRequest(ValueError):
 
 class DocumentNotFound(LookupError):
     """The unit's index holds no such document."""
+
+
+class UnitNotOwned(LookupError):
+    """The unit belongs to another retrieval worker (the caller routed it wrong)."""
 
 
 class Answering(Protocol):
@@ -82,6 +87,7 @@ _ERROR_STATUS: dict[type[Exception], grpc.StatusCode] = {
     # Replicas sharing the registry: another replica holds the unit or got there first (retried).
     UnitBusy: grpc.StatusCode.UNAVAILABLE,
     StaleRecord: grpc.StatusCode.ABORTED,
+    UnitNotOwned: grpc.StatusCode.FAILED_PRECONDITION,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     DocumentNotFound: grpc.StatusCode.NOT_FOUND,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -90,7 +96,7 @@ _ERROR_STATUS: dict[type[Exception], grpc.StatusCode] = {
 Reply = TypeVar("Reply")
 
 
-def _unit(unit: str) -> str:
+def _valid_unit(unit: str) -> str:
     if not UNIT_ID_PATTERN.match(unit):
         raise InvalidRequest(f"invalid unit id {unit!r}")
     return unit
@@ -114,7 +120,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         embedding_model: str,
         sequences: StreamSequenceLog | None = None,
         transfer: UnitTransfer | None = None,
+        workers: int = 1,
+        worker_index: int = 0,
     ) -> None:
+        self._workers = workers
+        self._worker_index = worker_index
         self._indexer = indexer
         self._engine = engine
         self._store = store
@@ -136,6 +146,18 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             context.abort(status, str(error))
             raise  # unreachable: abort raises
 
+    def _unit(self, unit: str) -> str:
+        """A valid unit id that this worker owns (trolyao/routing.py), else the refusal."""
+        unit = _valid_unit(unit)
+        owner = owner_index(unit, self._workers)
+        if owner != self._worker_index:
+            raise UnitNotOwned(
+                f"đơn vị {unit!r} do tiến trình tìm kiếm số {owner} (trên {self._workers}) phục vụ, "
+                f"không phải tiến trình số {self._worker_index}: bên gọi cần định tuyến theo "
+                "TROLYAO_RETRIEVAL_ADDRESSES"
+            )
+        return unit
+
     def _record_sequence(self, unit: str, sequence: int) -> None:
         if self._sequences is not None and sequence > 0:
             self._sequences.record_stream_sequence(unit, sequence)
@@ -147,7 +169,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             if not request.document_id:
                 raise InvalidRequest("document_id is required")
             result = self._indexer.index_document(
-                _unit(request.unit),
+                self._unit(request.unit),
                 request.document_id,
                 version=request.version,
                 content_hash=request.content_hash,
@@ -172,7 +194,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     ) -> retrieval_pb2.DeleteDocumentResponse:
         def work() -> retrieval_pb2.DeleteDocumentResponse:
             result = self._indexer.delete_document(
-                _unit(request.unit), request.document_id, version=request.version
+                self._unit(request.unit), request.document_id, version=request.version
             )
             self._record_sequence(request.unit, request.stream_sequence)
             return retrieval_pb2.DeleteDocumentResponse(
@@ -190,7 +212,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 raise InvalidRequest("question must have 1 to 2000 characters")
             history = [(turn.question, turn.answer) for turn in request.history]
             answer = self._engine.ask(
-                _unit(request.unit), question, history, abstain_below=_threshold(request.min_confidence)
+                self._unit(request.unit), question, history, abstain_below=_threshold(request.min_confidence)
             )
             limit = request.max_citations or len(answer.citations)
             return retrieval_pb2.AskResponse(
@@ -224,7 +246,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     ) -> retrieval_pb2.SearchResponse:
         def work() -> retrieval_pb2.SearchResponse:
             limit = min(request.limit or DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)
-            hits = self._engine.search(_unit(request.unit), request.query, limit=limit)
+            hits = self._engine.search(self._unit(request.unit), request.query, limit=limit)
             return retrieval_pb2.SearchResponse(
                 hits=[
                     retrieval_pb2.SearchHit(
@@ -246,7 +268,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self, request: retrieval_pb2.ListDocumentsRequest, context: grpc.ServicerContext
     ) -> retrieval_pb2.ListDocumentsResponse:
         def work() -> retrieval_pb2.ListDocumentsResponse:
-            records = self._registry.list(_unit(request.unit))
+            records = self._registry.list(self._unit(request.unit))
             return retrieval_pb2.ListDocumentsResponse(
                 documents=[
                     retrieval_pb2.IndexedDocument(
@@ -266,7 +288,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self, request: retrieval_pb2.GetDocumentChunksRequest, context: grpc.ServicerContext
     ) -> retrieval_pb2.GetDocumentChunksResponse:
         def work() -> retrieval_pb2.GetDocumentChunksResponse:
-            unit = _unit(request.unit)
+            unit = self._unit(request.unit)
             record = self._registry.get(unit, request.document_id)
             if record is None or record.deleted:
                 raise DocumentNotFound(request.document_id)
@@ -284,7 +306,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self, request: retrieval_pb2.GetUnitStatsRequest, context: grpc.ServicerContext
     ) -> retrieval_pb2.UnitStats:
         def work() -> retrieval_pb2.UnitStats:
-            unit = _unit(request.unit)
+            unit = self._unit(request.unit)
             return retrieval_pb2.UnitStats(
                 unit=unit,
                 documents=len(self._registry.list(unit)),
@@ -301,7 +323,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         def work() -> tuple[retrieval_pb2.UnitArchiveInfo, Iterator[bytes], Callable[[], None]]:
             if self._transfer is None:
                 raise NotImplementedError("unit export is not configured")
-            exported = self._transfer.export_unit(_unit(request.unit))
+            exported = self._transfer.export_unit(self._unit(request.unit))
             info = _archive_info_to_proto(exported.info, size=exported.size, sha256=exported.sha256)
             return info, read_blocks(exported.path, ARCHIVE_CHUNK_BYTES), exported.discard
 
@@ -323,7 +345,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             first = next(chunks, None)
             if first is None or not first.HasField("info"):
                 raise InvalidRequest("the first message must carry the archive's info")
-            unit = _unit(first.info.unit)
+            unit = self._unit(first.info.unit)
             with self._transfer.receiving(unit) as staging:
                 archive = staging / "incoming.tar.gz"
                 received = 0
@@ -346,7 +368,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         def work() -> retrieval_pb2.DeleteUnitIndexResponse:
             if self._transfer is None:
                 raise NotImplementedError("unit deletion is not configured")
-            documents, chunks = self._transfer.drop_unit(_unit(request.unit))
+            documents, chunks = self._transfer.drop_unit(self._unit(request.unit))
             return retrieval_pb2.DeleteUnitIndexResponse(documents=documents, chunks=chunks)
 
         return self._call(context, "DeleteUnit", work)

@@ -7,14 +7,14 @@ retrieval (FAILED_PRECONDITION: damaged archive, another unit or embedding model
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
 from services.ops.recovery.domain.snapshot_ports import UnitArchiveHeader, UnitIndexStats
 from services.ops.recovery.domain.snapshots import RejectionCode, SnapshotRejected
-from trolyao.rpc import async_channel
-from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
+from trolyao.routing import RetrievalRoutes
+from trolyao.v1 import retrieval_pb2
 
 
 class RetrievalUnavailable(RuntimeError):
@@ -60,15 +60,19 @@ def _translate(error: grpc.aio.AioRpcError) -> Exception:
 
 
 class GrpcUnitArchives:
-    """`UnitArchives` on retrieval's gRPC service; owns its channel (`close()`)."""
+    """`UnitArchives` on retrieval's gRPC service, each unit at the worker that owns it; owns its
+    channels (`close()`)."""
 
-    def __init__(self, address: str, *, timeout_seconds: float, service_token: str = "") -> None:
-        self._channel = async_channel(address, service_token=service_token)
-        self._stub = retrieval_pb2_grpc.RetrievalServiceStub(self._channel)
+    def __init__(
+        self, address: str | Sequence[str], *, timeout_seconds: float, service_token: str = ""
+    ) -> None:
+        self._routes = RetrievalRoutes(address, service_token=service_token)
         self._timeout = timeout_seconds
 
     async def export_unit(self, unit: str) -> tuple[UnitArchiveHeader, AsyncIterator[bytes]]:
-        call = self._stub.ExportUnit(retrieval_pb2.ExportUnitRequest(unit=unit), timeout=self._timeout)
+        call = self._routes.stub(unit).ExportUnit(
+            retrieval_pb2.ExportUnitRequest(unit=unit), timeout=self._timeout
+        )
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as error:
@@ -96,14 +100,14 @@ class GrpcUnitArchives:
                 yield retrieval_pb2.UnitArchiveChunk(data=block)
 
         try:
-            reply = await self._stub.ImportUnit(requests(), timeout=self._timeout)
+            reply = await self._routes.stub(header.unit).ImportUnit(requests(), timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise _translate(error) from error
         return header_from_proto(reply.info)
 
     async def unit_stats(self, unit: str) -> UnitIndexStats:
         try:
-            reply = await self._stub.GetUnitStats(
+            reply = await self._routes.stub(unit).GetUnitStats(
                 retrieval_pb2.GetUnitStatsRequest(unit=unit), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as error:
@@ -117,4 +121,4 @@ class GrpcUnitArchives:
         )
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._routes.close()

@@ -1,8 +1,8 @@
 """Recovery drill: snapshot, damage, restore, replay, and compare answers, timing each phase.
 
 Run beside the live stack with the stack's environment (TROLYAO_DATA_DIR, TROLYAO_NATS_URL,
-TROLYAO_RETRIEVAL_ADDR and the TROLYAO_OPS_SNAPSHOT_* settings), on the machine that holds the
-retrieval data. Phases:
+TROLYAO_RETRIEVAL_ADDR or TROLYAO_RETRIEVAL_ADDRESSES and the TROLYAO_OPS_SNAPSHOT_* settings), on
+the machine that holds the retrieval data. Phases:
 
 1. `ask_before`: every question is asked of retrieval;
 2. `snapshot`: a snapshot of the unit (trigger "drill");
@@ -33,7 +33,7 @@ from services.ops.recovery.bootstrap import build_snapshot_runtime, build_storag
 from services.ops.recovery.domain.snapshots import SnapshotTrigger
 from services.ops.recovery.settings import SnapshotSettings
 from trolyao.messaging import UNIT_ID_PATTERN, connect, ensure_layout
-from trolyao.rpc import async_channel
+from trolyao.routing import RetrievalRoutes
 from trolyao.v1 import retrieval_pb2, retrieval_pb2_grpc
 
 ASK_TIMEOUT_SECONDS = 60.0
@@ -125,14 +125,16 @@ async def run_drill(
     report = DrillReport(unit=unit, questions=len(questions))
     actor = actor or f"drill:{getpass.getuser()}"
     nats_client = await connect(settings.nats_url, name="ops-drill", credential=settings.nats_credential())
-    channel = async_channel(settings.retrieval_addr, service_token=settings.service_token.get_secret_value())
+    routes = RetrievalRoutes(
+        settings.retrieval_route(), service_token=settings.service_token.get_secret_value()
+    )
     runtime = None
     try:
         js = nats_client.jetstream()
         await ensure_layout(js)
         runtime = await build_snapshot_runtime(nats_client, js, settings)
         handlers = runtime.handlers
-        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+        stub = routes.stub(unit)
 
         async def timed(name: str, work: Any) -> Any:
             started = time.perf_counter()
@@ -172,7 +174,7 @@ async def run_drill(
     finally:
         if runtime is not None:
             await runtime.stop()
-        await channel.close()
+        await routes.close()
         await nats_client.drain()
     return report
 
