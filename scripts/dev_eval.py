@@ -305,6 +305,15 @@ def stored_chunks(
     return by_document
 
 
+def lexical_engine(store: VectorStore, documents: dict[str, list[StoredChunk]]) -> AnswerEngine:
+    """A lexical `AnswerEngine` over `store`, with every document of `documents` indexed."""
+    engine = AnswerEngine(store, None)
+    for chunks in documents.values():
+        store.upsert_chunks(UNIT, chunks)
+        engine.on_document_changed(UNIT, added=chunks)
+    return engine
+
+
 def first_gold_rank(answer: Answer, gold: Sequence[str]) -> int:
     for rank, citation in enumerate(answer.citations, start=1):
         if citation.document_id in gold:

@@ -28,12 +28,12 @@ from dev_eval import (
     EVAL_ROOT,
     UNIT,
     build_store,
+    lexical_engine,
     load_jsonl,
     normalised,
     stored_chunks,
 )
 
-from services.retrieval.domain.answering import AnswerEngine
 from services.retrieval.domain.composer import (
     HEURISTIC_SENTENCE_WEIGHTS,
     SENTENCE_FEATURES,
@@ -56,10 +56,7 @@ def question_groups(name: str) -> list[Group]:
     groups: list[Group] = []
     with tempfile.TemporaryDirectory(prefix="fit-composer-") as root:
         store = build_store("edge", Path(root), None)
-        engine = AnswerEngine(store, None)
-        for chunks in documents.values():
-            store.upsert_chunks(UNIT, chunks)
-            engine.on_document_changed(UNIT, added=chunks)
+        engine = lexical_engine(store, documents)
         for question in questions:
             candidates, query, text = engine.rank_passages(UNIT, question["question"])
             ranked = score_sentences(candidates, query.terms, text)
