@@ -262,7 +262,8 @@ def command_bench(args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir).resolve(),
             stages=stages,
             snapshot_probe=benchmarks.snapshot_probe,
-            retrieval_workers=args.retrieval_workers,
+            # What `make run` starts, unless told: the bench measures the stack people run.
+            retrieval_workers=args.retrieval_workers or run_retrieval_workers(),
         )
     if args.only in ("all", "neighbour"):
         report["neighbour"] = neighbour.run(
@@ -361,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         "--retrieval-workers",
         type=int,
         default=None,
-        help="retrieval worker processes of the staged stack (default: TROLYAO_RETRIEVAL_WORKERS, else 1); "
+        help="retrieval worker processes of the staged stack (default: what make run starts, "
+        "TROLYAO_RETRIEVAL_WORKERS or one per core up to 4); "
         "python -m stack.bench.workers compares counts back to back on one data dir",
     )
     bench.add_argument(

@@ -170,10 +170,12 @@ def wipe_indexes(stack: Stack) -> None:
 
 def wipe_retrieval_data(stack: Stack) -> None:
     """Lose the retrieval process's whole data directory, as a lost disk or machine would: the
-    process is killed, its directory deleted, and a new process started on the empty one."""
-    stack.kill("retrieval")
+    processes (every worker) are killed, their directory deleted, and new ones started on it."""
+    for worker in stack.retrieval_keys:
+        stack.kill(worker)
     shutil.rmtree(stack.data_dir / "retrieval", ignore_errors=True)
-    stack.restart("retrieval")
+    for worker in stack.retrieval_keys:
+        stack.restart(worker)
     stack.wait_ready()
 
 
