@@ -47,3 +47,22 @@ def test_every_docs_asset_answers_with_content() -> None:
             )
     assert client.get("/docs-assets/../../settings.py").status_code == 404
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_event_streams_document_one_event_as_item_schema_and_no_whole_stream_schema() -> None:
+    """An event stream's content holds `itemSchema` (one event) and no `schema`: beside
+    `itemSchema`, `schema` describes the whole stream, and schemathesis (ST108) then read the list
+    of `/ask/stream` events against the one-event schema whenever a fuzzed ask was answered."""
+    spec = create_app(GatewaySettings()).openapi()
+    streams = {
+        f"{method.upper()} {path}": media
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for response in operation.get("responses", {}).values()
+        for content_type, media in response.get("content", {}).items()
+        if content_type == "text/event-stream"
+    }
+    assert "POST /v1/units/{unit}/ask/stream" in streams
+    for label, media in streams.items():
+        assert "schema" not in media, label
+        assert media["itemSchema"]["required"] == ["data"], label
