@@ -24,8 +24,9 @@ async def list_snapshots(
     ctx: RecoveryContext, *, unit: str | None = None, limit: int = 0
 ) -> list[SnapshotManifest]:
     """Complete snapshots, newest first (by creation time: ids tell only the second, and two
-    snapshots of one second would otherwise come in the order of their random suffixes); with
-    `unit`, those holding it."""
+    snapshots of one second would otherwise come in the order of their random suffixes; with
+    `limit`, a page ending inside one second may still miss its later twin); with `unit`, those
+    holding it."""
     manifests: list[SnapshotManifest] = []
     for snapshot_id in sorted(await asyncio.to_thread(ctx.storage.snapshot_ids), reverse=True):
         data = await asyncio.to_thread(ctx.storage.get, snapshot_id, MANIFEST_NAME)
@@ -39,8 +40,10 @@ async def list_snapshots(
         if unit is not None and not manifest.holds(unit):
             continue
         manifests.append(manifest)
+        if limit and len(manifests) >= limit:
+            break  # reading every manifest for a page would slow each listing as snapshots grow
     manifests.sort(key=lambda manifest: (manifest.created_at, manifest.snapshot_id), reverse=True)
-    return manifests[:limit] if limit else manifests
+    return manifests
 
 
 async def load_manifest(ctx: RecoveryContext, snapshot_id: str) -> SnapshotManifest:

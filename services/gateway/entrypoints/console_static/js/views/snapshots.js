@@ -40,10 +40,17 @@ export async function render(container, context) {
   takeAll.addEventListener("click", () => take({ all_units: true }, takeAll));
   onlyUnit.addEventListener("change", () => load());
 
+  // Only the newest load draws: a slower earlier list (say the whole list asked for after a
+  // snapshot, then the filter ticked) must not redraw over the rows the person is using.
+  let latestLoad = 0;
   async function load() {
+    const mine = ++latestLoad;
     try {
-      snapshots = (await api("/v1/snapshots", { query: { unit: onlyUnit.checked ? context.unit : "", limit: 500 } })).snapshots;
+      const listed = (await api("/v1/snapshots", { query: { unit: onlyUnit.checked ? context.unit : "", limit: 500 } })).snapshots;
+      if (mine !== latestLoad) return;
+      snapshots = listed;
     } catch (error) {
+      if (mine !== latestLoad) return;
       replace(listArea, h("div", { class: "alert", role: "alert" }, error.status === 404 ? "Máy chủ này chưa bật chức năng sao lưu." : error.message));
       return;
     }
