@@ -236,11 +236,12 @@ def test_restoring_a_unit_asks_for_a_code_and_reports(
     page.get_by_label("Chỉ bản chụp có đơn vị đang chọn").check()
     # Wait for the filtered list (the unit's one snapshot): a click on the unfiltered table's row
     # would land on a row the filter's redraw throws away.
-    expect(page.get_by_test_id("snapshots-table").locator("tbody tr")).to_have_count(1)
+    expect(page.get_by_test_id("snapshots-table").locator("tbody tr")).to_have_count(1, timeout=INDEX_WAIT_MS)
     snapshot_row = page.get_by_test_id("snapshots-table").locator("tbody tr").first
     expect(snapshot_row).to_contain_text("Thủ công")
     snapshot_row.get_by_role("button", name="Kiểm tra").click()
-    expect(snapshot_row).to_contain_text("Nguyên vẹn")
+    # Verifying reads every part back and checks its digest: seconds on a loaded machine.
+    expect(snapshot_row).to_contain_text("Nguyên vẹn", timeout=INDEX_WAIT_MS)
     snapshot_row.get_by_role("button", name="Khôi phục…").click()
     dialog = page.get_by_role("dialog", name="Khôi phục từ bản chụp")
     dialog.get_by_label("Mã OTP (xác nhận lại danh tính)").fill(account.authenticator.code())

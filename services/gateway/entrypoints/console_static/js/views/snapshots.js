@@ -43,6 +43,7 @@ export async function render(container, context) {
   // Only the newest load draws: a slower earlier list (say the whole list asked for after a
   // snapshot, then the filter ticked) must not redraw over the rows the person is using.
   let latestLoad = 0;
+  const verdicts = new Map();
   async function load() {
     const mine = ++latestLoad;
     try {
@@ -71,7 +72,13 @@ export async function render(container, context) {
     const documents = snapshot.units.reduce((sum, u) => sum + u.documents, 0);
     const chunks = snapshot.units.reduce((sum, u) => sum + u.chunks, 0);
     const scope = snapshot.scope === "all" ? `Toàn bộ (${snapshot.units.length} đơn vị)` : snapshot.units.map((u) => context.unitName(u.unit)).join(", ");
-    const verdict = h("span", { class: "small", role: "status" });
+    // A snapshot's verdict outlives a redraw of the list (the new row takes the same element), so a
+    // check started just before a refresh still shows its result.
+    let verdict = verdicts.get(snapshot.snapshot_id);
+    if (!verdict) {
+      verdict = h("span", { class: "small", role: "status" });
+      verdicts.set(snapshot.snapshot_id, verdict);
+    }
     return h(
       "tr",
       { dataset: { snapshot: snapshot.snapshot_id } },
