@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.console.conftest import Authenticator, StaffDirectory, log_in
 from tests.console.knowledge import LICENCE_QUESTION, SEVERAL_DOCUMENTS
@@ -258,6 +258,35 @@ def test_restoring_a_unit_asks_for_a_code_and_reports(
     expect(unit_row).to_contain_text("Đầy đủ")
     shot(page, screenshot_dir, "khoi-phuc")
     assert staff.ask(unit, LICENCE_QUESTION)["answered"] is True, "the restored unit answers again"
+
+
+def test_a_page_picked_while_another_loads_is_the_one_that_stays(
+    page: Page, console_url: str, staff: StaffDirectory
+) -> None:
+    """Choosing a unit and then a menu entry before the first page's module arrives: the page
+    asked for last stays, and the earlier one, arriving late, does not draw over it."""
+    unit = staff.new_unit()
+    account = staff.create("ministry_admin", [])
+    # Hold the dashboard's module (the admin's home page) until the snapshots page is shown.
+    held: list[Route] = []
+    page.route(re.compile(r"/views/dashboard\.js$"), lambda route: held.append(route))
+    log_in(page, console_url, account)
+    page.get_by_label("Đơn vị", exact=True).select_option(unit)
+    page.get_by_role("link", name="Sao lưu & khôi phục").click()
+    heading = page.get_by_role("heading", name="Sao lưu & khôi phục", level=1)
+    expect(heading).to_be_visible()
+    assert held, "the dashboard's module was requested and held"
+    for route in held:
+        route.continue_()
+    # Once the late module has loaded (the page's own import of it resolves after the console's),
+    # whatever it was going to draw has been drawn.
+    page.evaluate(
+        "async (src) => { await import(src); await new Promise((done) => setTimeout(done, 50)); }",
+        held[0].request.url,
+    )
+    expect(heading).to_be_visible()
+    expect(page.get_by_role("heading", name="Tỉ lệ trả lời", level=1)).to_have_count(0)
+    expect(page.get_by_role("checkbox", name="Chỉ bản chụp có đơn vị đang chọn")).to_be_visible()
 
 
 # The whole console (every page's modules, compressed) must stay far below a framework bundle.

@@ -156,8 +156,15 @@ function renderShell() {
   );
 }
 
+// Each showPage call is one generation; only the newest draws. Pages are picked quickly (a unit
+// chosen, then a menu link, before the first page's module has even loaded), so an earlier call
+// must not render over the page the person moved on to: every page renders into its own element,
+// which is shown only while its generation is the newest.
+let generation = 0;
+
 async function showPage() {
   if (!context) return;
+  const mine = ++generation;
   const { page, params } = route();
   const allowed = PAGES.filter((p) => p.allowed(context));
   const target = allowed.find((p) => p.id === page) || allowed[0];
@@ -174,12 +181,16 @@ async function showPage() {
     replace(main, h("h1", {}, target.label), chooseUnit());
     return;
   }
+  const view = h("div", { class: "view", dataset: { page: target.id } });
   try {
     const module = await target.load();
-    replace(main);
-    cleanup = (await module.render(main, { ...context, params })) || null;
+    if (mine !== generation) return;
+    replace(main, view);
+    const ended = (await module.render(view, { ...context, params })) || null;
+    if (mine === generation) cleanup = ended;
+    else if (ended) ended();
   } catch (error) {
-    replace(main, h("div", { class: "alert", role: "alert" }, error.message || String(error)));
+    if (mine === generation) replace(main, h("div", { class: "alert", role: "alert" }, error.message || String(error)));
   }
 }
 
