@@ -26,6 +26,7 @@ from services.retrieval.fitted import verifier_hybrid as verifier_weights
 from services.retrieval.fitted import verifier_lexical as verifier_weights_lexical
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME_PUNCTUATION = "\"'“”‘’()[]{},.;:?!«»"
 # A capitalised word not at the start of the question: a name the passage should mention.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-ZÀ-ỸĐ][\wÀ-ỹđ-]*")
 MARGIN_SCALE = 1.0
@@ -44,6 +45,31 @@ MIN_SENTENCE_COVERAGE = 0.3
 # ~1,080 correct answers (uit's typos), 3 wrong ones.
 MAX_UNKNOWN_SHARE = 0.25
 UNKNOWN_SCOPE_PASSAGES = 30
+# Phrases that say how a question asks ("for what purpose", "what thing", "by what means", "each"),
+# not what it asks about: a passage need not contain them, so they never count as unknown.
+FRAMING_PHRASES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(phrase.split())
+    for phrase in (
+        "nham muc dich",
+        "muc dich gi",
+        "cai gi",
+        "dieu gi",
+        "viec gi",
+        "bang cach",
+        "ly do",
+        "moi",
+        "cu the",
+        "nhu the",
+    )
+)
+# …or a name the question spells with two or more capitalised words in a row ("Bộ Y tế",
+# "Nguyễn Văn A", "Hà Nội") does not occur in the answering passage: the question is about
+# someone or somewhere the passage does not mention, however many of its other words it shares
+# ("Bộ trưởng Bộ Y tế là ai?" against a report of another ministry) nor in any passage retrieved
+# for it (`UNKNOWN_SCOPE_PASSAGES`). The question's first word is
+# capitalised anyway and does not count. Single capitalised words are not names enough: a law's
+# title ("Bộ luật Dân sự") is capitalised one word at a time and its articles do not repeat it.
+MIN_NAME_WORDS = 2
 OUT_OF_SCOPE_CONFIDENCE = 0.05
 _KEY_NUMBER = re.compile(r"\d+(?:[./,-]\d+)+|\d{3,}")
 # Features that compare the answer with the best *other* document: in a unit holding one
@@ -162,6 +188,7 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
         "sentence_gap": min(max(best.score - composed.ranked[1].score, 0.0) / MARGIN_SCALE, 1.0)
         if len(composed.ranked) > 1
         else 1.0,
+        "unknown_name": 1.0 if _unknown_names(composed) else 0.0,
         "key_number_missing": _missing_fraction(
             _KEY_NUMBER.findall(composed.question), " ".join(chunk_texts(candidate.hit))
         ),
@@ -192,6 +219,58 @@ def answer_features(composed: ComposedAnswer, model: UnitLanguageModel) -> dict[
     }
 
 
+def question_names(question: str) -> list[str]:
+    """Runs of `MIN_NAME_WORDS`+ capitalised words after the question's first word, folded; a
+    comma or other punctuation ends a run ("IELTS, TOEIC" are two names)."""
+    names: list[str] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if len(run) >= MIN_NAME_WORDS:
+            names.append(" ".join(folded_syllables(" ".join(run))))
+        run.clear()
+
+    words = question.split()
+    for index, raw in enumerate(words):
+        word = raw.strip(_NAME_PUNCTUATION)
+        starts_sentence = index == 0 or words[index - 1].endswith((".", "?", "!", ":"))
+        if word and word[0].isupper() and not starts_sentence:
+            run.append(word)
+            if raw.rstrip(_NAME_PUNCTUATION) != raw.rstrip():
+                close()
+        else:
+            close()
+    close()
+    return [name for name in names if name]
+
+
+def _framing_positions(folded: list[str]) -> set[int]:
+    """Positions of the question's framing phrases (`FRAMING_PHRASES`): how it asks, not what."""
+    positions: set[int] = set()
+    for phrase in FRAMING_PHRASES:
+        size = len(phrase)
+        for start in range(len(folded) - size + 1):
+            if tuple(folded[start : start + size]) == phrase:
+                positions.update(range(start, start + size))
+    return positions
+
+
+def _unknown_names(composed: ComposedAnswer) -> bool:
+    """Whether a name of the question (`question_names`) occurs in none of the retrieved passages
+    (the unit's best `UNKNOWN_SCOPE_PASSAGES` for this question, all of a small unit)."""
+    names = question_names(composed.question)
+    if not names:
+        return False
+    scope = " ".join(
+        " ".join(folded_syllables(text))
+        for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]
+        for text in chunk_texts(candidate.hit)
+        if text
+    )
+    scope = f" {scope} "
+    return any(f" {name} " not in scope for name in names)
+
+
 def _unknown_share(composed: ComposedAnswer) -> float:
     """Share of the question's content syllables that none of the retrieved passages holds (the
     unit's best `UNKNOWN_SCOPE_PASSAGES` for this question — all of a small unit): what it asks
@@ -199,8 +278,13 @@ def _unknown_share(composed: ComposedAnswer) -> float:
     typed with diacritics must occur with them ("lương" is not "lượng"); one typed without is
     found when its folded form occurs. Read from the passages rather than the unit's statistics,
     which are flushed lazily and may lag the index after a crash."""
-    pairs = zip(folded_syllables(composed.question), syllables(composed.question), strict=False)
-    content = [(folded, accented) for folded, accented in pairs if folded not in QUESTION_WORDS]
+    pairs = list(zip(folded_syllables(composed.question), syllables(composed.question), strict=False))
+    framing = _framing_positions([folded for folded, _ in pairs])
+    content = [
+        (folded, accented)
+        for index, (folded, accented) in enumerate(pairs)
+        if folded not in QUESTION_WORDS and index not in framing
+    ]
     if not content:
         return 0.0
     folded_seen: set[str] = set()
@@ -276,6 +360,7 @@ def out_of_scope(features: Mapping[str, float]) -> bool:
         or features.get("sentence_coverage", 0.0) < MIN_SENTENCE_COVERAGE
         or features.get("key_number_missing", 0.0) > 0.0
         or features.get("unknown_share", 0.0) >= MAX_UNKNOWN_SHARE
+        or features.get("unknown_name", 0.0) > 0.0
     )
 
 
