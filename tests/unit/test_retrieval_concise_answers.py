@@ -31,6 +31,7 @@ from services.retrieval.domain.verifier import (
 )
 from stack.evaluation import Asked, Question, metrics
 from tests.support import stored_chunk
+from trolyao.vietnamese import fold_diacritics
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -245,6 +246,29 @@ def test_the_meeting_report_unit_answers_a_second_writers_phrasings(build_unit: 
     ]
     assert len(questions) == 30
     assert len(missed) <= 3, missed  # the bar: 90% answered right
+
+
+def test_the_meeting_report_unit_typed_without_diacritics(build_unit: UnitBuilder) -> None:
+    """The same questions typed without diacritics (lower case, as on a phone keyboard without a
+    Vietnamese input method): still answered, and the out-of-scope ones still refused — unaccented,
+    "gia cuoc" shares every syllable with the report ("giá", "cuộc") but no pair of them."""
+    data = json.loads(DEMO_QUESTIONS.read_text(encoding="utf-8"))
+    report = (REPO / data["document"]).read_text(encoding="utf-8")
+    engine = build_unit("unit-demo", {"mic-giao-ban-2024-06": ("", report)})
+    questions = data["answerable_second_writer"]
+    missed = [
+        item["question"]
+        for item in questions
+        if not (answer := engine.ask("unit-demo", fold_diacritics(item["question"]).lower())).answered
+        or fold_diacritics(item["expect"]).lower() not in fold_diacritics(answer.text).lower()
+    ]
+    assert len(missed) <= 3, missed
+    answered = [
+        question
+        for question in data["out_of_scope"]
+        if engine.ask("unit-demo", fold_diacritics(question).lower()).answered
+    ]
+    assert answered == []
 
 
 def test_a_name_the_question_spells_out_is_a_run_of_capitalised_words() -> None:
