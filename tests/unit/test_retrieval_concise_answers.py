@@ -271,6 +271,26 @@ def test_the_meeting_report_unit_typed_without_diacritics(build_unit: UnitBuilde
     assert answered == []
 
 
+def test_a_framing_word_the_passage_holds_still_counts_as_found(build_unit: UnitBuilder) -> None:
+    """"mỗi" frames a question ("mỗi đơn vị… cái gì?") but here it is what is asked about ("mỗi
+    trang"): framing words may be absent without harm, but leaving them out of the count when the
+    passage holds them raised the unknown share to the gate (this question was refused)."""
+    engine = build_unit(
+        "unit-ads",
+        {
+            "05/2024/TT-BTTTT": (
+                "Thông tư về quảng cáo trên báo điện tử",
+                "Điều 3. Diện tích quảng cáo\n1. Quảng cáo trên báo điện tử không được vượt quá 20% "
+                "diện tích mỗi trang.\n2. Quảng cáo phải tách biệt rõ với nội dung thông tin báo chí.",
+            ),
+            **OTHER_DOCUMENTS,
+        },
+    )
+    question = "Quảng cáo trên báo điện tử được chiếm tối đa bao nhiêu diện tích mỗi trang?"
+    answer = engine.ask("unit-ads", question)
+    assert answer.answered and "20%" in answer.text, answer.text
+
+
 def test_a_name_the_question_spells_out_is_a_run_of_capitalised_words() -> None:
     assert question_names("Bộ trưởng Bộ Y tế là ai?") == ["bo y"]
     # The first word is capitalised anyway; a law's title is capitalised one word at a time.
