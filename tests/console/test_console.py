@@ -234,10 +234,14 @@ def test_restoring_a_unit_asks_for_a_code_and_reports(
     expect(page.get_by_role("alert").filter(has_text="Đã chụp")).to_be_visible(timeout=INDEX_WAIT_MS)
 
     page.get_by_label("Chỉ bản chụp có đơn vị đang chọn").check()
-    # Wait for the filtered list (the unit's one snapshot): a click on the unfiltered table's row
-    # would land on a row the filter's redraw throws away.
-    expect(page.get_by_test_id("snapshots-table").locator("tbody tr")).to_have_count(1, timeout=INDEX_WAIT_MS)
-    snapshot_row = page.get_by_test_id("snapshots-table").locator("tbody tr").first
+    # Wait for the filtered list: one row, this unit's snapshot. One row alone is not enough — the
+    # list asked for when the page opened, before the snapshot was taken, can hold a single older
+    # snapshot of another test's unit, and a click there is thrown away by the filter's redraw.
+    rows = page.get_by_test_id("snapshots-table").locator("tbody tr")
+    expect(rows).to_have_count(1, timeout=INDEX_WAIT_MS)
+    expect(rows.first).to_contain_text(f"Đơn vị thử {unit}", timeout=INDEX_WAIT_MS)
+    expect(rows).to_have_count(1)
+    snapshot_row = rows.first
     expect(snapshot_row).to_contain_text("Thủ công")
     snapshot_row.get_by_role("button", name="Kiểm tra").click()
     # Verifying reads every part back and checks its digest: seconds on a loaded machine.

@@ -44,13 +44,21 @@ export async function render(container, context) {
   // snapshot, then the filter ticked) must not redraw over the rows the person is using.
   let latestLoad = 0;
   const verdicts = new Map();
+  // What the table shows now: a list that comes back the same is not redrawn. A redraw between the
+  // press and the release of a click on "Kiểm tra" swallows the click (press on the old button,
+  // release on the new one), as the filter's list did when it held the same single snapshot.
+  let drawn = "";
   async function load() {
     const mine = ++latestLoad;
     try {
       const listed = (await api("/v1/snapshots", { query: { unit: onlyUnit.checked ? context.unit : "", limit: 500 } })).snapshots;
       if (mine !== latestLoad) return;
+      const shown = JSON.stringify(listed);
+      if (shown === drawn) return;
+      drawn = shown;
       snapshots = listed;
     } catch (error) {
+      drawn = "";
       if (mine !== latestLoad) return;
       replace(listArea, h("div", { class: "alert", role: "alert" }, error.status === 404 ? "Máy chủ này chưa bật chức năng sao lưu." : error.message));
       return;
