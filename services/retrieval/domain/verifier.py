@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -271,14 +271,15 @@ def _unknown_names(composed: ComposedAnswer) -> bool:
     names = question_names(composed.question)
     if not names:
         return False
-    scope = " ".join(
-        " ".join(folded_syllables(text))
-        for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]
-        for text in chunk_texts(candidate.hit)
-        if text
-    )
-    scope = f" {scope} "
+    scope = f" {' '.join(_folded_text(text) for text in _scope_texts(composed))} "
     return any(f" {name} " not in scope for name in names)
+
+
+def _scope_texts(composed: ComposedAnswer) -> Iterator[str]:
+    """The texts of the passages the unknown-subject gates read: the unit's best
+    `UNKNOWN_SCOPE_PASSAGES` for this question (all of a small unit)."""
+    for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]:
+        yield from (text for text in chunk_texts(candidate.hit) if text)
 
 
 def _unknown_share(composed: ComposedAnswer) -> float:
@@ -301,12 +302,10 @@ def _unknown_share(composed: ComposedAnswer) -> float:
         return 0.0
     folded_seen: set[str] = set()
     accented_seen: set[str] = set()
-    for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]:
-        for text in chunk_texts(candidate.hit):
-            if text:
-                found = _syllable_sets(text)
-                folded_seen |= found[0]
-                accented_seen |= found[1]
+    for text in _scope_texts(composed):
+        found = _syllable_sets(text)
+        folded_seen |= found[0]
+        accented_seen |= found[1]
     unknown = sum(
         not framed and (folded not in folded_seen or (accented != folded and accented not in accented_seen))
         for folded, accented, framed in content
@@ -332,11 +331,14 @@ def _unknown_pair_share(composed: ComposedAnswer) -> float:
     if not pairs:
         return 0.0
     seen: set[str] = set()
-    for candidate in composed.candidates[:UNKNOWN_SCOPE_PASSAGES]:
-        for text in chunk_texts(candidate.hit):
-            if text:
-                seen |= _folded_pairs(text)
+    for text in _scope_texts(composed):
+        seen |= _folded_pairs(text)
     return sum(not framed and pair not in seen for pair, framed in pairs) / len(pairs)
+
+
+@lru_cache(maxsize=TERM_CACHE_SIZE)
+def _folded_text(text: str) -> str:
+    return " ".join(folded_syllables(text))
 
 
 @lru_cache(maxsize=TERM_CACHE_SIZE)
