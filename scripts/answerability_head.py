@@ -34,6 +34,11 @@ from services.retrieval.domain.verifier import (
     with_neutral_values,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fit_verifier import auc
+from fit_verifier import fit as fit_logistic
+
 DATA = Path(__file__).resolve().parent.parent / "data" / "answerability"
 EVAL_ROOT = Path("/work/shared/eval")
 SETS = ["uit-regulation-qa", "alqac-2022", "viquad2-1000"]
@@ -54,24 +59,12 @@ def embed() -> None:
         print(s, len(rows), flush=True)
 
 
-def fit(X, y, l2):
-    mu, sd = X.mean(0), X.std(0) + 1e-6
-    Xs = np.hstack([(X - mu) / sd, np.ones((len(X), 1))])
-    w_pos = 0.5 / max(y.mean(), 1e-6)
-    w_neg = 0.5 / max(1 - y.mean(), 1e-6)
-    sw = np.where(y > 0, w_pos, w_neg)
-    w = np.zeros(Xs.shape[1])
-    for _ in range(50):  # Newton
-        p = 1 / (1 + np.exp(-Xs @ w))
-        g = Xs.T @ (sw * (p - y)) + l2 * np.r_[w[:-1], 0]
-        H = (Xs * (sw * p * (1 - p))[:, None]).T @ Xs + l2 * np.diag(np.r_[np.ones(len(w) - 1), 0])
-        w -= np.linalg.solve(H, g)
-    return lambda Xn: 1 / (1 + np.exp(-np.hstack([(Xn - mu) / sd, np.ones((len(Xn), 1))]) @ w))
-
-
-def auc(p, y):
-    pos, neg = p[y > 0], p[y == 0]
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+def fit(x: np.ndarray, y: np.ndarray, l2: float):
+    """`fit_verifier.fit` on standardised features, each class weighing half."""
+    mean, spread = x.mean(0), x.std(0) + 1e-6
+    weights = np.where(y > 0, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6))
+    bias, theta = fit_logistic((x - mean) / spread, y, weights, l2)
+    return lambda rows: 1 / (1 + np.exp(-(bias + ((rows - mean) / spread) @ theta)))
 
 
 def figures(conf, d, thr=0.5):

@@ -60,11 +60,13 @@ def matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def fit(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> tuple[float, np.ndarray]:
+def fit(
+    x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, l2: float = L2
+) -> tuple[float, np.ndarray]:
     """L2-regularised logistic regression by Newton's method (bias unregularised)."""
     design = np.hstack([np.ones((len(x), 1)), x])
     theta = np.zeros(design.shape[1])
-    penalty = np.full(design.shape[1], L2)
+    penalty = np.full(design.shape[1], l2)
     penalty[0] = 0.0
     for _ in range(ITERATIONS):
         p = 1.0 / (1.0 + np.exp(-design @ theta))
